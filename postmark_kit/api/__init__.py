@@ -1,0 +1,1 @@
+"""One module per API area; each holds a small resource class used by the clients."""

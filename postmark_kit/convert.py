@@ -1,0 +1,207 @@
+"""The one cattrs converter: Postmark JSON <-> attrs models.
+
+Everything about the wire format lives here, so models stay plain data:
+
+* field names: snake_case in Python, Postmark's PascalCase on the wire.  The
+  JSON name is derived from the field name (``message_id`` -> ``MessageID``,
+  ``html_body`` -> ``HtmlBody``) or given explicitly with :func:`jfield` for
+  Postmark's irregular names (``TemplateId``, ``SmtpApiActivated``, ``From``).
+* timestamps: Postmark sends 7 fractional digits and an offset; parsed to aware
+  ``datetime`` (naive ones are taken as UTC).
+* unknown keys: kept in the model's ``extra`` dict instead of crashing, so a
+  field Postmark adds tomorrow is still reachable.
+* enum-like values stay ``str``: a bounce type or status this version does not
+  know is passed through, never an error.
+* request models drop fields left at ``None`` so no ``null`` reaches Postmark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+__all__ = [
+    "Model",
+    "converter",
+    "jfield",
+    "json_name",
+    "parse_datetime",
+    "structure",
+    "structure_list",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+#: Words Postmark spells in capitals.
+_ACRONYMS = {
+    "id": "ID",
+    "os": "OS",
+    "spf": "SPF",
+    "dkim": "DKIM",
+    "smtp": "SMTP",
+    "ip": "IP",
+    "iso": "ISO",
+    "cname": "CNAME",
+}
+
+
+def jfield(name: str, default: Any = None, **kw: Any) -> Any:
+    """An attrs field whose JSON name is ``name`` (for Postmark's irregular names)."""
+    metadata = {**kw.pop("metadata", {}), "json": name}
+    if "factory" in kw:
+        return attrs.field(metadata=metadata, **kw)
+    return attrs.field(default=default, metadata=metadata, **kw)
+
+
+def json_name(attribute: attrs.Attribute[Any]) -> str:
+    """The Postmark JSON key of a model field."""
+    explicit = attribute.metadata.get("json")
+    if explicit:
+        return str(explicit)
+    return "".join(_ACRONYMS.get(p, p.capitalize()) for p in attribute.name.split("_"))
+
+
+@attrs.define(frozen=True, kw_only=True)
+class Model:
+    """Base of every response model.
+
+    ``extra`` holds the JSON keys this version of postmark-kit does not model,
+    so nothing Postmark sends is lost.
+    """
+
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_datetime(value: str | datetime | date) -> datetime:
+    """Parse Postmark's timestamps (7 fractional digits, ``Z`` or an offset)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    return parse_datetime(value)
+
+
+def _structure_optional_datetime(value: Any, _: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    return parse_datetime(value)
+
+
+def _structure_optional_date(value: Any, _: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _passthrough(value: Any, _: Any) -> Any:
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(datetime | None, _structure_optional_datetime)
+    conv.register_structure_hook(date | None, _structure_optional_date)
+    conv.register_structure_hook(date, _structure_optional_date)
+    # Plain JSON types pass straight through: the JSON decoder already built them.
+    for tp in (str, int, float, bool):
+        conv.register_structure_hook(tp, _passthrough)
+        conv.register_structure_hook(tp | None, _passthrough)
+    # Containers of plain JSON values also pass through as decoded.
+    plain: set[Any] = set()
+    for container in (
+        dict[str, Any],
+        dict[str, str],
+        dict[str, int],
+        list[str],
+        list[Any],
+        list[dict[str, Any]],
+    ):
+        plain.add(container)
+        plain.add(container | None)
+    plain.add(Any)
+    conv.register_structure_hook_func(lambda t: t in plain, _passthrough)
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())
+
+    def structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        names = {a.name: json_name(a) for a in attrs.fields(cls) if a.name != "extra"}
+        overrides = {name: override(rename=key) for name, key in names.items()}
+        if issubclass(cls, Model):
+            overrides["extra"] = override(omit=True)
+        fn = make_dict_structure_fn(
+            cls,
+            conv,
+            _cattrs_detailed_validation=False,
+            **overrides,  # type: ignore[arg-type]
+        )
+        if not issubclass(cls, Model):
+            return fn
+        known = frozenset(names.values())
+
+        def structure_model(data: Any, _: Any) -> Any:
+            if not isinstance(data, dict):
+                raise TypeError(
+                    f"expected a JSON object for {cls.__name__}, got {type(data).__name__}"
+                )
+            obj = fn(data, cls)
+            unknown = data.keys() - known
+            if unknown:
+                object.__setattr__(obj, "extra", {k: data[k] for k in unknown})
+            return obj
+
+        return structure_model
+
+    def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        overrides: dict[str, Any] = {
+            a.name: override(rename=json_name(a)) for a in attrs.fields(cls) if a.name != "extra"
+        }
+        if issubclass(cls, Model):
+            overrides["extra"] = override(omit=True)
+        return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
+
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return conv
+
+
+#: The project's one converter.  Use :func:`structure` / :func:`unstructure`.
+converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """JSON-decoded data -> model."""
+    hook = converter.get_structure_hook(cls)
+    result: T = hook(data, cls)
+    return result
+
+
+def structure_list(items: Any, cls: type[T]) -> list[T]:
+    """A JSON list of objects -> list of models (one hook lookup for the whole list)."""
+    hook = converter.get_structure_hook(cls)
+    return [hook(item, cls) for item in items or ()]
+
+
+def unstructure(obj: Any) -> Any:
+    """Model (or list of models) -> JSON-ready data, ``None`` fields dropped."""
+    return converter.unstructure(obj)

@@ -1,0 +1,8 @@
+"""attrs models of Postmark's requests and responses, one module per area."""
+
+from .bounces import *  # noqa: F403
+from .common import *  # noqa: F403
+from .email import *  # noqa: F403
+from .inbound_rules import *  # noqa: F403
+from .messages import *  # noqa: F403
+from .stats import *  # noqa: F403

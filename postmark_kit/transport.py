@@ -1,0 +1,256 @@
+"""HTTP transport: the one pooled ``requests.Session``, auth, timeouts, retries, errors.
+
+Every API call of every area goes through :meth:`Transport.request`, so the
+policy on what is retried and how errors look is decided once, here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import requests
+import urllib3.exceptions
+
+from . import errors
+from ._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "Transport"]
+
+log = logging.getLogger("postmark_kit")
+
+DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+#: (connect, read) seconds.  Postmark answers most calls in well under a second;
+#: the read timeout leaves room for 500-message batches.
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
+USER_AGENT = f"postmark-kit/{__version__} {requests.utils.default_user_agent()}"
+
+
+@attrs.define(frozen=True)
+class RetryPolicy:
+    """What is retried, how often, and how long to wait.
+
+    * Idempotent calls (GET, PUT, PATCH, DELETE) are retried on connection
+      errors, timeouts, the statuses in ``retry_statuses`` (429 and 5xx).
+    * Non-idempotent calls (every POST: sends, creates) are retried only when
+      Postmark certainly did not act on them: a failure to connect, or a 429.
+      A duplicate email is worse than an error, so a POST that timed out while
+      reading, or got a 5xx, is never repeated.
+    * Waits grow as ``backoff_factor * 2**attempt`` capped at ``max_backoff``,
+      with full jitter; a ``Retry-After`` header is honoured (capped the same).
+
+    ``RetryPolicy(max_retries=0)`` turns retries off.
+    """
+
+    max_retries: int = 3
+    backoff_factor: float = 0.5
+    max_backoff: float = 30.0
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    respect_retry_after: bool = True
+    #: Injected for tests; defaults to ``time.sleep``.
+    sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False, eq=False)
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None and self.respect_retry_after:
+            return min(max(retry_after, 0.0), self.max_backoff)
+        ceiling = min(self.max_backoff, self.backoff_factor * (2**attempt))
+        return random.uniform(0, ceiling)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the request certainly never reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
+    return isinstance(
+        reason,
+        urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError,
+    )
+
+
+class Transport:
+    """Sends requests for one token.  Owned by a client; shared by its API areas."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        token_header: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: RetryPolicy | int | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not token or not isinstance(token, str):
+            raise errors.ClientValidationError("an API token is required")
+        if timeout is None:
+            raise errors.ClientValidationError("a timeout is required (connect, read)")
+        self._token = token
+        self._token_header = token_header
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        if retries is None:
+            retries = RetryPolicy()
+        elif isinstance(retries, int):
+            retries = RetryPolicy(max_retries=retries)
+        self.retry_policy = retries
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self._headers = {
+            token_header: token,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+
+    def __repr__(self) -> str:  # the token is deliberately absent
+        return f"<Transport {self.base_url} header={self._token_header}>"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        body: bytes | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one API call and return its decoded JSON.
+
+        ``json_body`` is serialised here; ``body`` is pre-serialised JSON bytes.
+        ``idempotent`` defaults from the HTTP method (POST is not).
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method != "POST"
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = self._json_headers if body is not None else self._headers
+        url = self.base_url + path
+        policy = self.retry_policy
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+            except requests.Timeout as exc:
+                sent = not isinstance(exc, requests.ConnectTimeout)
+                failure: errors.PostmarkError = errors.RequestTimeoutError(
+                    f"{'read' if sent else 'connect'} timeout after {self.timeout}s",
+                    may_have_been_sent=sent,
+                    method=method,
+                    path=path,
+                )
+                retryable = idempotent or not sent
+            except requests.ConnectionError as exc:
+                sent = not _never_connected(exc)
+                failure = errors.NetworkError(
+                    f"connection failed: {type(exc).__name__}",
+                    may_have_been_sent=sent,
+                    method=method,
+                    path=path,
+                )
+                retryable = idempotent or not sent
+            except requests.RequestException as exc:
+                raise errors.TransportError(
+                    f"request failed: {type(exc).__name__}", method=method, path=path
+                ) from exc
+            else:
+                status = response.status_code
+                if status < 300:
+                    return self._decode(response, method, path)
+                failure = self._api_error(response, method, path)
+                retry_after = getattr(failure, "retry_after", None)
+                retryable = status in policy.retry_statuses and (idempotent or status == 429)
+            if not retryable or attempt >= policy.max_retries:
+                raise failure
+            delay = policy.backoff(attempt, retry_after)
+            log.warning(
+                "postmark %s %s failed (%s); retry %d/%d in %.2fs",
+                method,
+                path,
+                failure,
+                attempt + 1,
+                policy.max_retries,
+                delay,
+            )
+            policy.sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _decode(response: requests.Response, method: str, path: str) -> Any:
+        content = response.content
+        if not content:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise errors.InvalidResponseError(
+                f"HTTP {response.status_code} with a body that is not JSON ({len(content)} bytes)",
+                method=method,
+                path=path,
+            ) from exc
+
+    @staticmethod
+    def _api_error(response: requests.Response, method: str, path: str) -> errors.ApiError:
+        status = response.status_code
+        error_code: int | None = None
+        message = response.reason or f"HTTP {status}"
+        body: Any = None
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            code = body.get("ErrorCode")
+            if isinstance(code, int):
+                error_code = code
+            if isinstance(body.get("Message"), str):
+                message = body["Message"]
+        cls = errors.error_class_for(status, error_code)
+        kw: dict[str, Any] = {
+            "status_code": status,
+            "error_code": error_code,
+            "method": method,
+            "path": path,
+            "body": body,
+        }
+        if cls is errors.RateLimitError:
+            kw["retry_after"] = _retry_after_seconds(response.headers.get("Retry-After"))
+        return cls(message, **kw)

@@ -1,0 +1,56 @@
+"""Shared fixtures: mocked Postmark, documented example responses, the webhook payloads."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests_mock as requests_mock_module
+
+from postmark_kit import AccountClient, RetryPolicy, ServerClient
+
+ROOT = Path(__file__).resolve().parent.parent
+#: ../shared beside the clone (CI puts it there); POSTMARK_KIT_SHARED overrides.
+SHARED = Path(os.environ.get("POSTMARK_KIT_SHARED", ROOT.parent / "shared"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+API = "https://api.postmarkapp.com"
+SERVER_TOKEN = "server-token-0123"
+ACCOUNT_TOKEN = "account-token-4567"
+
+
+def load_response(operation_id: str) -> Any:
+    """Postmark's documented example response for an operation of endpoints.yaml."""
+    return json.loads((FIXTURES / "responses" / f"{operation_id}.json").read_text())
+
+
+def load_webhook(name: str) -> Any:
+    """Postmark's documented webhook payload (bounce, delivery, open, click, ...)."""
+    return json.loads((SHARED / "api" / "webhooks" / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def mock_api() -> Iterator[requests_mock_module.Mocker]:
+    """requests-mock, refusing any request that was not registered."""
+    with requests_mock_module.Mocker() as m:
+        yield m
+
+
+@pytest.fixture
+def no_sleep_retries() -> RetryPolicy:
+    return RetryPolicy(max_retries=3, sleep=lambda _s: None)
+
+
+@pytest.fixture
+def server_client(no_sleep_retries: RetryPolicy) -> Iterator[ServerClient]:
+    with ServerClient(SERVER_TOKEN, base_url=API, retries=no_sleep_retries) as client:
+        yield client
+
+
+@pytest.fixture
+def account_client(no_sleep_retries: RetryPolicy) -> Iterator[AccountClient]:
+    with AccountClient(ACCOUNT_TOKEN, base_url=API, retries=no_sleep_retries) as client:
+        yield client
