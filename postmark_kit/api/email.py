@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..convert import structure, structure_list, unstructure
-from ..errors import BatchSendError, ClientValidationError, PostmarkError
+from ..errors import BatchSendError, ClientValidationError, InvalidResponseError, PostmarkError
 from ..models.email import BulkEmail, BulkSendResult, BulkStatus, Email, SendResult, TemplatedEmail
 from ._base import Resource, seg
 
@@ -20,6 +20,12 @@ MAX_BATCH_BYTES = 50 * 1024 * 1024 - 64 * 1024
 
 
 def _encode(message: Email | TemplatedEmail) -> bytes:
+    if (
+        isinstance(message, TemplatedEmail)
+        and message.template_id is None
+        and message.template_alias is None
+    ):
+        raise ClientValidationError("template_id or template_alias is required")
     if message.recipient_count() > MAX_RECIPIENTS:
         raise ClientValidationError(
             f"a message can have at most {MAX_RECIPIENTS} recipients across To, Cc and Bcc "
@@ -28,12 +34,17 @@ def _encode(message: Email | TemplatedEmail) -> bytes:
     return json.dumps(unstructure(message), separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _encode_for_batch(message: Email | TemplatedEmail) -> bytes:
+    item = _encode(message)
+    if len(item) > MAX_BATCH_BYTES:
+        raise ClientValidationError(f"one message is {len(item)} bytes, over the batch limit")
+    return item
+
+
 def _chunks(encoded: Iterable[bytes], max_messages: int, max_bytes: int) -> Iterator[list[bytes]]:
     chunk: list[bytes] = []
     size = 0
     for item in encoded:
-        if len(item) > max_bytes:
-            raise ClientValidationError(f"one message is {len(item)} bytes, over the batch limit")
         if chunk and (len(chunk) >= max_messages or size + len(item) + 1 > max_bytes):
             yield chunk
             chunk, size = [], 0
@@ -53,8 +64,6 @@ class EmailApi(Resource):
 
     def send_with_template(self, email: TemplatedEmail) -> SendResult:
         """Send one email rendered from a stored template."""
-        if email.template_id is None and email.template_alias is None:
-            raise ClientValidationError("template_id or template_alias is required")
         data = self._transport.request("POST", "/email/withTemplate", body=_encode(email))
         return structure(data, SendResult)
 
@@ -66,37 +75,59 @@ class EmailApi(Resource):
         The input is split into chunks of at most 500 messages and 50 MB.
         Results come back one per email, in input order; a message Postmark
         refused is reported in its result (``result.ok`` is False), not raised.
-        If a whole call fails after earlier chunks went out, a
+        A list (any sequence) is validated in full before the first call; a lazy
+        iterable chunk by chunk.  If a call fails, or a later message is invalid,
+        after earlier chunks went out, a
         :class:`~postmark_kit.errors.BatchSendError` carries the results so far.
         """
-        return self._batched("/email/batch", (_encode(e) for e in emails), chunk_size, None)
+        return self._batched("/email/batch", emails, chunk_size, None)
 
     def send_batch_with_templates(
         self, emails: Iterable[TemplatedEmail], *, chunk_size: int = MAX_BATCH_MESSAGES
     ) -> list[SendResult]:
         """Like :meth:`send_batch`, for templated emails."""
-        return self._batched(
-            "/email/batchWithTemplates", (_encode(e) for e in emails), chunk_size, b"Messages"
-        )
+        return self._batched("/email/batchWithTemplates", emails, chunk_size, b"Messages")
 
     def _batched(
-        self, path: str, encoded: Iterable[bytes], chunk_size: int, wrap: bytes | None
+        self,
+        path: str,
+        emails: Iterable[Email | TemplatedEmail],
+        chunk_size: int,
+        wrap: bytes | None,
     ) -> list[SendResult]:
         if not 1 <= chunk_size <= MAX_BATCH_MESSAGES:
             raise ClientValidationError(f"chunk_size must be 1..{MAX_BATCH_MESSAGES}")
+        encoded: Iterable[bytes]
+        if isinstance(emails, Sequence):
+            # Every message is checked before the first call: one bad message
+            # must not leave the batch half sent.
+            encoded = [_encode_for_batch(e) for e in emails]
+        else:
+            # A lazy iterable stays lazy; a bad message found after earlier
+            # chunks went out surfaces as BatchSendError with their results.
+            encoded = (_encode_for_batch(e) for e in emails)
+        chunks = _chunks(encoded, chunk_size, MAX_BATCH_BYTES)
         results: list[SendResult] = []
-        for chunk in _chunks(encoded, chunk_size, MAX_BATCH_BYTES):
-            body = b"[" + b",".join(chunk) + b"]"
-            if wrap is not None:
-                body = b'{"' + wrap + b'":' + body + b"}"
+        while True:
             try:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return results
+                body = b"[" + b",".join(chunk) + b"]"
+                if wrap is not None:
+                    body = b'{"' + wrap + b'":' + body + b"}"
                 data: Any = self._transport.request("POST", path, body=body)
+                if not isinstance(data, list) or len(data) != len(chunk):
+                    got = f"{len(data)} results" if isinstance(data, list) else type(data).__name__
+                    raise InvalidResponseError(
+                        f"expected {len(chunk)} results, got {got}", method="POST", path=path
+                    )
+                chunk_results = structure_list(data, SendResult)
             except PostmarkError as exc:
                 if not results:
                     raise
                 raise BatchSendError(results, exc) from exc
-            results.extend(structure_list(data, SendResult))
-        return results
+            results.extend(chunk_results)
 
     def send_bulk(self, bulk: BulkEmail) -> BulkSendResult:
         """Queue a bulk send (one content, many recipients) on a broadcast stream."""
