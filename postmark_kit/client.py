@@ -14,10 +14,14 @@ from typing import Self
 import requests
 
 from .api.bounces import BouncesApi
+from .api.data_removals import DataRemovalsApi
+from .api.domains import DomainsApi
 from .api.email import EmailApi
 from .api.inbound_rules import InboundRulesApi
 from .api.messages import InboundApi, OutboundApi
+from .api.senders import SendersApi
 from .api.stats import StatsApi
+from .api.suppressions import SuppressionsApi
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy, Transport
 
 __all__ = ["TEST_SERVER_TOKEN", "AccountClient", "ServerClient"]
@@ -99,6 +103,7 @@ class ServerClient(_BaseClient):
         self.bounces = BouncesApi(t)
         self.stats = StatsApi(t)
         self.inbound_rules = InboundRulesApi(t)
+        self.suppressions = SuppressionsApi(t)
 
 
 class AccountClient(_BaseClient):
@@ -118,3 +123,6 @@ class AccountClient(_BaseClient):
         super().__init__(
             account_token, base_url=base_url, timeout=timeout, retries=retries, session=session
         )
+        self.domains = DomainsApi(self._transport)
+        self.senders = SendersApi(self._transport)
+        self.data_removals = DataRemovalsApi(self._transport)

@@ -2,7 +2,11 @@
 
 from .bounces import *  # noqa: F403
 from .common import *  # noqa: F403
+from .data_removals import *  # noqa: F403
+from .domains import *  # noqa: F403
 from .email import *  # noqa: F403
 from .inbound_rules import *  # noqa: F403
 from .messages import *  # noqa: F403
+from .senders import *  # noqa: F403
 from .stats import *  # noqa: F403
+from .suppressions import *  # noqa: F403
