@@ -22,6 +22,7 @@ from .api.messages import InboundApi, OutboundApi
 from .api.senders import SendersApi
 from .api.stats import StatsApi
 from .api.suppressions import SuppressionsApi
+from .api.templates import AccountTemplatesApi, TemplatesApi
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy, Transport
 
 __all__ = ["TEST_SERVER_TOKEN", "AccountClient", "ServerClient"]
@@ -103,6 +104,7 @@ class ServerClient(_BaseClient):
         self.bounces = BouncesApi(t)
         self.stats = StatsApi(t)
         self.inbound_rules = InboundRulesApi(t)
+        self.templates = TemplatesApi(t)
         self.suppressions = SuppressionsApi(t)
 
 
@@ -123,6 +125,7 @@ class AccountClient(_BaseClient):
         super().__init__(
             account_token, base_url=base_url, timeout=timeout, retries=retries, session=session
         )
+        self.templates = AccountTemplatesApi(self._transport)
         self.domains = DomainsApi(self._transport)
         self.senders = SendersApi(self._transport)
         self.data_removals = DataRemovalsApi(self._transport)

@@ -10,3 +10,4 @@ from .messages import *  # noqa: F403
 from .senders import *  # noqa: F403
 from .stats import *  # noqa: F403
 from .suppressions import *  # noqa: F403
+from .templates import *  # noqa: F403
