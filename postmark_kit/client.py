@@ -20,6 +20,8 @@ from .api.email import EmailApi
 from .api.inbound_rules import InboundRulesApi
 from .api.messages import InboundApi, OutboundApi
 from .api.senders import SendersApi
+from .api.server import ServerApi
+from .api.servers import ServersApi
 from .api.stats import StatsApi
 from .api.suppressions import SuppressionsApi
 from .api.templates import AccountTemplatesApi, TemplatesApi
@@ -105,6 +107,7 @@ class ServerClient(_BaseClient):
         self.stats = StatsApi(t)
         self.inbound_rules = InboundRulesApi(t)
         self.templates = TemplatesApi(t)
+        self.server = ServerApi(t)
         self.suppressions = SuppressionsApi(t)
 
 
@@ -126,6 +129,7 @@ class AccountClient(_BaseClient):
             account_token, base_url=base_url, timeout=timeout, retries=retries, session=session
         )
         self.templates = AccountTemplatesApi(self._transport)
+        self.servers = ServersApi(self._transport)
         self.domains = DomainsApi(self._transport)
         self.senders = SendersApi(self._transport)
         self.data_removals = DataRemovalsApi(self._transport)

@@ -8,6 +8,7 @@ from .email import *  # noqa: F403
 from .inbound_rules import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .senders import *  # noqa: F403
+from .servers import *  # noqa: F403
 from .stats import *  # noqa: F403
 from .suppressions import *  # noqa: F403
 from .templates import *  # noqa: F403
