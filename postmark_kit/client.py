@@ -18,6 +18,7 @@ from .api.data_removals import DataRemovalsApi
 from .api.domains import DomainsApi
 from .api.email import EmailApi
 from .api.inbound_rules import InboundRulesApi
+from .api.message_streams import MessageStreamsApi
 from .api.messages import InboundApi, OutboundApi
 from .api.senders import SendersApi
 from .api.server import ServerApi
@@ -25,6 +26,7 @@ from .api.servers import ServersApi
 from .api.stats import StatsApi
 from .api.suppressions import SuppressionsApi
 from .api.templates import AccountTemplatesApi, TemplatesApi
+from .api.webhooks import WebhooksApi
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy, Transport
 
 __all__ = ["TEST_SERVER_TOKEN", "AccountClient", "ServerClient"]
@@ -108,6 +110,8 @@ class ServerClient(_BaseClient):
         self.inbound_rules = InboundRulesApi(t)
         self.templates = TemplatesApi(t)
         self.server = ServerApi(t)
+        self.message_streams = MessageStreamsApi(t)
+        self.webhooks = WebhooksApi(t)
         self.suppressions = SuppressionsApi(t)
 
 
