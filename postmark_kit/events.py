@@ -1,0 +1,322 @@
+"""Webhook events: Postmark's webhook payloads as typed, frozen models.
+
+Each event reuses the API model of the same shape (a bounce webhook *is* a
+:class:`~postmark_kit.models.bounces.Bounce`), so code that handles one handles
+the other.  :func:`parse_event` picks the class from ``RecordType`` (or, for
+inbound mail, from the payload's shape) and checks the JSON types of every
+modelled field first, so a malformed body becomes :class:`InvalidEventError`
+(a 4xx at the receiver) and never a crash deep inside a plugin.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import datetime
+from typing import Any, Union
+
+import attrs
+
+from .convert import Model, json_name, parse_datetime, structure
+from .models.bounces import Bounce
+from .models.messages import ClickEvent, InboundMessage, OpenEvent
+
+__all__ = [
+    "EVENT_TYPES",
+    "BounceEvent",
+    "ClickEvent",
+    "DeliveryEvent",
+    "Event",
+    "InboundMessage",
+    "InvalidEventError",
+    "OpenEvent",
+    "SpamComplaintEvent",
+    "SubscriptionChangeEvent",
+    "UnknownEvent",
+    "dedupe_key",
+    "event_kind",
+    "parse_event",
+]
+
+
+class InvalidEventError(ValueError):
+    """A webhook body that is not a valid Postmark event; ``str()`` is a one-line reason."""
+
+
+@attrs.define(frozen=True)
+class BounceEvent(Bounce):
+    """The Bounce webhook (also carries SMTP API errors: ``type == "SMTPApiError"``)."""
+
+
+@attrs.define(frozen=True)
+class SpamComplaintEvent(Bounce):
+    """The SpamComplaint webhook: same shape as a bounce (``type_code`` 512)."""
+
+
+@attrs.define(frozen=True)
+class DeliveryEvent(Model):
+    """The Delivery webhook: the recipient's server accepted the message."""
+
+    record_type: str | None = None
+    message_stream: str | None = None
+    message_id: str | None = None
+    recipient: str | None = None
+    delivered_at: datetime | None = None
+    details: str | None = None
+    tag: str | None = None
+    server_id: int | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.define(frozen=True)
+class SubscriptionChangeEvent(Model):
+    """The SubscriptionChange webhook.
+
+    ``suppress_sending`` is ``True`` when the address was suppressed
+    (unsubscribed, bounced, complained) and ``False`` when it was reactivated.
+    """
+
+    record_type: str | None = None
+    message_stream: str | None = None
+    message_id: str | None = None
+    server_id: int | None = None
+    changed_at: datetime | None = None
+    recipient: str | None = None
+    origin: str | None = None
+    suppress_sending: bool | None = None
+    suppression_reason: str | None = None
+    tag: str | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.define(frozen=True)
+class UnknownEvent:
+    """A ``RecordType`` this version does not know: accepted and passed on as is."""
+
+    record_type: str
+    raw: dict[str, Any] = attrs.field(repr=False)
+
+
+#: Any event :func:`parse_event` returns.
+Event = (
+    BounceEvent
+    | DeliveryEvent
+    | OpenEvent
+    | ClickEvent
+    | SpamComplaintEvent
+    | SubscriptionChangeEvent
+    | InboundMessage
+    | UnknownEvent
+)
+
+#: RecordType -> model class.
+EVENT_TYPES: dict[str, type[Model]] = {
+    "Bounce": BounceEvent,
+    "Delivery": DeliveryEvent,
+    "Open": OpenEvent,
+    "Click": ClickEvent,
+    "SpamComplaint": SpamComplaintEvent,
+    "SubscriptionChange": SubscriptionChangeEvent,
+}
+
+#: Fields an event of each type must carry (JSON names): without them it is useless
+#: to a plugin and cannot be deduplicated.
+_REQUIRED: dict[type[Any], tuple[str, ...]] = {
+    BounceEvent: ("ID", "Type", "Email"),
+    SpamComplaintEvent: ("ID", "Email"),
+    DeliveryEvent: ("MessageID", "Recipient", "DeliveredAt"),
+    OpenEvent: ("MessageID", "Recipient", "ReceivedAt"),
+    ClickEvent: ("MessageID", "Recipient", "ReceivedAt"),
+    SubscriptionChangeEvent: ("Recipient", "SuppressSending", "ChangedAt"),
+    InboundMessage: ("MessageID", "FromFull"),
+}
+
+_KINDS: dict[type[Any], str] = {
+    BounceEvent: "bounce",
+    DeliveryEvent: "delivery",
+    OpenEvent: "open",
+    ClickEvent: "click",
+    SpamComplaintEvent: "spam_complaint",
+    SubscriptionChangeEvent: "subscription_change",
+    InboundMessage: "inbound",
+    UnknownEvent: "unknown",
+}
+
+
+def event_kind(event: Event) -> str:
+    """``bounce``, ``delivery``, ..., ``inbound`` or ``unknown`` (the hook suffix)."""
+    for cls in type(event).__mro__:
+        if cls in _KINDS:
+            return _KINDS[cls]
+    return "unknown"
+
+
+def _is_inbound(payload: dict[str, Any]) -> bool:
+    return "FromFull" in payload or (
+        "MessageStream" in payload and "From" in payload and "ToFull" in payload
+    )
+
+
+def parse_event(payload: dict[str, Any]) -> Event:
+    """A decoded webhook body -> its typed event.
+
+    Raises :class:`InvalidEventError` for anything that is not a JSON object,
+    lacks a required field, or has a wrongly typed field.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidEventError(f"expected a JSON object, got {_json_type(payload)}")
+    record_type = payload.get("RecordType")
+    cls: type[Any]
+    if record_type is None:
+        if not _is_inbound(payload):
+            raise InvalidEventError("missing RecordType (and not an inbound message)")
+        cls = InboundMessage
+    elif not isinstance(record_type, str) or not record_type:
+        raise InvalidEventError("RecordType must be a non-empty string")
+    elif record_type in EVENT_TYPES:
+        cls = EVENT_TYPES[record_type]
+    else:
+        return UnknownEvent(record_type=record_type, raw=payload)
+    for key in _REQUIRED.get(cls, ()):
+        if payload.get(key) is None:
+            raise InvalidEventError(f"{_label(cls, record_type)}: missing required field {key}")
+    _check(payload, cls, _label(cls, record_type))
+    try:
+        event: Any = structure(payload, cls)
+    except Exception as exc:  # any converter failure is a bad body
+        raise InvalidEventError(f"{_label(cls, record_type)}: {_one_line(exc)}") from None
+    return typing.cast(Event, event)
+
+
+def dedupe_key(event: Event, trace_id: str | None = None) -> str:
+    """A key equal across Postmark's retries of one event.
+
+    ``X-PM-Webhook-Trace-Id`` when Postmark sent one, else the type-specific
+    key of WEBHOOKS.md (Bounce/SpamComplaint: ID; Delivery: MessageID +
+    Recipient + DeliveredAt; Open/Click: MessageID + Recipient + ReceivedAt;
+    inbound: MessageID).  Keys are prefixed with the kind so types never collide.
+    """
+    kind = event_kind(event)
+    if trace_id:
+        return f"trace:{trace_id}"
+    parts: list[Any]
+    if isinstance(event, Bounce):
+        parts = [event.id]
+    elif isinstance(event, DeliveryEvent):
+        parts = [event.message_id, event.recipient, _iso(event.delivered_at)]
+    elif isinstance(event, OpenEvent | ClickEvent):
+        parts = [event.message_id, event.recipient, _iso(event.received_at)]
+        if isinstance(event, ClickEvent):
+            parts.append(event.original_link)
+    elif isinstance(event, SubscriptionChangeEvent):
+        parts = [event.message_id, event.recipient, _iso(event.changed_at), event.suppress_sending]
+    elif isinstance(event, InboundMessage):
+        parts = [event.message_id]
+    else:
+        import hashlib
+        import json
+
+        body = json.dumps(event.raw, sort_keys=True, separators=(",", ":"))
+        parts = [event.record_type, hashlib.sha256(body.encode()).hexdigest()]
+    return f"{kind}:" + "|".join("" if p is None else str(p) for p in parts)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _label(cls: type[Any], record_type: Any) -> str:
+    return str(record_type) if record_type else "Inbound"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return "object"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
+
+
+def _check(data: dict[str, Any], cls: type[Any], where: str) -> None:
+    """Check each modelled field's JSON type (the converter passes plain values through)."""
+    hints = _hints(cls)
+    for attribute in attrs.fields(cls):
+        if attribute.name == "extra":
+            continue
+        key = json_name(attribute)
+        value = data.get(key)
+        if value is None:
+            continue
+        _check_value(value, hints[attribute.name], f"{where}: {key}")
+
+
+def _check_value(value: Any, tp: Any, where: str) -> None:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = options[0] if len(options) == 1 else Any
+        origin = typing.get_origin(tp)
+    if tp is Any:
+        return
+    expected: str | None = None
+    if tp is str:
+        if not isinstance(value, str):
+            expected = "a string"
+    elif tp is bool:
+        if not isinstance(value, bool):
+            expected = "a boolean"
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            expected = "an integer"
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            expected = "a number"
+    elif tp is datetime:
+        if not isinstance(value, str):
+            expected = "a timestamp string"
+        else:
+            try:
+                parse_datetime(value)
+            except ValueError:
+                raise InvalidEventError(f"{where}: not a valid timestamp") from None
+    elif origin is dict:
+        if not isinstance(value, dict):
+            expected = "an object"
+    elif origin is list:
+        if not isinstance(value, list):
+            expected = "an array"
+        else:
+            (item_tp,) = typing.get_args(tp) or (Any,)
+            for i, item in enumerate(value):
+                if item is None:
+                    raise InvalidEventError(f"{where}[{i}]: null item")
+                _check_value(item, item_tp, f"{where}[{i}]")
+    elif isinstance(tp, type) and attrs.has(tp):
+        if not isinstance(value, dict):
+            expected = "an object"
+        else:
+            _check(value, tp, where)
+    if expected:
+        raise InvalidEventError(f"{where} must be {expected}, got {_json_type(value)}")
