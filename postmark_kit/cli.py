@@ -7,21 +7,26 @@ Tokens come from ``--server-token`` or ``POSTMARK_SERVER_TOKEN`` (and
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, time
+from typing import IO, Any, NoReturn
 
 import click
 
 from ._version import __version__
 from .client import ServerClient
-from .convert import unstructure
-from .errors import PostmarkError
+from .convert import Model, unstructure
+from .errors import ClientValidationError, PostmarkError
 from .models.common import Attachment
 from .models.email import Email
-from .transport import DEFAULT_BASE_URL
+from .models.messages import InboundMessageSummary, OutboundMessage
+from .pagination import MAX_COUNT
+from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -104,6 +109,523 @@ def send(
         "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
     }
     click.echo(json.dumps(out))
+
+
+# --------------------------------------------------------------------------
+# Shared by the commands that talk to Postmark with a server token.
+
+
+def _check_base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise click.BadParameter("must start with https:// (or http:// for a local simulator)")
+    return value
+
+
+def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server-token``, ``--base-url``, ``--timeout``, ``--retries``: every API command."""
+    func = click.option(
+        "--retries",
+        type=click.IntRange(0, 10),
+        default=3,
+        show_default=True,
+        help="Retries of a failed call (reads: errors, 429, 5xx).",
+    )(func)
+    func = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=60.0,
+        show_default=True,
+        help="Read timeout per request, in seconds.",
+    )(func)
+    func = click.option(
+        "--base-url",
+        envvar="POSTMARK_BASE_URL",
+        default=DEFAULT_BASE_URL,
+        show_default=True,
+        show_envvar=True,
+        callback=_check_base_url,
+        help="API root (point it at a local simulator for tests).",
+    )(func)
+    func = click.option(
+        "--server-token",
+        envvar="POSTMARK_SERVER_TOKEN",
+        default=None,
+        metavar="TOKEN",
+        show_envvar=True,
+        help="Server API token (prefer the environment variable: flags end up in shell history).",
+    )(func)
+    return func
+
+
+def _server_client(
+    server_token: str | None, base_url: str, timeout: float, retries: int
+) -> ServerClient:
+    if not server_token:
+        _fail("no server token: pass --server-token or set POSTMARK_SERVER_TOKEN", 2)
+    assert server_token is not None
+    return ServerClient(
+        server_token,
+        base_url=base_url,
+        timeout=(min(DEFAULT_TIMEOUT[0], timeout), timeout),
+        retries=RetryPolicy(max_retries=retries),
+    )
+
+
+def _api_error(exc: PostmarkError, suffix: str = "") -> NoReturn:
+    """One line on stderr; exit 2 for a call refused before sending, else 1."""
+    code = 2 if isinstance(exc, ClientValidationError) else 1
+    click.echo(f"Error: {exc}{suffix}", err=True)
+    sys.exit(code)
+
+
+def _parse_date(
+    _ctx: click.Context, param: click.Parameter, value: str | None
+) -> date | datetime | None:
+    """``YYYY-MM-DD`` (a whole day, as Postmark reads it) or ``YYYY-MM-DDTHH:MM[:SS]``."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", param=param
+        ) from None
+
+
+def _date_range(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--to-date",
+        metavar="DATE",
+        callback=_parse_date,
+        default=None,
+        help="Up to this day or time (Postmark: US Eastern).",
+    )(func)
+    func = click.option(
+        "--from-date",
+        metavar="DATE",
+        callback=_parse_date,
+        default=None,
+        help="From this day or time (Postmark: US Eastern).",
+    )(func)
+    return func
+
+
+def _check_range(from_date: date | None, to_date: date | None) -> None:
+    if from_date is None or to_date is None:
+        return
+    start = from_date if isinstance(from_date, datetime) else datetime.combine(from_date, time.min)
+    end = to_date if isinstance(to_date, datetime) else datetime.combine(to_date, time.max)
+    if start.replace(tzinfo=None) > end.replace(tzinfo=None):
+        _fail("--from-date is after --to-date", 2)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in values:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"{option} expects KEY=VALUE, got {pair!r}", 2)
+        out[key] = value
+    return out
+
+
+def _record(model: Model) -> dict[str, Any]:
+    """A model as Postmark-shaped JSON, keeping fields this version does not model."""
+    data: dict[str, Any] = {**model.extra, **unstructure(model)}
+    return data
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _clip(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None:
+    """Plain aligned columns; ``widths`` caps each column, the last one is not padded."""
+    real = [
+        min(cap, max([len(h), *(len(r[i]) for r in rows)]))
+        for i, (h, cap) in enumerate(zip(headers, widths, strict=True))
+    ]
+
+    def line(cells: list[str]) -> str:
+        parts = [_clip(c, w).ljust(w) for c, w in zip(cells, real, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    click.echo(click.style(line(headers), bold=True))
+    for row in rows:
+        click.echo(line(row))
+
+
+# --------------------------------------------------------------------------
+# messages
+
+
+def _outbound_row(m: OutboundMessage) -> list[str]:
+    to = ", ".join(a.email or "" for a in m.to) or ", ".join(m.recipients)
+    return [
+        _when(m.received_at),
+        m.status or "",
+        m.message_id or "",
+        to,
+        m.subject or "",
+        m.tag or "",
+    ]
+
+
+def _inbound_row(m: InboundMessageSummary) -> list[str]:
+    return [
+        _when(m.received_date),
+        m.status or "",
+        m.message_id or "",
+        m.from_email or "",
+        m.subject or "",
+        m.mailbox_hash or "",
+    ]
+
+
+@main.command()
+@click.argument(
+    "direction", type=click.Choice(["outbound", "inbound"]), default="outbound", required=False
+)
+@click.option("--recipient", default=None, help="Recipient address.")
+@click.option("--from", "from_email", default=None, help="Sender address.")
+@click.option("--tag", default=None)
+@click.option(
+    "--status",
+    default=None,
+    help="outbound: queued, sent; inbound: blocked, processed, queued, failed, scheduled.",
+)
+@click.option("--subject", default=None)
+@click.option("--stream", "message_stream", default=None, help="Message stream ID (outbound).")
+@click.option(
+    "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata filter (outbound); repeatable."
+)
+@click.option("--mailbox-hash", default=None, help="Mailbox hash (inbound).")
+@_date_range
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="At most this many messages, newest first; 0 for all.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line, as Postmark sends it."
+)
+@_server_options
+def messages(
+    direction: str,
+    recipient: str | None,
+    from_email: str | None,
+    tag: str | None,
+    status: str | None,
+    subject: str | None,
+    message_stream: str | None,
+    metadata: tuple[str, ...],
+    mailbox_hash: str | None,
+    from_date: date | None,
+    to_date: date | None,
+    limit: int,
+    as_json: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Search sent (outbound, the default) or received (inbound) messages.
+
+    The filters are those of Postmark's message search; results past its
+    10,000-message window are reached by narrowing the date range, so
+    --limit 0 really lists everything that matches.
+
+    \b
+    Examples:
+      postmark-kit messages --tag welcome --from-date 2024-05-01
+      postmark-kit messages inbound --status blocked --json
+    """
+    meta = _pairs(metadata, "--metadata")
+    if direction == "inbound" and (message_stream or meta):
+        _fail("--stream and --metadata filter outbound messages only", 2)
+    if direction == "outbound" and mailbox_hash:
+        _fail("--mailbox-hash filters inbound messages only", 2)
+    _check_range(from_date, to_date)
+    max_messages = limit or None
+    page_size = min(MAX_COUNT, limit) if limit else MAX_COUNT
+    found = 0
+    rows: list[list[str]] = []
+    try:
+        with _server_client(server_token, base_url, timeout, retries) as client:
+            items: Iterator[OutboundMessage] | Iterator[InboundMessageSummary]
+            if direction == "outbound":
+                items = client.outbound.stream(
+                    max_messages=max_messages,
+                    page_size=page_size,
+                    recipient=recipient,
+                    from_email=from_email,
+                    tag=tag,
+                    status=status,
+                    subject=subject,
+                    message_stream=message_stream,
+                    from_date=from_date,
+                    to_date=to_date,
+                    metadata=meta or None,
+                )
+            else:
+                items = client.inbound.stream(
+                    max_messages=max_messages,
+                    page_size=page_size,
+                    recipient=recipient,
+                    from_email=from_email,
+                    tag=tag,
+                    subject=subject,
+                    mailbox_hash=mailbox_hash,
+                    status=status,
+                    from_date=from_date,
+                    to_date=to_date,
+                )
+            for item in items:
+                found += 1
+                if as_json:
+                    click.echo(json.dumps(_record(item), ensure_ascii=False))
+                elif isinstance(item, OutboundMessage):
+                    rows.append(_outbound_row(item))
+                else:
+                    rows.append(_inbound_row(item))
+    except PostmarkError as exc:
+        _api_error(exc)
+    if as_json:
+        return
+    if not rows:
+        click.echo("No messages match.", err=True)
+        return
+    who = "TO" if direction == "outbound" else "FROM"
+    last = "TAG" if direction == "outbound" else "MAILBOX HASH"
+    _table(
+        ["RECEIVED", "STATUS", "MESSAGE ID", who, "SUBJECT", last],
+        rows,
+        [19, 10, 36, 30, 40, 20],
+    )
+
+
+# --------------------------------------------------------------------------
+# export
+
+
+def _read_done(path: str) -> set[str]:
+    """Message IDs already in a JSON lines file; drops a torn last line (killed mid-write)."""
+    done: set[str] = set()
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        end = len(data)
+        if data and not data.endswith(b"\n"):
+            # Every record is written whole and newline-terminated: a tail
+            # without its newline is an interrupted write, not data.
+            end = data.rfind(b"\n") + 1
+            fh.truncate(end)
+        for number, raw in enumerate(data[:end].splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+                message_id = record["MessageID"]
+            except (ValueError, TypeError, KeyError):
+                _fail(f"{path}:{number} is not an exported message; refusing to append to it", 2)
+            done.add(str(message_id))
+    return done
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    help="JSON lines file to write ('-' for standard output).",
+)
+@click.option(
+    "--resume", is_flag=True, help="Append to OUTPUT, skipping the messages already in it."
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@_date_range
+@click.option("--recipient", default=None, help="Recipient address.")
+@click.option("--from", "from_email", default=None, help="Sender address.")
+@click.option("--tag", default=None)
+@click.option("--status", default=None, help="queued or sent.")
+@click.option("--stream", "message_stream", default=None, help="Message stream ID.")
+@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata filter; repeatable.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
+@_server_options
+def export(
+    output: str,
+    resume: bool,
+    overwrite: bool,
+    from_date: date | None,
+    to_date: date | None,
+    recipient: str | None,
+    from_email: str | None,
+    tag: str | None,
+    status: str | None,
+    message_stream: str | None,
+    metadata: tuple[str, ...],
+    progress: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Export every sent message in a date range to JSON lines.
+
+    One message per line, as Postmark lists it, newest first.  Each line is
+    written whole and flushed, so an interrupted export (Ctrl-C, a network
+    failure) can continue with --resume: messages already in OUTPUT are
+    skipped, and a half-written last line is dropped.
+
+    \b
+    Example:
+      postmark-kit export --from-date 2024-05-01 --to-date 2024-05-31 -o may.jsonl
+    """
+    meta = _pairs(metadata, "--metadata")
+    _check_range(from_date, to_date)
+    if resume and overwrite:
+        _fail("--resume and --overwrite exclude each other", 2)
+    to_stdout = output == "-"
+    if to_stdout and resume:
+        _fail("--resume needs a file, not standard output", 2)
+    done: set[str] = set()
+    exists = not to_stdout and os.path.exists(output) and os.path.getsize(output) > 0
+    if exists and not (resume or overwrite):
+        _fail(f"{output} exists: pass --resume to continue it or --overwrite to replace it", 2)
+    if resume and exists:
+        done = _read_done(output)
+    filters: dict[str, Any] = {
+        "recipient": recipient,
+        "from_email": from_email,
+        "tag": tag,
+        "status": status,
+        "message_stream": message_stream,
+        "from_date": from_date,
+        "to_date": to_date,
+        "metadata": meta or None,
+    }
+    written = 0
+    skipped = 0
+    client = _server_client(server_token, base_url, timeout, retries)
+    out: IO[str] = sys.stdout
+    try:
+        with client:
+            total = client.outbound.list(count=1, **filters).total if progress else 0
+            if not to_stdout:
+                out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+            with click.progressbar(
+                length=total, label="Exporting", file=sys.stderr, show_pos=True, hidden=not progress
+            ) as bar:
+                for message in client.outbound.stream(**filters):
+                    bar.update(1)
+                    if message.message_id is not None and message.message_id in done:
+                        skipped += 1
+                        continue
+                    out.write(json.dumps(_record(message), ensure_ascii=False) + "\n")
+                    out.flush()
+                    if message.message_id is not None:
+                        done.add(message.message_id)
+                    written += 1
+    except PostmarkError as exc:
+        hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
+        _api_error(exc, hint)
+    except KeyboardInterrupt:
+        hint = "" if to_stdout else f"; {written} written, rerun with --resume to continue"
+        click.echo(f"Interrupted{hint}", err=True)
+        sys.exit(130)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    where = "" if to_stdout else f" to {output}"
+    already = f", {skipped} already there" if skipped else ""
+    click.echo(f"Exported {written} messages{where}{already}.", err=True)
+
+
+# --------------------------------------------------------------------------
+# stats
+
+_OVERVIEW_ROWS: list[tuple[str, str, bool]] = [
+    ("Sent", "sent", False),
+    ("Bounced", "bounced", False),
+    ("Bounce rate", "bounce_rate", True),
+    ("SMTP API errors", "smtp_api_errors", False),
+    ("Spam complaints", "spam_complaints", False),
+    ("Spam complaint rate", "spam_complaints_rate", True),
+    ("Tracked", "tracked", False),
+    ("With open tracking", "with_open_tracking", False),
+    ("Opens", "opens", False),
+    ("Unique opens", "unique_opens", False),
+    ("With link tracking", "with_link_tracking", False),
+    ("Tracked links sent", "total_tracked_links_sent", False),
+    ("Clicks", "total_clicks", False),
+    ("Unique links clicked", "unique_links_clicked", False),
+]
+
+
+@main.command()
+@_date_range
+@click.option("--tag", default=None)
+@click.option("--stream", "message_stream", default=None, help="Message stream ID.")
+@click.option("--json", "as_json", is_flag=True, help="Print Postmark's JSON object.")
+@_server_options
+def stats(
+    from_date: date | None,
+    to_date: date | None,
+    tag: str | None,
+    message_stream: str | None,
+    as_json: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Sending overview: sent, bounces, spam complaints, opens and clicks.
+
+    Whole days in Postmark's time zone (US Eastern); without a range, all
+    time.  Rates are percentages.
+
+    \b
+    Example:
+      postmark-kit stats --from-date 2024-05-01 --tag welcome
+    """
+    _check_range(from_date, to_date)
+    try:
+        with _server_client(server_token, base_url, timeout, retries) as client:
+            overview = client.stats.get_outbound_overview(
+                tag=tag, from_date=from_date, to_date=to_date, message_stream=message_stream
+            )
+    except PostmarkError as exc:
+        _api_error(exc)
+    if as_json:
+        click.echo(json.dumps(_record(overview), ensure_ascii=False))
+        return
+    scope = [
+        f"from {from_date.isoformat()}" if from_date else "",
+        f"to {to_date.isoformat()}" if to_date else "",
+        f"tag {tag!r}" if tag else "",
+        f"stream {message_stream!r}" if message_stream else "",
+    ]
+    click.echo(click.style(" ".join(s for s in scope if s) or "all time", bold=True))
+    width = max(len(label) for label, _, _ in _OVERVIEW_ROWS)
+    for label, field, is_rate in _OVERVIEW_ROWS:
+        value = getattr(overview, field)
+        if value is None:
+            shown = "-"
+        elif is_rate:
+            shown = f"{value:.2f} %"
+        else:
+            shown = f"{value:,}"
+        click.echo(f"{label.ljust(width)}  {shown}")
 
 
 if __name__ == "__main__":  # pragma: no cover
