@@ -1,5 +1,6 @@
 """postmark-kit: a typed client, webhook receiver and plugin system for Postmark."""
 
+from . import events
 from ._version import __version__
 from .client import TEST_SERVER_TOKEN, AccountClient, ServerClient
 from .errors import (
@@ -20,6 +21,7 @@ from .errors import (
     TransportError,
     UnprocessableEntityError,
 )
+from .hookspecs import hookimpl
 from .models.common import Attachment, Header
 from .models.email import BulkEmail, BulkRecipient, Email, SendResult, TemplatedEmail, TrackLinks
 from .pagination import Page
@@ -56,4 +58,6 @@ __all__ = [
     "TransportError",
     "UnprocessableEntityError",
     "__version__",
+    "events",
+    "hookimpl",
 ]

@@ -1,0 +1,32 @@
+"""Receive Postmark webhooks in Flask and dispatch typed events to pluggy plugins."""
+
+from .app import EVENT_KINDS, PostmarkReceiver, create_app
+from .config import POSTMARK_WEBHOOK_IPS, ConfigError, ReceiverConfig
+from .dispatch import (
+    Dispatcher,
+    DispatchResult,
+    InlineDispatcher,
+    PluginFailure,
+    Reject,
+    Webhook,
+    register_dispatcher,
+)
+from .manager import PluginLoadError, build_plugin_manager
+
+__all__ = [
+    "EVENT_KINDS",
+    "POSTMARK_WEBHOOK_IPS",
+    "ConfigError",
+    "DispatchResult",
+    "Dispatcher",
+    "InlineDispatcher",
+    "PluginFailure",
+    "PluginLoadError",
+    "PostmarkReceiver",
+    "ReceiverConfig",
+    "Reject",
+    "Webhook",
+    "build_plugin_manager",
+    "create_app",
+    "register_dispatcher",
+]

@@ -1,0 +1,292 @@
+"""The Flask side: the webhook blueprint, the ``PostmarkReceiver`` extension, ``create_app``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pluggy
+from flask import Blueprint, Flask, Response, request
+
+from ..client import ServerClient
+from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
+from .auth import check_request, client_ip
+from .config import ConfigError, ReceiverConfig, config_from_env
+from .dispatch import DISPATCHERS, Dispatcher, Webhook
+from .manager import build_plugin_manager
+
+__all__ = ["EVENT_KINDS", "PostmarkReceiver", "create_app"]
+
+log = logging.getLogger("postmark_kit.receiver")
+
+#: Kinds accepted by the per-type endpoints ``<prefix>/webhook/<kind>``.
+EVENT_KINDS = (
+    "bounce",
+    "delivery",
+    "open",
+    "click",
+    "spam_complaint",
+    "subscription_change",
+    "inbound",
+)
+
+_EXTENSION = "postmark_kit"
+
+
+@attrs.define
+class _State:
+    config: ReceiverConfig
+    pm: pluggy.PluginManager
+    client: ServerClient | None
+    dispatcher: Dispatcher
+    owns_client: bool
+    closed: bool = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.pm.hook.postmark_unconfigure(config=dict(self.config.raw))
+        except Exception:
+            log.exception("postmark_unconfigure failed")
+        self.dispatcher.close()
+        if self.owns_client and self.client is not None:
+            self.client.close()
+
+
+def _answer(
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")) + "\n",
+        status=status,
+        mimetype="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
+    return _answer(status, {"error": reason}, headers)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def _retries_remaining() -> int | None:
+    value = request.headers.get("X-PM-Retries-Remaining")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _handle(state: _State, only_kind: str | None) -> Response:
+    config = state.config
+    failure = check_request(request, config)
+    if failure is not None:
+        return _error(failure.status, failure.reason, failure.headers)
+    if not _is_json(request.mimetype):
+        shown = request.mimetype or "none"
+        return _error(415, f"expected Content-Type application/json, got {shown}")
+    limit = config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body over the {limit}-byte limit")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        return _error(413, f"body over the {limit}-byte limit")
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        return _error(400, "body is not UTF-8")
+    except RecursionError:
+        return _error(400, "JSON nested too deeply")
+    except ValueError as exc:
+        return _error(400, f"body is not valid JSON: {str(exc).splitlines()[0][:120]}")
+    try:
+        event = parse_event(payload)
+    except InvalidEventError as exc:
+        return _error(422, str(exc))
+    except RecursionError:
+        return _error(400, "JSON nested too deeply")
+    kind = event_kind(event)
+    if only_kind is not None and kind != only_kind:
+        return _error(422, f"this endpoint takes {only_kind} events, got {kind}")
+    trace_id = request.headers.get("X-PM-Webhook-Trace-Id") or None
+    webhook = Webhook(
+        body=body,
+        payload=payload,
+        dedupe_key=dedupe_key(event, trace_id),
+        kind=kind,
+        received_at=datetime.now(UTC),
+        trace_id=trace_id,
+        retries_remaining=_retries_remaining(),
+        remote_addr=client_ip(request, config.trusted_proxies),
+    )
+    try:
+        result = state.dispatcher.dispatch(event, webhook)
+    except Exception:
+        log.exception("dispatch of %s event %s failed", kind, webhook.dedupe_key)
+        return _error(config.failure_status, "dispatch failed")
+    if result.rejection is not None:
+        return _error(403, result.rejection.reason.splitlines()[0][:200] or "rejected")
+    if result.failures:
+        names = sorted({f.plugin for f in result.failures})
+        status = config.failure_status
+        if status == 200:
+            return _answer(200, {"ok": False, "event": kind, "failed": names})
+        return _error(status, f"plugin(s) failed: {', '.join(names)}")
+    return _answer(200, {"ok": True, "event": kind, "key": webhook.dedupe_key})
+
+
+def _blueprint(state: _State) -> Blueprint:
+    bp = Blueprint("postmark_kit", __name__)
+
+    @bp.post("/webhook")
+    def webhook() -> Response:
+        return _handle(state, None)
+
+    if state.config.per_type_endpoints:
+
+        @bp.post("/webhook/<kind>")
+        def webhook_kind(kind: str) -> Response:
+            if kind not in EVENT_KINDS:
+                return _error(404, f"no webhook endpoint for {kind!r}")
+            return _handle(state, kind)
+
+    @bp.get("/health")
+    def health() -> Response:
+        return _answer(200, {"ok": True})
+
+    return bp
+
+
+def _builtin_plugins(config: ReceiverConfig) -> list[Any]:
+    from ..plugins.blocklist import BlockSendersPlugin
+    from ..plugins.log import LoggingPlugin
+    from ..plugins.store import EventStore
+
+    found: list[Any] = []
+    if config.log_events:
+        found.append(LoggingPlugin())
+    if config.event_store:
+        found.append(EventStore(config.event_store))
+    if config.blocked_senders:
+        found.append(BlockSendersPlugin(config.blocked_senders))
+    return found
+
+
+class PostmarkReceiver:
+    """The webhook receiver as a Flask extension.
+
+    ``PostmarkReceiver(plugins=[...]).init_app(app)`` adds ``POST
+    <prefix>/webhook`` to an existing app.  The plugin manager, the callback
+    client and the dispatcher are built once per app, here, not per request.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[Any] = (),
+        client: ServerClient | None = None,
+        app: Flask | None = None,
+    ) -> None:
+        self.plugins = list(plugins)
+        self.client = client
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, url_prefix: str | None = None) -> None:
+        """Read ``POSTMARK_*`` from ``app.config``, load plugins, register the blueprint.
+
+        Raises :class:`~postmark_kit.receiver.ConfigError` for unusable settings.
+        """
+        config = ReceiverConfig.from_mapping(app.config)
+        prefix = config.url_prefix if url_prefix is None else url_prefix.rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            prefix = "/" + prefix
+        client = self.client
+        owns_client = False
+        if client is None and config.server_token:
+            kw: dict[str, Any] = {"base_url": config.base_url} if config.base_url else {}
+            client = ServerClient(config.server_token, **kw)
+            owns_client = True
+        factory = DISPATCHERS.get(config.dispatch)
+        if factory is None:
+            known = ", ".join(sorted(DISPATCHERS))
+            raise ConfigError(f"POSTMARK_DISPATCH: unknown mode {config.dispatch!r} ({known})")
+        pm = build_plugin_manager(
+            [*_builtin_plugins(config), *self.plugins, *config.plugins],
+            load_entrypoints=config.load_entrypoints,
+        )
+        dispatcher = factory(pm, client, config.raw)
+        state = _State(config, pm, client, dispatcher, owns_client)
+        app.extensions[_EXTENSION] = state
+        app.register_blueprint(_blueprint(state), url_prefix=prefix or None)
+        if not (config.basic_auth or config.secret_auth or config.allowed_ips):
+            log.warning(
+                "POSTMARK WEBHOOK RECEIVER HAS NO AUTHENTICATION: anyone who finds %s/webhook "
+                "can post fake events. Set POSTMARK_WEBHOOK_USERNAME/POSTMARK_WEBHOOK_PASSWORD "
+                "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
+                prefix,
+            )
+        pm.hook.postmark_configure(config=dict(config.raw), client=client)
+        pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+        weakref.finalize(app, state.close)
+
+    @staticmethod
+    def plugin_manager(app: Flask) -> pluggy.PluginManager:
+        """The app's plugin manager (to inspect or register plugins at runtime)."""
+        return _state(app).pm
+
+    @staticmethod
+    def client_for(app: Flask) -> ServerClient | None:
+        """The callback client the app's plugins receive."""
+        return _state(app).client
+
+    @staticmethod
+    def shutdown(app: Flask) -> None:
+        """Call ``postmark_unconfigure``, close the dispatcher and the client (idempotent)."""
+        _state(app).close()
+
+
+def _state(app: Flask) -> _State:
+    state = app.extensions.get(_EXTENSION)
+    if not isinstance(state, _State):
+        raise RuntimeError("PostmarkReceiver.init_app was not called on this app")
+    return state
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    *,
+    plugins: Iterable[Any] = (),
+    client: ServerClient | None = None,
+) -> Flask:
+    """The standalone receiver: settings from ``POSTMARK_*`` environment variables, then ``config``.
+
+    Unlike drop-in use, events are logged and stored in SQLite by default
+    (``POSTMARK_EVENT_STORE``, default ``postmark-events.sqlite3``; set it to
+    an empty string to disable).
+    """
+    app = Flask("postmark_kit.receiver")
+    settings: dict[str, Any] = {
+        "POSTMARK_LOG_EVENTS": True,
+        "POSTMARK_EVENT_STORE": "postmark-events.sqlite3",
+    }
+    settings.update(config_from_env())
+    settings.update(config or {})
+    app.config.update(settings)
+    PostmarkReceiver(plugins, client).init_app(app)
+    return app

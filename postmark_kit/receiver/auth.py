@@ -1,0 +1,87 @@
+"""Who may post webhooks: HTTP Basic, a shared-secret header, a source-IP allowlist.
+
+Postmark does not sign webhooks, so these are the protections it supports.
+Secrets are compared in constant time; a failure says which check failed but
+never echoes what was sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+import attrs
+from flask import Request
+
+from .config import ReceiverConfig
+
+__all__ = ["AuthFailure", "check_request", "client_ip"]
+
+REALM = "postmark-kit"
+
+
+@attrs.frozen
+class AuthFailure:
+    status: int
+    reason: str
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return hmac.compare_digest((given or "").encode("utf-8"), expected.encode("utf-8"))
+
+
+def client_ip(request: Request, trusted_proxies: int) -> str | None:
+    """The sender's address, trusting the last ``trusted_proxies`` hops of X-Forwarded-For.
+
+    With ``n`` trusted proxies, the ``n``-th address from the right is the one
+    the outermost proxy saw; anything left of it was written by the client and
+    is ignored.  Fewer entries than proxies means the request bypassed them: no IP.
+    """
+    if trusted_proxies <= 0:
+        return request.remote_addr
+    hops = [h.strip() for h in ",".join(request.headers.getlist("X-Forwarded-For")).split(",")]
+    hops = [h for h in hops if h]
+    if len(hops) < trusted_proxies:
+        return None
+    return hops[-trusted_proxies]
+
+
+def _ip_allowed(ip: str | None, config: ReceiverConfig) -> bool:
+    assert config.allowed_ips is not None
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in config.allowed_ips)
+
+
+def check_request(request: Request, config: ReceiverConfig) -> AuthFailure | None:
+    """``None`` when the request may pass, else the answer to send."""
+    if config.allowed_ips is not None:
+        ip = client_ip(request, config.trusted_proxies)
+        if not _ip_allowed(ip, config):
+            return AuthFailure(403, "source address not allowed")
+    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+    if config.basic_auth:
+        assert config.webhook_username is not None and config.webhook_password is not None
+        auth = request.authorization
+        if auth is None or auth.type != "basic":
+            return AuthFailure(401, "authentication required", challenge)
+        # Both compared, always: no early exit that would time the username.
+        user_ok = _same(auth.username, config.webhook_username)
+        password_ok = _same(auth.password, config.webhook_password)
+        if not (user_ok & password_ok):
+            return AuthFailure(401, "invalid credentials", challenge)
+    if config.secret_auth:
+        assert config.secret_header is not None and config.secret_value is not None
+        given = request.headers.get(config.secret_header)
+        if not config.basic_auth:
+            challenge = {"WWW-Authenticate": f'Header realm="{REALM}"'}
+        if given is None:
+            return AuthFailure(401, f"missing {config.secret_header} header", challenge)
+        if not _same(given, config.secret_value):
+            return AuthFailure(401, f"invalid {config.secret_header} header", challenge)
+    return None

@@ -1,0 +1,190 @@
+"""Receiver settings: ``POSTMARK_*`` keys from a Flask config, a dict or the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DEFAULTS",
+    "POSTMARK_WEBHOOK_IPS",
+    "ConfigError",
+    "ReceiverConfig",
+    "config_from_env",
+]
+
+#: Postmark's published webhook source IPs (they can change: check Postmark's
+#: "IPs for firewalls" article).  ``POSTMARK_ALLOWED_IPS=postmark`` uses them.
+POSTMARK_WEBHOOK_IPS = ("3.134.147.250", "50.31.156.6", "50.31.156.77", "18.217.206.57")
+
+#: Every setting with its default (drop-in use; the standalone app adds a store).
+DEFAULTS: dict[str, Any] = {
+    "POSTMARK_SERVER_TOKEN": None,
+    "POSTMARK_BASE_URL": None,
+    "POSTMARK_WEBHOOK_USERNAME": None,
+    "POSTMARK_WEBHOOK_PASSWORD": None,
+    "POSTMARK_WEBHOOK_SECRET_HEADER": None,
+    "POSTMARK_WEBHOOK_SECRET_VALUE": None,
+    "POSTMARK_ALLOWED_IPS": None,
+    "POSTMARK_TRUSTED_PROXIES": 0,
+    # Inbound: 35 MB of attachments is ~47 MB of base64 JSON.
+    "POSTMARK_MAX_BODY_BYTES": 50 * 1024 * 1024,
+    "POSTMARK_FAILURE_STATUS": 503,
+    "POSTMARK_URL_PREFIX": "/postmark",
+    "POSTMARK_PER_TYPE_ENDPOINTS": True,
+    "POSTMARK_DISPATCH": "inline",
+    "POSTMARK_LOAD_ENTRYPOINTS": True,
+    "POSTMARK_PLUGINS": None,
+    "POSTMARK_LOG_EVENTS": False,
+    "POSTMARK_EVENT_STORE": None,
+    "POSTMARK_BLOCKED_SENDERS": None,
+}
+
+
+class ConfigError(ValueError):
+    """A ``POSTMARK_*`` setting with a value the receiver cannot use."""
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.replace("\n", ",").split(",") if v.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    items = _list(value)
+    if not items:
+        return None
+    nets = []
+    for item in items:
+        names: Iterable[str] = POSTMARK_WEBHOOK_IPS if item.lower() == "postmark" else (item,)
+        for name in names:
+            try:
+                nets.append(ipaddress.ip_network(name, strict=False))
+            except ValueError:
+                raise ConfigError(f"POSTMARK_ALLOWED_IPS: not an IP or network: {name!r}") from None
+    return tuple(nets)
+
+
+def _opt(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+@attrs.frozen
+class ReceiverConfig:
+    """The validated settings (secrets never in ``repr``)."""
+
+    server_token: str | None = attrs.field(default=None, repr=False)
+    base_url: str | None = None
+    webhook_username: str | None = None
+    webhook_password: str | None = attrs.field(default=None, repr=False)
+    secret_header: str | None = None
+    secret_value: str | None = attrs.field(default=None, repr=False)
+    allowed_ips: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    trusted_proxies: int = 0
+    max_body_bytes: int = DEFAULTS["POSTMARK_MAX_BODY_BYTES"]
+    failure_status: int = 503
+    url_prefix: str = "/postmark"
+    per_type_endpoints: bool = True
+    dispatch: str = "inline"
+    load_entrypoints: bool = True
+    plugins: tuple[str, ...] = ()
+    log_events: bool = False
+    event_store: str | None = None
+    blocked_senders: tuple[str, ...] = ()
+    #: Every POSTMARK_* key as given (plugins read their own settings here).
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def basic_auth(self) -> bool:
+        return self.webhook_username is not None or self.webhook_password is not None
+
+    @property
+    def secret_auth(self) -> bool:
+        return self.secret_header is not None
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> ReceiverConfig:
+        """Read and check the ``POSTMARK_*`` keys of ``mapping`` (a Flask config, a dict)."""
+        raw = {**DEFAULTS, **{k: v for k, v in mapping.items() if k.startswith("POSTMARK_")}}
+        secret_header = _opt(raw["POSTMARK_WEBHOOK_SECRET_HEADER"])
+        secret_value = _opt(raw["POSTMARK_WEBHOOK_SECRET_VALUE"])
+        if (secret_header is None) != (secret_value is None):
+            raise ConfigError(
+                "set both POSTMARK_WEBHOOK_SECRET_HEADER and POSTMARK_WEBHOOK_SECRET_VALUE"
+            )
+        username = _opt(raw["POSTMARK_WEBHOOK_USERNAME"])
+        password = _opt(raw["POSTMARK_WEBHOOK_PASSWORD"])
+        if (username is None) != (password is None):
+            raise ConfigError("set both POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD")
+        failure = _int("POSTMARK_FAILURE_STATUS", raw["POSTMARK_FAILURE_STATUS"], 200, 599)
+        if failure != 200 and not 500 <= failure <= 599:
+            raise ConfigError(
+                "POSTMARK_FAILURE_STATUS must be a 5xx (Postmark retries) or 200 (drop)"
+            )
+        prefix = str(raw["POSTMARK_URL_PREFIX"] or "").rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            prefix = "/" + prefix
+        return cls(
+            server_token=_opt(raw["POSTMARK_SERVER_TOKEN"]),
+            base_url=_opt(raw["POSTMARK_BASE_URL"]),
+            webhook_username=username,
+            webhook_password=password,
+            secret_header=secret_header,
+            secret_value=secret_value,
+            allowed_ips=_networks(raw["POSTMARK_ALLOWED_IPS"]),
+            trusted_proxies=_int(
+                "POSTMARK_TRUSTED_PROXIES", raw["POSTMARK_TRUSTED_PROXIES"], 0, 32
+            ),
+            max_body_bytes=_int(
+                "POSTMARK_MAX_BODY_BYTES", raw["POSTMARK_MAX_BODY_BYTES"], 1, 2**40
+            ),
+            failure_status=failure,
+            url_prefix=prefix,
+            per_type_endpoints=_bool(
+                "POSTMARK_PER_TYPE_ENDPOINTS", raw["POSTMARK_PER_TYPE_ENDPOINTS"]
+            ),
+            dispatch=str(raw["POSTMARK_DISPATCH"] or "inline").strip().lower(),
+            load_entrypoints=_bool("POSTMARK_LOAD_ENTRYPOINTS", raw["POSTMARK_LOAD_ENTRYPOINTS"]),
+            plugins=tuple(_list(raw["POSTMARK_PLUGINS"])),
+            log_events=_bool("POSTMARK_LOG_EVENTS", raw["POSTMARK_LOG_EVENTS"]),
+            event_store=_opt(raw["POSTMARK_EVENT_STORE"]),
+            blocked_senders=tuple(_list(raw["POSTMARK_BLOCKED_SENDERS"])),
+            raw=raw,
+        )
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every ``POSTMARK_*`` variable of the environment (strings; checked later)."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k.startswith("POSTMARK_")}

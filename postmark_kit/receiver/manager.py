@@ -1,0 +1,65 @@
+"""Building the plugin manager: entry points, objects passed in code, dotted names."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from .. import hookspecs
+
+__all__ = ["PluginLoadError", "build_plugin_manager", "load_object"]
+
+log = logging.getLogger("postmark_kit.receiver")
+
+
+class PluginLoadError(ImportError):
+    """A plugin named in configuration could not be imported."""
+
+
+def load_object(spec: str) -> Any:
+    """``"package.module"`` or ``"package.module:attribute"`` -> the object."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise PluginLoadError(f"cannot load plugin {spec!r}: {exc}") from exc
+    if isinstance(obj, type):
+        obj = obj()
+    return obj
+
+
+def _name(plugin: Any) -> str | None:
+    explicit = getattr(plugin, "plugin_name", None)
+    if isinstance(explicit, str):
+        return explicit
+    return None
+
+
+def build_plugin_manager(
+    plugins: Iterable[Any] = (), *, load_entrypoints: bool = True
+) -> pluggy.PluginManager:
+    """A manager with the hookspecs, the entry-point plugins and ``plugins``.
+
+    ``plugins`` are objects or modules (or dotted names).  A plugin object may
+    set ``plugin_name`` to control the name failures are logged under.  The
+    same object is never registered twice.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        count = pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        if count:
+            log.info("loaded %d plugin(s) from entry points", count)
+    for plugin in plugins:
+        obj = load_object(plugin) if isinstance(plugin, str) else plugin
+        if pm.is_registered(obj):
+            continue
+        pm.register(obj, name=_name(obj))
+    pm.check_pending()
+    return pm
