@@ -23,6 +23,7 @@ from .models.common import Attachment
 from .models.email import Email
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT
+from .receiver import cli as receiver_cli
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 
@@ -626,6 +627,10 @@ def stats(
         else:
             shown = f"{value:,}"
         click.echo(f"{label.ljust(width)}  {shown}")
+
+
+main.add_command(receiver_cli.serve)
+main.add_command(receiver_cli.events)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,213 @@
+"""``postmark-kit serve`` and ``postmark-kit events``: run the receiver, read its store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+__all__ = ["events", "serve"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--timeout",
+    default=120,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker timeout in seconds (Postmark waits up to 2 minutes).",
+)
+@click.option(
+    "--event-store",
+    envvar="POSTMARK_EVENT_STORE",
+    default=None,
+    show_envvar=True,
+    help="SQLite file for received events ('' to disable).",
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    timeout: int,
+    event_store: str | None,
+    log_level: str,
+) -> None:
+    """Run the standalone webhook receiver under gunicorn.
+
+    Settings come from POSTMARK_* environment variables (see receiver/example.env).
+    Put it behind a TLS-terminating reverse proxy; see docs/deploying.md.
+    """
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        click.echo("Error: gunicorn is not installed: pip install 'postmark-kit[server]'", err=True)
+        sys.exit(2)
+    if event_store is not None:
+        os.environ["POSTMARK_EVENT_STORE"] = event_store
+
+    from .app import PostmarkReceiver, create_app
+    from .config import ConfigError
+
+    # Fail here, with a clear message, rather than in every worker.
+    try:
+        PostmarkReceiver.shutdown(create_app())
+    except (ConfigError, ImportError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+    options: dict[str, Any] = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "loglevel": log_level,
+        "accesslog": "-",
+        "errorlog": "-",
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    }
+
+    class ReceiverApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Built in each worker, after the fork: own SQLite connection, own client pool.
+            return create_app()
+
+    ReceiverApplication().run()
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {value!r}") from None
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--store",
+    "store_path",
+    envvar="POSTMARK_EVENT_STORE",
+    default="postmark-events.sqlite3",
+    show_default=True,
+    show_envvar=True,
+    help="The receiver's SQLite event store.",
+)
+@click.pass_context
+def events(ctx: click.Context, store_path: str) -> None:
+    """Query the events the receiver stored (default: list the latest)."""
+    ctx.obj = {"store": store_path}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_events)
+
+
+def _open(ctx: click.Context) -> Any:
+    from ..plugins.store import EventStore, StoreError
+
+    path = (ctx.obj or {}).get("store") or "postmark-events.sqlite3"
+    try:
+        return EventStore(path, create=False)
+    except StoreError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+@events.command("list")
+@click.option(
+    "--kind",
+    type=click.Choice(
+        [
+            "bounce",
+            "delivery",
+            "open",
+            "click",
+            "spam_complaint",
+            "subscription_change",
+            "inbound",
+            "unknown",
+        ]
+    ),
+)
+@click.option("--recipient", help="Recipient (bounce/complaint: the bounced address).")
+@click.option("--message-id")
+@click.option("--since", help="Received at or after (ISO 8601).")
+@click.option("--until", help="Received before (ISO 8601).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--oldest-first", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the payload.")
+@click.pass_context
+def list_events(
+    ctx: click.Context,
+    kind: str | None = None,
+    recipient: str | None = None,
+    message_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 50,
+    oldest_first: bool = False,
+    as_json: bool = False,
+) -> None:
+    """List stored events, newest first (a table, or JSON lines with --json)."""
+    store = _open(ctx)
+    try:
+        rows = store.query(
+            kind=kind,
+            recipient=recipient,
+            message_id=message_id,
+            since=_when(since),
+            until=_when(until),
+            limit=limit,
+            newest_first=not oldest_first,
+        )
+    finally:
+        store.close()
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
+        return
+    header = ("ID", "RECEIVED", "KIND", "TYPE", "RECIPIENT", "MESSAGE ID")
+    table = [
+        (
+            str(r.id),
+            r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.kind,
+            r.record_type or "",
+            r.recipient or "",
+            r.message_id or "",
+        )
+        for r in rows
+    ]
+    widths = [max(len(c) for c in col) for col in zip(header, *table, strict=False)]
+    for line in (header, *table):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+@events.command("show")
+@click.argument("event_id", type=int)
+@click.pass_context
+def show_event(ctx: click.Context, event_id: int) -> None:
+    """Print one stored event's webhook body as JSON."""
+    store = _open(ctx)
+    try:
+        row = store.get(event_id)
+    finally:
+        store.close()
+    if row is None:
+        click.echo(f"Error: no event {event_id}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(row.payload, indent=2, ensure_ascii=False))
