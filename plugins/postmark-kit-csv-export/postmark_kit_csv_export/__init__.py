@@ -1,0 +1,1 @@
+"""Example postmark-kit plugin distribution: suppressed addresses to CSV."""

@@ -1,0 +1,22 @@
+"""gunicorn settings for the standalone receiver (every value can be overridden by env)."""
+
+import os
+
+# Listen on loopback: a TLS-terminating reverse proxy (nginx, Caddy) sits in front.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+# Postmark waits up to 2 minutes for an answer; plugins must finish well within it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+# Build the app in each worker (own SQLite connection and HTTP pool), not in the master.
+preload_app = False
+# Only trust X-Forwarded-* from the local proxy.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Bodies can be ~50 MB (inbound attachments): no request-line/header tweaks needed,
+# the body limit is POSTMARK_MAX_BODY_BYTES.
