@@ -1,0 +1,134 @@
+"""Receiver test support: a clean POSTMARK_* environment, an app factory, a recording plugin.
+
+Not a conftest.py: that module name would shadow tests/conftest.py for ``from conftest import``.
+Test modules import the fixtures they use from here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from postmark_kit import hookimpl
+from postmark_kit.receiver import PostmarkReceiver, create_app
+
+WEBHOOK = "/postmark/webhook"
+KINDS = ("bounce", "delivery", "open", "click", "spam_complaint", "subscription_change", "inbound")
+AUTH = ("postmark", "s3cret-pass")
+AUTH_CONFIG = {"POSTMARK_WEBHOOK_USERNAME": AUTH[0], "POSTMARK_WEBHOOK_PASSWORD": AUTH[1]}
+
+
+class Recorder:
+    """Records every event hook call: (hook name, event, client, webhook)."""
+
+    def __init__(self, name: str = "recorder") -> None:
+        self.plugin_name = name
+        self.calls: list[tuple[str, Any, Any, Any]] = []
+        self.configured: dict[str, Any] | None = None
+        self.unconfigured = False
+
+    def hooks(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def _record(self, hook: str, event: Any, client: Any, webhook: Any) -> None:
+        self.calls.append((hook, event, client, webhook))
+
+    @hookimpl
+    def postmark_configure(self, config: dict[str, Any]) -> None:
+        self.configured = config
+
+    @hookimpl
+    def postmark_unconfigure(self) -> None:
+        self.unconfigured = True
+
+    @hookimpl
+    def postmark_event(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_event", event, client, webhook)
+
+    @hookimpl
+    def postmark_bounce(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_bounce", event, client, webhook)
+
+    @hookimpl
+    def postmark_delivery(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_delivery", event, client, webhook)
+
+    @hookimpl
+    def postmark_open(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_open", event, client, webhook)
+
+    @hookimpl
+    def postmark_click(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_click", event, client, webhook)
+
+    @hookimpl
+    def postmark_spam_complaint(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_spam_complaint", event, client, webhook)
+
+    @hookimpl
+    def postmark_subscription_change(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_subscription_change", event, client, webhook)
+
+    @hookimpl
+    def postmark_inbound(self, event: Any, client: Any, webhook: Any) -> None:
+        self._record("postmark_inbound", event, client, webhook)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No POSTMARK_* variable of the developer's shell leaks into a test."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("POSTMARK_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "events.sqlite3"
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(store_path: Path) -> Iterator[AppFactory]:
+    """create_app with a temporary store; every app is shut down after the test."""
+    apps: list[Flask] = []
+
+    def factory(
+        config: Mapping[str, Any] | None = None, *, plugins: Any = (), client: Any = None
+    ) -> Flask:
+        settings: dict[str, Any] = {"POSTMARK_EVENT_STORE": str(store_path), **AUTH_CONFIG}
+        settings.update(config or {})
+        app = create_app(settings, plugins=plugins, client=client)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        PostmarkReceiver.shutdown(app)
+
+
+def post(
+    client: FlaskClient,
+    payload: Any,
+    *,
+    url: str = WEBHOOK,
+    auth: tuple[str, str] | None = AUTH,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+    **kw: Any,
+) -> Any:
+    """POST a payload (dict/list -> JSON; str/bytes as is) like Postmark does."""
+    data = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return client.post(
+        url, data=data, content_type=content_type, auth=auth, headers=dict(headers or {}), **kw
+    )
