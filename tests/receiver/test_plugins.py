@@ -1,0 +1,250 @@
+"""Plugin isolation, the failure policy, Reject, lifecycle hooks, drop-in use, loading."""
+
+# Fixtures come from _receiver_support (see there); as parameters they "redefine" the imports.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from typing import Any
+
+import pytest
+from _receiver_support import AUTH, Recorder, clean_env, make_app, post, store_path  # noqa: F401
+from conftest import SERVER_TOKEN, load_webhook
+from flask import Flask
+
+from postmark_kit import ServerClient, hookimpl
+from postmark_kit.receiver import (
+    PluginLoadError,
+    PostmarkReceiver,
+    Reject,
+    build_plugin_manager,
+    register_dispatcher,
+)
+from postmark_kit.receiver.dispatch import DISPATCHERS, DispatchResult
+
+BOUNCE = load_webhook("bounce")
+INBOUND = load_webhook("inbound")
+
+
+class Exploding:
+    def __init__(self, name: str, exc: BaseException | None = None) -> None:
+        self.plugin_name = name
+        self.exc = exc or RuntimeError("boom")
+        self.calls = 0
+
+    @hookimpl(tryfirst=True)
+    def postmark_bounce(self) -> None:
+        self.calls += 1
+        raise self.exc
+
+    @hookimpl(tryfirst=True)
+    def postmark_inbound(self) -> None:
+        self.calls += 1
+        raise self.exc
+
+
+def test_a_failing_plugin_does_not_hide_the_event_from_others(
+    make_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = Recorder("first"), Recorder("second")
+    bad = Exploding("exploding-plugin")
+    client = make_app(plugins=[first, bad, second]).test_client()
+    with caplog.at_level(logging.ERROR, logger="postmark_kit.receiver"):
+        response = post(client, BOUNCE)
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "plugin(s) failed: exploding-plugin"}
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert bad.calls == 1
+    assert first.hooks() == second.hooks() == ["postmark_bounce", "postmark_event"]
+    failure = next(r for r in caplog.records if "exploding-plugin" in r.getMessage())
+    assert "postmark_bounce" in failure.getMessage() and failure.exc_info is not None
+
+
+def test_failure_status_is_configurable(make_app: Any) -> None:
+    client = make_app({"POSTMARK_FAILURE_STATUS": 500}, plugins=[Exploding("x")]).test_client()
+    assert post(client, BOUNCE).status_code == 500
+
+
+def test_failure_status_200_acknowledges_and_reports(make_app: Any) -> None:
+    client = make_app({"POSTMARK_FAILURE_STATUS": "200"}, plugins=[Exploding("x")]).test_client()
+    response = post(client, BOUNCE)
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": False, "event": "bounce", "failed": ["x"]}
+
+
+def test_events_without_failing_hooks_still_succeed(make_app: Any) -> None:
+    client = make_app(plugins=[Exploding("only-bounces-and-inbound")]).test_client()
+    assert post(client, load_webhook("delivery")).status_code == 200
+
+
+def test_reject_answers_403_and_others_still_see_the_event(make_app: Any) -> None:
+    recorder = Recorder()
+    rejecting = Exploding("spam-filter", Reject("sender is on the blocklist"))
+    client = make_app(plugins=[rejecting, recorder]).test_client()
+    response = post(client, INBOUND)
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "sender is on the blocklist"}
+    assert recorder.hooks() == ["postmark_inbound", "postmark_event"]
+
+
+def test_reject_wins_over_a_failure(make_app: Any) -> None:
+    plugins = [Exploding("a", Reject("no")), Exploding("b")]
+    assert post(make_app(plugins=plugins).test_client(), INBOUND).status_code == 403
+
+
+def test_lifecycle_hooks_and_client(make_app: Any) -> None:
+    recorder = Recorder()
+    app = make_app(
+        {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_CUSTOM": "x"}, plugins=[recorder]
+    )
+    assert recorder.configured is not None
+    assert recorder.configured["POSTMARK_CUSTOM"] == "x"
+    post(app.test_client(), BOUNCE)
+    client = recorder.calls[0][2]
+    assert isinstance(client, ServerClient)
+    assert client is PostmarkReceiver.client_for(app)
+    assert SERVER_TOKEN not in repr(client)
+    PostmarkReceiver.shutdown(app)
+    assert recorder.unconfigured is True
+    PostmarkReceiver.shutdown(app)  # idempotent
+
+
+def test_client_passed_in_is_used(make_app: Any, server_client: ServerClient) -> None:
+    recorder = Recorder()
+    app = make_app(plugins=[recorder], client=server_client)
+    post(app.test_client(), BOUNCE)
+    assert recorder.calls[0][2] is server_client
+
+
+def test_base_url_setting(make_app: Any) -> None:
+    app = make_app({"POSTMARK_SERVER_TOKEN": "t", "POSTMARK_BASE_URL": "http://127.0.0.1:9"})
+    client = PostmarkReceiver.client_for(app)
+    assert client is not None and client.base_url == "http://127.0.0.1:9"
+
+
+def test_drop_in_init_app_with_prefix() -> None:
+    recorder = Recorder()
+    app = Flask("host-app")
+    app.config.update(
+        POSTMARK_WEBHOOK_USERNAME=AUTH[0],
+        POSTMARK_WEBHOOK_PASSWORD=AUTH[1],
+        POSTMARK_LOAD_ENTRYPOINTS=False,
+    )
+
+    @app.get("/")
+    def index() -> str:
+        return "host"
+
+    receiver = PostmarkReceiver(plugins=[recorder])
+    receiver.init_app(app, url_prefix="/hooks/pm")
+    client = app.test_client()
+    assert client.get("/").data == b"host"
+    assert post(client, BOUNCE, url="/hooks/pm/webhook").status_code == 200
+    assert post(client, BOUNCE).status_code == 404
+    assert recorder.hooks() == ["postmark_bounce", "postmark_event"]
+    # Drop-in use stores nothing unless asked.
+    assert PostmarkReceiver.plugin_manager(app).get_plugin("postmark-kit-event-store") is None
+    PostmarkReceiver.shutdown(app)
+
+
+def test_constructor_app_argument() -> None:
+    app = Flask("host-app")
+    app.config["POSTMARK_URL_PREFIX"] = "webhooks"
+    PostmarkReceiver(app=app)
+    assert post(app.test_client(), BOUNCE, url="/webhooks/webhook", auth=None).status_code == 200
+    PostmarkReceiver.shutdown(app)
+
+
+def test_add_routes_hook(make_app: Any) -> None:
+    class Admin:
+        @hookimpl
+        def postmark_add_routes(self, app: Flask, url_prefix: str) -> None:
+            app.add_url_rule(f"{url_prefix}/admin", "pm_admin", lambda: "admin")
+
+    app = make_app(plugins=[Admin()])
+    assert app.test_client().get("/postmark/admin").data == b"admin"
+
+
+def test_plugin_manager_is_built_once_per_app(make_app: Any) -> None:
+    app = make_app(plugins=[Recorder()])
+    pm = PostmarkReceiver.plugin_manager(app)
+    client = app.test_client()
+    post(client, BOUNCE)
+    post(client, load_webhook("delivery"))
+    assert PostmarkReceiver.plugin_manager(app) is pm
+
+
+def test_module_and_dotted_name_plugins(make_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    module = types.ModuleType("pm_test_module_plugin")
+
+    @hookimpl
+    def postmark_delivery(event: Any) -> None:
+        seen.append(event.recipient)
+
+    module.postmark_delivery = postmark_delivery  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pm_test_module_plugin", module)
+    app = make_app(
+        {"POSTMARK_PLUGINS": "pm_test_module_plugin"},
+        plugins=[module],  # the same module twice: registered once
+    )
+    post(app.test_client(), load_webhook("delivery"))
+    assert seen == ["john@example.com"]
+
+
+def test_unloadable_plugin_name_fails_at_startup(make_app: Any) -> None:
+    with pytest.raises(PluginLoadError, match="no_such_module"):
+        make_app({"POSTMARK_PLUGINS": "no_such_module:Plugin"})
+
+
+def test_unknown_hook_name_fails_at_startup() -> None:
+    class Typo:
+        @hookimpl
+        def postmark_bounced(self, event: Any) -> None: ...
+
+    with pytest.raises(Exception, match="postmark_bounced"):
+        build_plugin_manager([Typo()], load_entrypoints=False)
+
+
+def test_dispatcher_is_pluggable(make_app: Any) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    class Queueing:
+        def dispatch(self, event: Any, webhook: Any) -> DispatchResult:
+            seen.append((webhook.dedupe_key, webhook.body))
+            return DispatchResult()
+
+        def close(self) -> None:
+            seen.append(("closed", b""))
+
+    register_dispatcher("test-queue", lambda pm, client, config: Queueing())
+    try:
+        recorder = Recorder()
+        app = make_app({"POSTMARK_DISPATCH": "test-queue"}, plugins=[recorder])
+        response = post(app.test_client(), BOUNCE, headers={"X-PM-Webhook-Trace-Id": "abc"})
+        assert response.status_code == 200
+        assert recorder.calls == []  # queued, not run inline
+        assert seen[0][0] == "trace:abc" and b'"RecordType"' in seen[0][1]
+        PostmarkReceiver.shutdown(app)
+        assert seen[-1] == ("closed", b"")
+    finally:
+        del DISPATCHERS["test-queue"]
+
+
+def test_a_crashing_dispatcher_is_a_retryable_5xx(make_app: Any) -> None:
+    class Broken:
+        def dispatch(self, event: Any, webhook: Any) -> DispatchResult:
+            raise OSError("disk full")
+
+        def close(self) -> None: ...
+
+    register_dispatcher("broken", lambda pm, client, config: Broken())
+    try:
+        response = post(make_app({"POSTMARK_DISPATCH": "broken"}).test_client(), BOUNCE)
+        assert response.status_code == 503
+        assert response.get_json() == {"error": "dispatch failed"}
+    finally:
+        del DISPATCHERS["broken"]
