@@ -359,7 +359,9 @@ def messages(
     _check_range(from_date, to_date)
     max_messages = limit or None
     page_size = min(MAX_COUNT, limit) if limit else MAX_COUNT
-    found = 0
+    # A message sent while the search pages shifts the later pages, so the
+    # walk can return a message twice: show each once.
+    seen: set[str] = set()
     rows: list[list[str]] = []
     try:
         with _server_client(server_token, base_url, timeout, retries) as client:
@@ -392,7 +394,10 @@ def messages(
                     to_date=to_date,
                 )
             for item in items:
-                found += 1
+                if item.message_id is not None:
+                    if item.message_id in seen:
+                        continue
+                    seen.add(item.message_id)
                 if as_json:
                     click.echo(json.dumps(_record(item), ensure_ascii=False))
                 elif isinstance(item, OutboundMessage):

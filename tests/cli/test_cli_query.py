@@ -244,3 +244,24 @@ def test_stats_json(mock_api: requests_mock_module.Mocker) -> None:
     assert result.exit_code == 0
     assert json.loads(result.stdout) == overview
     assert query_of(mock_api.request_history[0]) == {"messagestream": ["outbound"]}
+
+
+def test_messages_shows_a_message_once_when_new_mail_shifts_the_pages(
+    mock_api: requests_mock_module.Mocker,
+) -> None:
+    items = outbound_messages(600)
+    newcomer = outbound_messages(601)[600]
+    newcomer["MessageID"] = "new-one"
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        q = parse_qs(urlparse(request.url).query)
+        count, offset = int(q["count"][0]), int(q["offset"][0])
+        # A message arrives between the first and the second page.
+        current = items if offset == 0 else [newcomer, *items]
+        return {"TotalCount": len(current), "Messages": current[offset : offset + count]}
+
+    mock_api.get(API + "/messages/outbound", json=answer)
+    result = api_run("messages", "--json", "--limit", "0")
+    assert result.exit_code == 0
+    ids = [json.loads(line)["MessageID"] for line in result.stdout.splitlines()]
+    assert len(ids) == len(set(ids)) == 600
