@@ -11,13 +11,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
+from email import policy as email_policy
+from email.parser import BytesParser
 from typing import IO, Any, NoReturn
 
+import attrs
 import click
 
 from ._version import __version__
 from .client import ServerClient
-from .convert import Model, unstructure
+from .convert import Model, json_name, structure, unstructure
 from .errors import ClientValidationError, PostmarkError
 from .models.common import Attachment
 from .models.email import Email
@@ -36,80 +39,6 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 @click.version_option(__version__, prog_name="postmark-kit")
 def main() -> None:
     """postmark-kit: send and query email through Postmark, receive its webhooks."""
-
-
-@main.command()
-@click.option("--from", "from_email", required=True, help="Sender address (a confirmed signature).")
-@click.option("--to", "to", required=True, multiple=True, help="Recipient; repeat for several.")
-@click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
-@click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
-@click.option("--subject", default=None)
-@click.option("--text", "text_body", default=None, help="Plain-text body.")
-@click.option("--html", "html_body", default=None, help="HTML body.")
-@click.option("--tag", default=None)
-@click.option("--stream", "message_stream", default=None, help="Message stream ID.")
-@click.option(
-    "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata pair; repeat for several."
-)
-@click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="Print the JSON that would be sent; send nothing.")
-@click.option("--server-token", envvar="POSTMARK_SERVER_TOKEN", default=None, show_envvar=True)
-@click.option("--base-url", envvar="POSTMARK_BASE_URL", default=DEFAULT_BASE_URL, show_default=True)
-def send(
-    from_email: str,
-    to: tuple[str, ...],
-    cc: tuple[str, ...],
-    bcc: tuple[str, ...],
-    subject: str | None,
-    text_body: str | None,
-    html_body: str | None,
-    tag: str | None,
-    message_stream: str | None,
-    metadata: tuple[str, ...],
-    attach: tuple[str, ...],
-    dry_run: bool,
-    server_token: str | None,
-    base_url: str,
-) -> None:
-    """Send one email (or, with --dry-run, show the request without sending)."""
-    meta: dict[str, str] = {}
-    for pair in metadata:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            _fail(f"--metadata expects KEY=VALUE, got {pair!r}", 2)
-        meta[key] = value
-    if text_body is None and html_body is None:
-        _fail("give --text or --html (Postmark needs a body)", 2)
-    email = Email(
-        from_email=from_email,
-        to=list(to),
-        cc=list(cc) or None,
-        bcc=list(bcc) or None,
-        subject=subject,
-        text_body=text_body,
-        html_body=html_body,
-        tag=tag,
-        message_stream=message_stream,
-        metadata=meta or None,
-        attachments=[Attachment.from_path(p) for p in attach] or None,
-    )
-    if dry_run:
-        click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
-        return
-    if not server_token:
-        _fail("no server token: pass --server-token or set POSTMARK_SERVER_TOKEN", 2)
-    assert server_token is not None
-    try:
-        with ServerClient(server_token, base_url=base_url) as client:
-            result = client.email.send(email)
-    except PostmarkError as exc:
-        _fail(str(exc))
-    out: dict[str, Any] = {
-        "MessageID": result.message_id,
-        "To": result.to,
-        "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
-    }
-    click.echo(json.dumps(out))
 
 
 # --------------------------------------------------------------------------
@@ -262,6 +191,194 @@ def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None
     click.echo(click.style(line(headers), bold=True))
     for row in rows:
         click.echo(line(row))
+
+
+# --------------------------------------------------------------------------
+# send
+
+
+@main.command()
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default=None,
+    help="Read the email from a .json (Postmark's JSON, as --dry-run prints it) or .eml file; "
+    "flags given too override its fields.",
+)
+@click.option("--from", "from_email", default=None, help="Sender address (a confirmed signature).")
+@click.option("--to", "to", multiple=True, help="Recipient; repeat for several.")
+@click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
+@click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
+@click.option("--reply-to", default=None)
+@click.option("--subject", default=None)
+@click.option("--text", "text_body", default=None, help="Plain-text body.")
+@click.option("--html", "html_body", default=None, help="HTML body.")
+@click.option("--tag", default=None)
+@click.option("--stream", "message_stream", default=None, help="Message stream ID.")
+@click.option(
+    "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata pair; repeat for several."
+)
+@click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print the JSON that would be sent; send nothing.")
+@_server_options
+def send(
+    source: str | None,
+    from_email: str | None,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    bcc: tuple[str, ...],
+    reply_to: str | None,
+    subject: str | None,
+    text_body: str | None,
+    html_body: str | None,
+    tag: str | None,
+    message_stream: str | None,
+    metadata: tuple[str, ...],
+    attach: tuple[str, ...],
+    dry_run: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    """Send one email (or, with --dry-run, show the request without sending).
+
+    \b
+    Examples:
+      postmark-kit send --from you@example.com --to them@example.com --subject Hi --text Hello
+      postmark-kit send --file welcome.eml --to ada@example.com
+      postmark-kit send --dry-run --from you@example.com --to a@example.com --text Hi > mail.json
+      postmark-kit send --file mail.json
+    """
+    base = _load_email(source) if source is not None else Email()
+    meta = {**(base.metadata or {}), **_pairs(metadata, "--metadata")}
+    email = attrs.evolve(
+        base,
+        from_email=from_email if from_email is not None else base.from_email,
+        to=list(to) if to else base.to,
+        cc=list(cc) if cc else base.cc,
+        bcc=list(bcc) if bcc else base.bcc,
+        reply_to=reply_to if reply_to is not None else base.reply_to,
+        subject=subject if subject is not None else base.subject,
+        text_body=text_body if text_body is not None else base.text_body,
+        html_body=html_body if html_body is not None else base.html_body,
+        tag=tag if tag is not None else base.tag,
+        message_stream=message_stream if message_stream is not None else base.message_stream,
+        metadata=meta or None,
+        attachments=[*(base.attachments or []), *(Attachment.from_path(p) for p in attach)] or None,
+    )
+    if not email.from_email:
+        _fail("give --from (or a file with From)", 2)
+    if not email.to:
+        _fail("give --to (or a file with To)", 2)
+    if email.text_body is None and email.html_body is None:
+        _fail("give --text or --html (Postmark needs a body)", 2)
+    if dry_run:
+        click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
+        return
+    try:
+        with _server_client(server_token, base_url, timeout, retries) as client:
+            result = client.email.send(email)
+    except PostmarkError as exc:
+        _api_error(exc)
+    out: dict[str, Any] = {
+        "MessageID": result.message_id,
+        "To": result.to,
+        "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
+    }
+    click.echo(json.dumps(out))
+
+
+#: Headers an .eml file carries that map to Email fields or that Postmark sets itself.
+_EML_SKIPPED_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version"}
+)
+
+
+def _load_email(source: str) -> Email:
+    """An email from a Postmark-shaped .json file or an RFC 5322 .eml file ('-': JSON on stdin)."""
+    try:
+        with click.open_file(source, "rb") as fh:
+            raw: bytes = fh.read()
+    except OSError as exc:
+        _fail(f"cannot read {source}: {exc.strerror}", 2)
+    if source.lower().endswith(".eml"):
+        return _email_from_eml(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        _fail(f"{source} is not JSON ({exc}); an .eml file must end in .eml", 2)
+    if not isinstance(data, dict):
+        _fail(f"{source} must hold one JSON object (an email), not {type(data).__name__}", 2)
+    known = {json_name(a) for a in attrs.fields(Email)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        _fail(
+            f"{source}: unknown field(s) {', '.join(unknown)} (fields: {', '.join(sorted(known))})",
+            2,
+        )
+    try:
+        return structure(data, Email)
+    except Exception as exc:  # cattrs reports nested errors as an ExceptionGroup
+        _fail(f"{source}: invalid email: {exc}", 2)
+
+
+def _email_from_eml(raw: bytes) -> Email:
+    message = BytesParser(policy=email_policy.default).parsebytes(raw)
+
+    def addresses(name: str) -> str | None:
+        values = message.get_all(name)
+        return ", ".join(str(v) for v in values) if values else None
+
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    attachments = []
+    for part in message.iter_attachments():
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        cid = part.get("Content-ID")
+        attachments.append(
+            Attachment.from_bytes(
+                part.get_filename() or "attachment",
+                payload,
+                part.get_content_type(),
+                content_id=f"cid:{str(cid).strip('<>')}" if cid else None,
+            )
+        )
+    headers: dict[str, str] = {}
+    metadata: dict[str, str] = {}
+    tag = stream = None
+    for name, value in message.items():
+        lower = name.lower()
+        if lower in _EML_SKIPPED_HEADERS or lower.startswith("content-"):
+            continue
+        # Postmark's SMTP headers mean the same as the API fields.
+        if lower == "x-pm-tag":
+            tag = str(value)
+        elif lower == "x-pm-message-stream":
+            stream = str(value)
+        elif lower.startswith("x-pm-metadata-"):
+            metadata[name[len("x-pm-metadata-") :]] = str(value)
+        else:
+            headers[name] = str(value)
+    subject = message["Subject"]
+    return Email(
+        from_email=addresses("From"),
+        to=addresses("To"),
+        cc=addresses("Cc"),
+        bcc=addresses("Bcc"),
+        reply_to=addresses("Reply-To"),
+        subject=str(subject) if subject is not None else None,
+        text_body=text_part.get_content() if text_part is not None else None,
+        html_body=html_part.get_content() if html_part is not None else None,
+        tag=tag,
+        message_stream=stream,
+        metadata=metadata or None,
+        headers=headers or None,
+        attachments=attachments or None,
+    )
 
 
 # --------------------------------------------------------------------------
