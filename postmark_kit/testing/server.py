@@ -1,0 +1,140 @@
+"""``FakePostmark``: the simulator served on loopback in a background thread."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .app import SimulatorState, create_app
+from .hooks import DEFAULT_RETRY_SCHEDULE, Delivery, WebhookDispatcher
+
+
+class FakePostmark:
+    """A local Postmark to point a ``ServerClient`` at (``fake.base_url``, ``fake.server_token``).
+
+    Binds 127.0.0.1 on a free port unless told otherwise; tokens are random per
+    instance so a test cannot pass by accident with a hard-coded token.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        server_token: str | None = None,
+        account_token: str | None = None,
+        sender_email: str = "sender@example.com",
+        retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.server_token = server_token or f"fake-server-{secrets.token_hex(8)}"
+        self.account_token = account_token or f"fake-account-{secrets.token_hex(8)}"
+        self.sender_email = sender_email
+        self.dispatcher = WebhookDispatcher(retry_schedule)
+        self.state = SimulatorState(
+            server_token=self.server_token,
+            account_token=self.account_token,
+            sender_email=sender_email,
+            dispatcher=self.dispatcher,
+        )
+        self.app = create_app(self.state)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # never the tokens
+        return f"FakePostmark(base_url={self.base_url if self._server else None!r})"
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(
+                "FakePostmark is not running; use it as a context manager or call start()."
+            )
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> Self:
+        if self._server is None:
+            self._server = make_server(self.host, self.port, self.app, threaded=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="fake-postmark", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._server = self._thread = None
+        self.dispatcher.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- test helpers: things a recipient or Postmark does ----------------
+
+    def reset(self) -> None:
+        """Forget every message, template, webhook... (tokens and URL stay)."""
+        self.wait_for_webhooks(timeout=5)
+        self.state.reset()
+        with self.dispatcher._lock:
+            self.dispatcher.deliveries.clear()
+
+    def open(self, message_id: str, recipient: str | None = None) -> dict[str, Any]:
+        """Simulate the recipient opening the message (fires Open webhooks)."""
+        with self.state.lock:
+            return self.state.open(message_id, recipient)
+
+    def click(self, message_id: str, link: str, recipient: str | None = None) -> dict[str, Any]:
+        """Simulate a tracked link click (fires Click webhooks)."""
+        with self.state.lock:
+            return self.state.click(message_id, link, recipient)
+
+    def spam_complaint(self, message_id: str, recipient: str | None = None) -> dict[str, Any]:
+        """Simulate a spam complaint: records it, suppresses the recipient, fires webhooks."""
+        with self.state.lock:
+            return self.state.spam_complaint(message_id, recipient)
+
+    def inject_inbound(self, **fields: Any) -> dict[str, Any]:
+        """Receive an inbound email (Postmark field names: From, To, Subject, TextBody...)."""
+        with self.state.lock:
+            return self.state.inject_inbound(**fields)
+
+    def add_sender(self, email: str, *, confirmed: bool = True, name: str = "Sender") -> None:
+        """Add a sender signature (``confirmed=False`` to test error 401)."""
+        with self.state.lock:
+            sid = self.state.next_id() + 1000
+            self.state.senders[sid] = {
+                "ID": sid,
+                "Domain": email.split("@", 1)[1],
+                "EmailAddress": email,
+                "ReplyToEmailAddress": "",
+                "Name": name,
+                "Confirmed": confirmed,
+            }
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook POST queued so far, with attempts and final status."""
+        with self.dispatcher._lock:
+            return list(self.dispatcher.deliveries)
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        """Block until queued webhook deliveries are done; False on timeout."""
+        return self.dispatcher.join(timeout)
