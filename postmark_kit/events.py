@@ -117,6 +117,8 @@ EVENT_TYPES: dict[str, type[Model]] = {
     "Click": ClickEvent,
     "SpamComplaint": SpamComplaintEvent,
     "SubscriptionChange": SubscriptionChangeEvent,
+    # Postmark's inbound payload has no RecordType; accept an explicit one too.
+    "Inbound": InboundMessage,
 }
 
 #: Fields an event of each type must carry (JSON names): without them it is useless

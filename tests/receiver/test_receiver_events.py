@@ -192,6 +192,13 @@ def test_unknown_record_type_is_accepted_and_passed_on(make_app: Any) -> None:
     assert event.record_type == "LinkPreview" and event.raw == payload
 
 
+def test_inbound_with_an_explicit_record_type() -> None:
+    event = parse_event({**load_webhook("inbound"), "RecordType": "Inbound"})
+    assert isinstance(event, InboundMessage)
+    with pytest.raises(InvalidEventError, match="Inbound: missing required field FromFull"):
+        parse_event({"RecordType": "Inbound", "MessageID": "m"})
+
+
 def test_smtp_api_error_arrives_as_a_bounce() -> None:
     payload = {**load_webhook("bounce"), "Type": "SMTPApiError", "TypeCode": 100007}
     event = parse_event(payload)
