@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from _receiver_support import Recorder, clean_env, make_app, post, store_path  # noqa: F401
 from conftest import load_webhook
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 BOUNCE = load_webhook("bounce")
 
@@ -121,3 +123,60 @@ def test_unknown_per_type_endpoint_is_404(client: Any, recorder: Recorder) -> No
 
 def test_health(client: Any) -> None:
     assert client.get("/postmark/health").get_json() == {"ok": True}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(
+        ["bounce", "delivery", "open", "click", "spam_complaint", "subscription_change", "inbound"]
+    ),
+    replacements=st.dictionaries(
+        st.sampled_from(
+            [
+                "ID",
+                "Type",
+                "TypeCode",
+                "Email",
+                "BouncedAt",
+                "MessageID",
+                "Recipient",
+                "DeliveredAt",
+                "ReceivedAt",
+                "Geo",
+                "Client",
+                "Metadata",
+                "FromFull",
+                "ToFull",
+                "Headers",
+                "Attachments",
+                "SuppressSending",
+                "ChangedAt",
+                "FirstOpen",
+                "RecordType",
+                "ServerID",
+            ]
+        ),
+        json_values,
+        max_size=4,
+    ),
+)
+def test_wrong_values_in_any_field_are_never_a_500(
+    client: Any, recorder: Recorder, name: str, replacements: dict[str, Any]
+) -> None:
+    """Arbitrary values in the fields a model reads: 200 (valid) or a 4xx; never a 5xx."""
+    recorder.calls.clear()
+    response = post(client, {**load_webhook(name), **replacements})
+    assert response.status_code in (200, 400, 413, 422), response.get_data(as_text=True)
+    if response.status_code != 200:
+        assert recorder.calls == []
