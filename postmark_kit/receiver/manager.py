@@ -62,4 +62,17 @@ def build_plugin_manager(
             continue
         pm.register(obj, name=_name(obj))
     pm.check_pending()
+    for caller in pm.hook.__dict__.values():
+        if not caller.name.startswith("postmark_") or caller.name in _LIFECYCLE:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                log.warning(
+                    "plugin %s: wrapper %s is ignored (event hooks call each plugin on its own)",
+                    impl.plugin_name,
+                    caller.name,
+                )
     return pm
+
+
+_LIFECYCLE = frozenset({"postmark_configure", "postmark_unconfigure", "postmark_add_routes"})

@@ -248,3 +248,14 @@ def test_a_crashing_dispatcher_is_a_retryable_5xx(make_app: Any) -> None:
         assert response.get_json() == {"error": "dispatch failed"}
     finally:
         del DISPATCHERS["broken"]
+
+
+def test_event_hook_wrappers_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def postmark_event(self) -> Any:
+            return (yield)
+
+    with caplog.at_level(logging.WARNING, logger="postmark_kit.receiver"):
+        build_plugin_manager([Wrapping()], load_entrypoints=False)
+    assert any("wrapper postmark_event is ignored" in r.getMessage() for r in caplog.records)
