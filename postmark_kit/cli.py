@@ -6,11 +6,12 @@ Tokens come from ``--server-token`` or ``POSTMARK_SERVER_TOKEN`` (and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from email import policy as email_policy
 from email.parser import BytesParser
 from typing import IO, Any, NoReturn
@@ -541,27 +542,53 @@ def messages(
 # export
 
 
-def _read_done(path: str) -> set[str]:
-    """Message IDs already in a JSON lines file; drops a torn last line (killed mid-write)."""
-    done: set[str] = set()
-    with open(path, "rb+") as fh:
+def _record_key(kind: str, record: Any) -> str:
+    """What identifies an exported record: a message's ID; an event's message, who and when."""
+    if not isinstance(record, dict) or "MessageID" not in record:
+        raise KeyError("MessageID")
+    if kind == "messages":
+        return str(record["MessageID"])
+    when = record.get("ReceivedAt")
+    with contextlib.suppress(ValueError):  # one instant, however spelled ("Z", "-04:00")
+        when = datetime.fromisoformat(str(when)).astimezone(UTC).isoformat()
+    return json.dumps(
+        [record.get("MessageID"), record.get("Recipient"), when, record.get("OriginalLink")]
+    )
+
+
+def _read_done(path: str, kind: str) -> set[str]:
+    """Keys of the records already in a JSON lines file.
+
+    Every record is written whole and newline-terminated, so a last line
+    without its newline that is not JSON is an interrupted write: it is cut
+    off.  Anything else that is not an exported record stops the command
+    before the file is touched.
+    """
+    with open(path, "rb") as fh:
         data = fh.read()
-        end = len(data)
-        if data and not data.endswith(b"\n"):
-            # Every record is written whole and newline-terminated: a tail
-            # without its newline is an interrupted write, not data.
-            end = data.rfind(b"\n") + 1
-            fh.truncate(end)
-        for number, raw in enumerate(data[:end].splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-                message_id = record["MessageID"]
-            except (ValueError, TypeError, KeyError):
-                _fail(f"{path}:{number} is not an exported message; refusing to append to it", 2)
-            done.add(str(message_id))
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    done: set[str] = set()
+    for number, raw in enumerate([*lines, tail], start=1):
+        if not raw.strip():
+            continue
+        try:
+            done.add(_record_key(kind, json.loads(raw)))
+        except (ValueError, KeyError):
+            if number == len(lines) + 1 and raw.lstrip().startswith(b"{"):
+                # Torn last line: drop it (it is re-exported below).
+                with open(path, "rb+") as fh:
+                    fh.truncate(len(data) - len(tail))
+                break
+            _fail(f"{path}:{number} is not an exported record; refusing to append to it", 2)
+    else:
+        if tail.strip():
+            with open(path, "ab") as fh:  # a whole last record that lacks its newline
+                fh.write(b"\n")
     return done
+
+
+_EXPORT_NOUNS = {"messages": "messages", "opens": "open events", "clicks": "click events"}
 
 
 @main.command()
@@ -573,29 +600,40 @@ def _read_done(path: str) -> set[str]:
     help="JSON lines file to write ('-' for standard output).",
 )
 @click.option(
-    "--resume", is_flag=True, help="Append to OUTPUT, skipping the messages already in it."
+    "--resume", is_flag=True, help="Append to OUTPUT, skipping the records already in it."
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--what",
+    "kind",
+    type=click.Choice(list(_EXPORT_NOUNS)),
+    default="messages",
+    show_default=True,
+    help="Sent messages, or their open or click events.",
+)
 @_date_range
 @click.option("--recipient", default=None, help="Recipient address.")
-@click.option("--from", "from_email", default=None, help="Sender address.")
 @click.option("--tag", default=None)
-@click.option("--status", default=None, help="queued or sent.")
 @click.option("--stream", "message_stream", default=None, help="Message stream ID.")
-@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata filter; repeatable.")
+@click.option("--from", "from_email", default=None, help="Sender address (messages).")
+@click.option("--status", default=None, help="queued or sent (messages).")
+@click.option(
+    "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata filter (messages); repeatable."
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
 @_server_options
 def export(
     output: str,
     resume: bool,
     overwrite: bool,
+    kind: str,
     from_date: date | None,
     to_date: date | None,
     recipient: str | None,
-    from_email: str | None,
     tag: str | None,
-    status: str | None,
     message_stream: str | None,
+    from_email: str | None,
+    status: str | None,
     metadata: tuple[str, ...],
     progress: bool,
     server_token: str | None,
@@ -603,19 +641,22 @@ def export(
     timeout: float,
     retries: int,
 ) -> None:
-    """Export every sent message in a date range to JSON lines.
+    """Export every sent message (or open/click event) in a date range to JSON lines.
 
-    One message per line, as Postmark lists it, newest first.  Each line is
+    One record per line, as Postmark lists it, newest first.  Each line is
     written whole and flushed, so an interrupted export (Ctrl-C, a network
-    failure) can continue with --resume: messages already in OUTPUT are
+    failure) can continue with --resume: records already in OUTPUT are
     skipped, and a half-written last line is dropped.
 
     \b
-    Example:
+    Examples:
       postmark-kit export --from-date 2024-05-01 --to-date 2024-05-31 -o may.jsonl
+      postmark-kit export --what clicks --tag newsletter -o clicks.jsonl
     """
     meta = _pairs(metadata, "--metadata")
     _check_range(from_date, to_date)
+    if kind != "messages" and (from_email or status or meta):
+        _fail("--from, --status and --metadata filter messages only", 2)
     if resume and overwrite:
         _fail("--resume and --overwrite exclude each other", 2)
     to_stdout = output == "-"
@@ -626,38 +667,51 @@ def export(
     if exists and not (resume or overwrite):
         _fail(f"{output} exists: pass --resume to continue it or --overwrite to replace it", 2)
     if resume and exists:
-        done = _read_done(output)
+        done = _read_done(output, kind)
     filters: dict[str, Any] = {
         "recipient": recipient,
-        "from_email": from_email,
         "tag": tag,
-        "status": status,
         "message_stream": message_stream,
         "from_date": from_date,
         "to_date": to_date,
-        "metadata": meta or None,
     }
+    if kind == "messages":
+        filters.update(from_email=from_email, status=status, metadata=meta or None)
+    noun = _EXPORT_NOUNS[kind]
     written = 0
     skipped = 0
     client = _server_client(server_token, base_url, timeout, retries)
     out: IO[str] = sys.stdout
     try:
         with client:
-            total = client.outbound.list(count=1, **filters).total if progress else 0
+            records: Iterator[Model]
+            if kind == "messages":
+                total = client.outbound.list(count=1, **filters).total if progress else 0
+                records = client.outbound.stream(**filters)
+            elif kind == "opens":
+                total = client.outbound.list_opens(count=1, **filters).total if progress else 0
+                records = client.outbound.stream_opens(**filters)
+            else:
+                total = client.outbound.list_clicks(count=1, **filters).total if progress else 0
+                records = client.outbound.stream_clicks(**filters)
             if not to_stdout:
                 out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
             with click.progressbar(
                 length=total, label="Exporting", file=sys.stderr, show_pos=True, hidden=not progress
             ) as bar:
-                for message in client.outbound.stream(**filters):
+                for item in records:
                     bar.update(1)
-                    if message.message_id is not None and message.message_id in done:
+                    record = _record(item)
+                    key = _record_key(kind, record) if "MessageID" in record else None
+                    if key is not None and key in done:
+                        # Already exported, or seen twice because new mail
+                        # shifted Postmark's pages during the walk.
                         skipped += 1
                         continue
-                    out.write(json.dumps(_record(message), ensure_ascii=False) + "\n")
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
                     out.flush()
-                    if message.message_id is not None:
-                        done.add(message.message_id)
+                    if key is not None:
+                        done.add(key)
                     written += 1
     except PostmarkError as exc:
         hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
@@ -671,7 +725,7 @@ def export(
             out.close()
     where = "" if to_stdout else f" to {output}"
     already = f", {skipped} already there" if skipped else ""
-    click.echo(f"Exported {written} messages{where}{already}.", err=True)
+    click.echo(f"Exported {written} {noun}{where}{already}.", err=True)
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests_mock as requests_mock_module
-from conftest import API, SERVER_TOKEN
+from conftest import API, SERVER_TOKEN, load_response
 from test_cli_query import api_run, outbound_messages, query_of, serve_pages
 
 
@@ -107,7 +107,7 @@ def test_resume_refuses_a_file_that_is_not_an_export(
     out.write_text("shopping list\n")
     result = api_run("export", "-o", str(out), "--resume")
     assert result.exit_code == 2
-    assert f"{out}:1 is not an exported message" in result.stderr
+    assert f"{out}:1 is not an exported record" in result.stderr
     assert out.read_text() == "shopping list\n"
     assert mock_api.request_history == []
 
@@ -133,3 +133,58 @@ def test_export_never_prints_the_token(
     result = api_run("export", "-o", str(tmp_path / "o.jsonl"))
     assert result.exit_code == 1
     assert SERVER_TOKEN not in result.output
+
+
+def test_resume_never_cuts_a_last_line_that_is_not_a_record(
+    mock_api: requests_mock_module.Mocker, tmp_path: Path
+) -> None:
+    out = tmp_path / "notes.txt"
+    out.write_text("shopping list")  # no newline at the end
+    result = api_run("export", "-o", str(out), "--resume")
+    assert result.exit_code == 2
+    assert out.read_text() == "shopping list"
+
+
+def test_resume_keeps_a_whole_last_record_without_newline(
+    mock_api: requests_mock_module.Mocker, tmp_path: Path
+) -> None:
+    items = outbound_messages(3)
+    serve_pages(mock_api, "/messages/outbound", "Messages", items)
+    out = tmp_path / "export.jsonl"
+    out.write_text(json.dumps(items[0]))
+    result = api_run("export", "-o", str(out), "--resume", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert ids_in(out) == [m["MessageID"] for m in items]
+    assert "1 already there" in result.stderr
+
+
+def click_events(n: int) -> list[dict[str, Any]]:
+    template = load_response("list_message_clicks")["Clicks"][0]
+    return [
+        {**template, "MessageID": f"m-{i // 2}", "ReceivedAt": f"2024-05-20T10:{59 - i:02d}:00Z"}
+        for i in range(n)
+    ]
+
+
+def test_export_clicks_and_resume_them(
+    mock_api: requests_mock_module.Mocker, tmp_path: Path
+) -> None:
+    events = click_events(6)
+    serve_pages(mock_api, "/messages/outbound/clicks", "Clicks", events)
+    out = tmp_path / "clicks.jsonl"
+    out.write_text(json.dumps(events[0]) + "\n" + json.dumps(events[1]) + "\n")
+    result = api_run("export", "--what", "clicks", "--tag", "news", "-o", str(out), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "Exported 4 click events" in result.stderr and "2 already there" in result.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["MessageID"], r["ReceivedAt"][:16]) for r in lines] == [
+        (e["MessageID"], e["ReceivedAt"][:16]) for e in events
+    ]
+    assert lines[2]["OriginalLink"] == "https://example.com"
+    assert query_of(mock_api.request_history[-1])["tag"] == ["news"]
+
+
+def test_export_events_refuse_message_only_filters(tmp_path: Path) -> None:
+    result = api_run("export", "--what", "opens", "--status", "sent", "-o", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "messages only" in result.stderr
