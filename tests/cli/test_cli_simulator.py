@@ -1,0 +1,78 @@
+"""The CLI end to end against the local Postmark simulator (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from postmark_kit.cli import main
+from postmark_kit.testing import FakePostmark
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakePostmark]:
+    with FakePostmark() as server:
+        yield server
+
+
+@pytest.fixture
+def cli(fake: FakePostmark) -> Any:
+    fake.reset()
+    env = {"POSTMARK_SERVER_TOKEN": fake.server_token, "POSTMARK_BASE_URL": fake.base_url}
+
+    def invoke(*args: str) -> Any:
+        return CliRunner(env=env).invoke(main, [*args, "--retries", "0"], catch_exceptions=False)
+
+    return invoke
+
+
+def test_send_then_find_export_and_count(cli: Any, fake: FakePostmark, tmp_path: Path) -> None:
+    sent_ids = []
+    for i in range(3):
+        result = cli(
+            "send", "--from", fake.sender_email, "--to", f"user{i}@example.com",
+            "--subject", f"Welcome {i}", "--text", "Hello", "--tag", "welcome",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        sent_ids.append(json.loads(result.stdout)["MessageID"])
+    cli(
+        "send", "--from", fake.sender_email, "--to", "other@example.com",
+        "--subject", "Other", "--text", "x", "--tag", "other",
+    )  # fmt: skip
+
+    found = cli("messages", "--tag", "welcome", "--json")
+    assert found.exit_code == 0, found.output
+    records = [json.loads(line) for line in found.stdout.splitlines()]
+    assert sorted(r["MessageID"] for r in records) == sorted(sent_ids)
+    assert {r["Subject"] for r in records} == {"Welcome 0", "Welcome 1", "Welcome 2"}
+
+    table = cli("messages", "--recipient", "user1@example.com")
+    assert table.exit_code == 0
+    assert "Welcome 1" in table.stdout and "Welcome 0" not in table.stdout
+
+    out = tmp_path / "export.jsonl"
+    exported = cli("export", "-o", str(out), "--tag", "welcome")
+    assert exported.exit_code == 0, exported.output
+    assert sorted(json.loads(x)["MessageID"] for x in out.read_text().splitlines()) == sorted(
+        sent_ids
+    )
+    again = cli("export", "-o", str(out), "--resume")
+    assert again.exit_code == 0
+    assert "Exported 1 messages" in again.stderr and "3 already there" in again.stderr
+
+    stats = cli("stats", "--json", "--tag", "welcome")
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.stdout)["Sent"] == 3
+
+
+def test_wrong_token_against_the_simulator(fake: FakePostmark) -> None:
+    env = {"POSTMARK_SERVER_TOKEN": "not-the-token", "POSTMARK_BASE_URL": fake.base_url}
+    result = CliRunner(env=env).invoke(main, ["messages", "--retries", "0"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: HTTP 401")
+    assert "not-the-token" not in result.output
