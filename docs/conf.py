@@ -74,7 +74,6 @@ autodoc_default_options = {
 }
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_preserve_defaults = True
 autoclass_content = "class"
 
 html_theme = "alabaster"
