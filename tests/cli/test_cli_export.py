@@ -188,3 +188,23 @@ def test_export_events_refuse_message_only_filters(tmp_path: Path) -> None:
     result = api_run("export", "--what", "opens", "--status", "sent", "-o", str(tmp_path / "o"))
     assert result.exit_code == 2
     assert "messages only" in result.stderr
+
+
+def test_ctrl_c_keeps_the_lines_written_and_says_how_to_resume(
+    mock_api: requests_mock_module.Mocker, tmp_path: Path
+) -> None:
+    items = outbound_messages(700)
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        q = parse_qs(urlparse(request.url).query)
+        count, offset = int(q["count"][0]), int(q["offset"][0])
+        if offset >= 500:
+            raise KeyboardInterrupt
+        return {"TotalCount": len(items), "Messages": items[offset : offset + count]}
+
+    mock_api.get(API + "/messages/outbound", json=answer)
+    out = tmp_path / "export.jsonl"
+    result = api_run("export", "-o", str(out))
+    assert result.exit_code == 130
+    assert "500 written, rerun with --resume to continue" in result.stderr
+    assert len(ids_in(out)) == 500
