@@ -102,6 +102,18 @@ def _server_client(
     )
 
 
+def _reader_gone() -> NoReturn:
+    """The reader of standard output went away (``... --json | head``): stop quietly.
+
+    Standard output is pointed at the null device so that Python's final
+    flush does not print a second error.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)  # 128 + SIGPIPE, what shells report for a writer cut off by a pipe
+
+
 def _api_error(exc: PostmarkError, suffix: str = "") -> NoReturn:
     """One line on stderr; exit 2 for a call refused before sending, else 1."""
     code = 2 if isinstance(exc, ClientValidationError) else 1
@@ -524,6 +536,8 @@ def messages(
                     rows.append(_inbound_row(item))
     except PostmarkError as exc:
         _api_error(exc)
+    except BrokenPipeError:
+        _reader_gone()
     if as_json:
         return
     if not rows:
@@ -716,6 +730,8 @@ def export(
     except PostmarkError as exc:
         hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
         _api_error(exc, hint)
+    except BrokenPipeError:
+        _reader_gone()
     except KeyboardInterrupt:
         hint = "" if to_stdout else f"; {written} written, rerun with --resume to continue"
         click.echo(f"Interrupted{hint}", err=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from postmark_kit import Email, ServerClient
 from postmark_kit.cli import main
 from postmark_kit.testing import FakePostmark
 
@@ -76,3 +80,32 @@ def test_wrong_token_against_the_simulator(fake: FakePostmark) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: HTTP 401")
     assert "not-the-token" not in result.output
+
+
+def test_json_lines_piped_into_a_reader_that_stops_early(fake: FakePostmark) -> None:
+    """``postmark-kit messages --json --limit 0 | head -1``: no traceback when the pipe closes."""
+    fake.reset()
+    with ServerClient(fake.server_token, base_url=fake.base_url) as client:
+        client.email.send_batch(
+            [
+                Email(from_email=fake.sender_email, to=f"u{i}@example.com", subject="x" * 200,
+                      text_body="Hello")
+                for i in range(400)
+            ]
+        )  # fmt: skip
+    env = {**os.environ, "POSTMARK_SERVER_TOKEN": fake.server_token}
+    env["POSTMARK_BASE_URL"] = fake.base_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postmark_kit.cli", "messages", "--json", "--limit", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader is done after one line
+    stderr = proc.stderr.read().decode()
+    code = proc.wait(timeout=60)
+    assert json.loads(first)["Subject"] == "x" * 200
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert code == 141
