@@ -1,0 +1,346 @@
+"""``python -m bench``: every benchmark, ours vs a baseline in the same run, as ratios.
+
+Exits 1 when a target is missed.  Options: ``--quick`` (fewer repetitions),
+``--only NAME`` (substring of benchmark names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+
+from . import data
+from .server import CannedServer, response_bytes
+
+TOKEN = "bench-token"  # noqa: S105 - a fake token for a local server
+MESSAGE_ID = "07311c54-0687-4ab9-b034-b54b5bad88ba"
+NY = ZoneInfo("America/New_York")
+STREAM_TOTAL = 100_000
+
+
+class Result:
+    def __init__(
+        self,
+        name: str,
+        ours: str,
+        baseline: str,
+        ratio: float | None,
+        target: str,
+        ok: bool | None,
+        note: str = "",
+    ) -> None:
+        self.name, self.ours, self.baseline = name, ours, baseline
+        self.ratio, self.target, self.ok, self.note = ratio, target, ok, note
+
+
+def interleaved(
+    contenders: dict[str, Callable[[], Any]], calls: int, reps: int
+) -> dict[str, float]:
+    """Median seconds per call of each contender, repetitions interleaved."""
+    for fn in contenders.values():  # warm-up: connections, generated hooks, caches
+        for _ in range(max(2, calls // 10)):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in contenders}
+    for rep in range(reps):
+        order = list(contenders.items())
+        if rep % 2:
+            order.reverse()
+        for name, fn in order:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / calls)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f} ms"
+
+
+# --------------------------------------------------------------------------- server
+
+
+def stream_route(method: str, target: str) -> bytes | None:
+    """The 100,000-message mailbox behind ``outbound.stream``: honours count, offset, todate."""
+    parts = urlsplit(target)
+    if method != "GET" or parts.path != "/messages/outbound":
+        return None
+    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    count, offset = int(q.get("count", "100")), int(q.get("offset", "0"))
+    start = 0
+    if "todate" in q:
+        to = datetime.fromisoformat(q["todate"]).replace(tzinfo=NY)
+        start = max(0, math.ceil((data.BASE_TIME - to).total_seconds()))
+    total = STREAM_TOTAL - start
+    if offset + count > 10_000:
+        return response_bytes(b'{"ErrorCode":300,"Message":"window"}', "422 Unprocessable Entity")
+    return response_bytes(data.outbound_page(start + offset, count, STREAM_TOTAL) if total else
+                          b'{"TotalCount":0,"Messages":[]}')
+
+
+def make_server() -> CannedServer:
+    routes = {
+        ("GET", f"/messages/outbound/{MESSAGE_ID}/details"): response_bytes(data.details()),
+        ("GET", "/messages/outbound"): response_bytes(data.outbound_page(0, 500, 10_000)),
+        ("POST", "/email/batch"): response_bytes(data.batch_results(500)),
+    }
+    return CannedServer(routes)
+
+
+def server_ceiling(url: str, seconds: float = 1.0) -> float:
+    """Requests/s of the canned server alone, driven by a minimal raw-socket client."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    req = (
+        f"GET /messages/outbound/{MESSAGE_ID}/details HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        expected = len(response_bytes(data.details()))
+        n = 0
+        deadline = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        while time.perf_counter() < deadline:
+            s.sendall(req)
+            got = 0
+            while got < expected:
+                got += len(s.recv(65536))
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- client benchmarks
+
+
+def peers(url: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Installed peer clients pointed at ``url``; reasons for the ones that are not."""
+    out: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    try:
+        from postmarker.core import PostmarkClient
+
+        out["postmarker"] = PostmarkClient(server_token=TOKEN, root_api_url=url + "/")
+    except Exception as exc:  # noqa: BLE001 - any import/setup failure means "skipped"
+        skipped["postmarker"] = f"{type(exc).__name__}: {exc}"
+    try:
+        import postmark.sync
+
+        out["postmark-python"] = postmark.sync.ServerClient(TOKEN, base_url=url, retries=0)
+    except Exception as exc:  # noqa: BLE001
+        skipped["postmark-python"] = f"{type(exc).__name__}: {exc}"
+    return out, skipped
+
+
+def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
+    from postmark_kit import ServerClient
+
+    client = ServerClient(TOKEN, base_url=url, retries=0)
+    raw = requests.Session()
+    headers = {"X-Postmark-Server-Token": TOKEN, "Accept": "application/json"}
+    peer, skipped = peers(url)
+    details_url = f"{url}/messages/outbound/{MESSAGE_ID}/details"
+    page_url = f"{url}/messages/outbound"
+
+    small: dict[str, Callable[[], Any]] = {
+        "ours": lambda: client.outbound.get(MESSAGE_ID),
+        "raw": lambda: raw.get(details_url, headers=headers, timeout=10).json(),
+    }
+    page: dict[str, Callable[[], Any]] = {
+        "ours": lambda: client.outbound.list(count=500),
+        "raw": lambda: raw.get(
+            page_url, params={"count": "500", "offset": "0"}, headers=headers, timeout=10
+        ).json(),
+    }
+    if "postmarker" in peer:
+        pm = peer["postmarker"]
+        small["postmarker"] = lambda: pm.messages.outbound.get(MESSAGE_ID)
+        page["postmarker"] = lambda: pm.messages.outbound.get(count=500, offset=0) if False else (
+            pm.messages.outbound._init_many(
+                pm.messages.outbound.call("GET", "/messages/outbound", count=500, offset=0)[
+                    "Messages"
+                ]
+            )
+        )
+    if "postmark-python" in peer:
+        pp = peer["postmark-python"]
+        small["postmark-python"] = lambda: pp.outbound.get(MESSAGE_ID)
+        page["postmark-python"] = lambda: pp.outbound.list(count=500, offset=0)
+
+    if "small" in only or not only:
+        t = interleaved(small, calls=200, reps=reps)
+        results.append(cmp("small call", t, "ours", "raw", 1.05, "ours/raw <= 1.05"))
+        results.extend(peer_rows("peers, small call", t, skipped, {"postmarker": 1.0,
+                                                                   "postmark-python": 0.6}))
+    if "page" in only or not only:
+        # Sanity: every contender really got 500 items.
+        assert len(client.outbound.list(count=500).items) == 500
+        t = interleaved(page, calls=15, reps=reps)
+        results.append(cmp("500-item page", t, "ours", "raw", 1.5, "ours/raw <= 1.5"))
+        results.extend(peer_rows("peers, 500-item page", t, skipped, {"postmarker": 1.0,
+                                                                      "postmark-python": 0.25}))
+
+
+def cmp(name: str, t: dict[str, float], a: str, b: str, limit: float, target: str) -> Result:
+    ratio = t[a] / t[b]
+    return Result(name, ms(t[a]), f"{b} {ms(t[b])}", ratio, target, ratio <= limit)
+
+
+def peer_rows(
+    name: str, t: dict[str, float], skipped: dict[str, str], limits: dict[str, float]
+) -> list[Result]:
+    rows = []
+    for peer_name, limit in limits.items():
+        target = f"ours/{peer_name} <= {limit}"
+        if peer_name in t:
+            rows.append(cmp(f"{name} vs {peer_name}", t, "ours", peer_name, limit, target))
+        else:
+            rows.append(Result(f"{name} vs {peer_name}", "-", "-", None, target, None,
+                               f"skipped: {skipped.get(peer_name, 'not installed')}"))
+    return rows
+
+
+def bench_batch(url: str, server: CannedServer, reps: int, results: list[Result]) -> None:
+    from postmark_kit import ServerClient
+    from postmark_kit.convert import unstructure
+    from postmark_kit.models.email import Email
+
+    emails = [
+        Email(
+            from_email="sender@example.com",
+            to=f"receiver{i}@example.com",
+            subject=f"Hello {i}",
+            text_body="Hello, this is a benchmark message.\n" * 4,
+            html_body="<p>Hello, this is a benchmark message.</p>" * 4,
+            tag="bench",
+            metadata={"n": str(i)},
+            message_stream="outbound",
+        )
+        for i in range(10_000)
+    ]
+    bodies = [
+        json.dumps([unstructure(e) for e in emails[i : i + 500]]).encode()
+        for i in range(0, 10_000, 500)
+    ]
+    headers = {
+        "X-Postmark-Server-Token": TOKEN,
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    counts: list[tuple[int, int]] = []
+
+    def ours() -> None:
+        client = ServerClient(TOKEN, base_url=url, retries=0)
+        server.reset_counts()
+        out = client.email.send_batch(emails)
+        counts.append((server.requests, server.connections))
+        assert len(out) == 10_000
+        client.close()
+
+    def raw() -> None:
+        with requests.Session() as s:
+            for body in bodies:
+                s.post(url + "/email/batch", data=body, headers=headers, timeout=60).json()
+
+    t = interleaved({"ours": ours, "raw": raw}, calls=1, reps=reps)
+    r = cmp("batch send 10,000", t, "ours", "raw", 1.2, "ratio <= 1.2; 20 req / 1 conn")
+    bad = [c for c in counts if c != (20, 1)]
+    r.note = f"requests/connections per run: {counts[-1][0]}/{counts[-1][1]}"
+    if bad:
+        r.ok = False
+        r.note += f" (mismatch: {bad[0]})"
+    results.append(r)
+
+
+def bench_stream(url: str, results: list[Result]) -> None:
+    def run(n: int) -> dict[str, Any]:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.stream_child", url, str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        return json.loads(out.stdout)
+
+    small, big = run(1_000), run(STREAM_TOTAL)
+    growth = big["peak_mb"] - small["peak_mb"]
+    ok = big["seen"] == STREAM_TOTAL and small["seen"] == 1_000 and growth <= 30
+    results.append(
+        Result(
+            "streaming memory",
+            f"{big['seen']:,} msgs: {big['peak_mb']:.1f} MB",
+            f"{small['seen']:,} msgs: {small['peak_mb']:.1f} MB",
+            None,
+            "peak RSS growth <= 30 MB",
+            ok,
+            f"growth {growth:+.1f} MB",
+        )
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [("benchmark", "ours", "baseline", "ratio", "target", "result")]
+    for r in results:
+        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
+        verdict = "skipped" if r.ok is None else ("pass" if r.ok else "FAIL")
+        rows.append((r.name, r.ours, r.baseline, ratio, r.target, verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    for i, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    notes = [r for r in results if r.note]
+    if notes:
+        print()
+        for r in notes:
+            print(f"  {r.name}: {r.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--only", default="", help="run benchmarks whose group contains this")
+    args = parser.parse_args(argv)
+    reps = 3 if args.quick else 7
+    only = args.only
+    print(f"python {platform.python_version()} on {platform.platform()}, nproc={os.cpu_count()}")
+    results: list[Result] = []
+    with make_server() as server:
+        print(f"canned server ceiling (raw socket, small response): "
+              f"{server_ceiling(server.url):,.0f} req/s")
+        if not only or "small" in only or "page" in only:
+            bench_client(server.url, reps, results, only)
+        if not only or "batch" in only:
+            bench_batch(server.url, server, max(3, reps // 2), results)
+    if not only or "stream" in only:
+        with CannedServer({}, default=stream_route) as sserver:
+            bench_stream(sserver.url, results)
+    if not only or "receiver" in only:
+        from .receiver import bench_receiver
+
+        results.extend(bench_receiver(quick=args.quick))
+    print()
+    print_table(results)
+    failed = [r for r in results if r.ok is False]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
