@@ -80,7 +80,12 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
+def _is_read_timeout(exc: requests.RequestException) -> bool:
+    reason: Any = exc.args[0] if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
     """True when the request certainly never reached the server."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -160,6 +165,7 @@ class Transport:
         attempt = 0
         while True:
             retry_after: float | None = None
+            cause: BaseException | None = None
             try:
                 response = self.session.request(
                     method,
@@ -169,24 +175,23 @@ class Transport:
                     headers=headers,
                     timeout=self.timeout,
                 )
-            except requests.Timeout as exc:
-                sent = not isinstance(exc, requests.ConnectTimeout)
-                failure: errors.PostmarkError = errors.RequestTimeoutError(
-                    f"{'read' if sent else 'connect'} timeout after {self.timeout}s",
-                    may_have_been_sent=sent,
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                cause = exc
+                failure, sent = self._connection_failure(exc, method, path)
+                retryable = idempotent or not sent
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                # The answer broke off mid-body (Content-Length not reached, bad
+                # chunking): Postmark did act, so only idempotent calls repeat.
+                cause = exc
+                failure = errors.InvalidResponseError(
+                    f"the response body was cut off or undecodable: {type(exc).__name__}",
                     method=method,
                     path=path,
                 )
-                retryable = idempotent or not sent
-            except requests.ConnectionError as exc:
-                sent = not _never_connected(exc)
-                failure = errors.NetworkError(
-                    f"connection failed: {type(exc).__name__}",
-                    may_have_been_sent=sent,
-                    method=method,
-                    path=path,
-                )
-                retryable = idempotent or not sent
+                retryable = idempotent
             except requests.RequestException as exc:
                 raise errors.TransportError(
                     f"request failed: {type(exc).__name__}", method=method, path=path
@@ -199,7 +204,7 @@ class Transport:
                 retry_after = getattr(failure, "retry_after", None)
                 retryable = status in policy.retry_statuses and (idempotent or status == 429)
             if not retryable or attempt >= policy.max_retries:
-                raise failure
+                raise failure from cause
             delay = policy.backoff(attempt, retry_after)
             log.warning(
                 "postmark %s %s failed (%s); retry %d/%d in %.2fs",
@@ -212,6 +217,37 @@ class Transport:
             )
             policy.sleep(delay)
             attempt += 1
+
+    def _connection_failure(
+        self, exc: requests.RequestException, method: str, path: str
+    ) -> tuple[errors.PostmarkError, bool]:
+        """Map a requests timeout/connection error; also say whether it may have been sent.
+
+        requests reports a read timeout that strikes while the *body* is being
+        read as ``ConnectionError(ReadTimeoutError)``, not as ``ReadTimeout``:
+        it is still a read timeout after the request went out.
+        """
+        if isinstance(exc, requests.Timeout) or _is_read_timeout(exc):
+            sent = not isinstance(exc, requests.ConnectTimeout)
+            return (
+                errors.RequestTimeoutError(
+                    f"{'read' if sent else 'connect'} timeout after {self.timeout}s",
+                    may_have_been_sent=sent,
+                    method=method,
+                    path=path,
+                ),
+                sent,
+            )
+        sent = not _never_connected(exc)
+        return (
+            errors.NetworkError(
+                f"connection failed: {type(exc).__name__}",
+                may_have_been_sent=sent,
+                method=method,
+                path=path,
+            ),
+            sent,
+        )
 
     @staticmethod
     def _decode(response: requests.Response, method: str, path: str) -> Any:
