@@ -89,8 +89,11 @@ def stream_route(method: str, target: str) -> bytes | None:
     total = STREAM_TOTAL - start
     if offset + count > 10_000:
         return response_bytes(b'{"ErrorCode":300,"Message":"window"}', "422 Unprocessable Entity")
-    return response_bytes(data.outbound_page(start + offset, count, STREAM_TOTAL) if total else
-                          b'{"TotalCount":0,"Messages":[]}')
+    return response_bytes(
+        data.outbound_page(start + offset, count, STREAM_TOTAL)
+        if total
+        else b'{"TotalCount":0,"Messages":[]}'
+    )
 
 
 def make_server() -> CannedServer:
@@ -105,9 +108,7 @@ def make_server() -> CannedServer:
 def server_ceiling(url: str, seconds: float = 1.0) -> float:
     """Requests/s of the canned server alone, driven by a minimal raw-socket client."""
     host, port = urlsplit(url).hostname, urlsplit(url).port
-    req = (
-        f"GET /messages/outbound/{MESSAGE_ID}/details HTTP/1.1\r\nHost: {host}\r\n\r\n"
-    ).encode()
+    req = (f"GET /messages/outbound/{MESSAGE_ID}/details HTTP/1.1\r\nHost: {host}\r\n\r\n").encode()
     with socket.create_connection((host, port)) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         expected = len(response_bytes(data.details()))
@@ -134,13 +135,13 @@ def peers(url: str) -> tuple[dict[str, Any], dict[str, str]]:
         from postmarker.core import PostmarkClient
 
         out["postmarker"] = PostmarkClient(server_token=TOKEN, root_api_url=url + "/")
-    except Exception as exc:  # noqa: BLE001 - any import/setup failure means "skipped"
+    except Exception as exc:
         skipped["postmarker"] = f"{type(exc).__name__}: {exc}"
     try:
         import postmark.sync
 
         out["postmark-python"] = postmark.sync.ServerClient(TOKEN, base_url=url, retries=0)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         skipped["postmark-python"] = f"{type(exc).__name__}: {exc}"
     return out, skipped
 
@@ -168,11 +169,15 @@ def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
     if "postmarker" in peer:
         pm = peer["postmarker"]
         small["postmarker"] = lambda: pm.messages.outbound.get(MESSAGE_ID)
-        page["postmarker"] = lambda: pm.messages.outbound.get(count=500, offset=0) if False else (
-            pm.messages.outbound._init_many(
-                pm.messages.outbound.call("GET", "/messages/outbound", count=500, offset=0)[
-                    "Messages"
-                ]
+        page["postmarker"] = lambda: (
+            pm.messages.outbound.get(count=500, offset=0)
+            if False
+            else (
+                pm.messages.outbound._init_many(
+                    pm.messages.outbound.call("GET", "/messages/outbound", count=500, offset=0)[
+                        "Messages"
+                    ]
+                )
             )
         )
     if "postmark-python" in peer:
@@ -183,15 +188,19 @@ def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
     if "small" in only or not only:
         t = interleaved(small, calls=200, reps=reps)
         results.append(cmp("small call", t, "ours", "raw", 1.05, "ours/raw <= 1.05"))
-        results.extend(peer_rows("peers, small call", t, skipped, {"postmarker": 1.0,
-                                                                   "postmark-python": 0.6}))
+        results.extend(
+            peer_rows("peers, small call", t, skipped, {"postmarker": 1.0, "postmark-python": 0.6})
+        )
     if "page" in only or not only:
         # Sanity: every contender really got 500 items.
         assert len(client.outbound.list(count=500).items) == 500
         t = interleaved(page, calls=15, reps=reps)
         results.append(cmp("500-item page", t, "ours", "raw", 1.5, "ours/raw <= 1.5"))
-        results.extend(peer_rows("peers, 500-item page", t, skipped, {"postmarker": 1.0,
-                                                                      "postmark-python": 0.25}))
+        results.extend(
+            peer_rows(
+                "peers, 500-item page", t, skipped, {"postmarker": 1.0, "postmark-python": 0.25}
+            )
+        )
 
 
 def cmp(name: str, t: dict[str, float], a: str, b: str, limit: float, target: str) -> Result:
@@ -208,8 +217,17 @@ def peer_rows(
         if peer_name in t:
             rows.append(cmp(f"{name} vs {peer_name}", t, "ours", peer_name, limit, target))
         else:
-            rows.append(Result(f"{name} vs {peer_name}", "-", "-", None, target, None,
-                               f"skipped: {skipped.get(peer_name, 'not installed')}"))
+            rows.append(
+                Result(
+                    f"{name} vs {peer_name}",
+                    "-",
+                    "-",
+                    None,
+                    target,
+                    None,
+                    f"skipped: {skipped.get(peer_name, 'not installed')}",
+                )
+            )
     return rows
 
 
@@ -323,8 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {platform.python_version()} on {platform.platform()}, nproc={os.cpu_count()}")
     results: list[Result] = []
     with make_server() as server:
-        print(f"canned server ceiling (raw socket, small response): "
-              f"{server_ceiling(server.url):,.0f} req/s")
+        print(
+            f"canned server ceiling (raw socket, small response): "
+            f"{server_ceiling(server.url):,.0f} req/s"
+        )
         if not only or "small" in only or "page" in only:
             bench_client(server.url, reps, results, only)
         if not only or "batch" in only:

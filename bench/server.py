@@ -8,6 +8,7 @@ requests and accepted connections so the batch benchmark can check them.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -17,6 +18,9 @@ __all__ = ["CannedServer", "response_bytes"]
 
 #: (method, path without query) -> full response bytes; path prefix match on "*"
 Routes = dict[tuple[str, str], bytes]
+#: (method, target with query) -> response bytes, or None for a 404
+Fallback = Callable[[str, str], bytes | None]
+NOT_FOUND = b'{"ErrorCode":404,"Message":"not found"}'
 
 
 def response_bytes(body: bytes, status: str = "200 OK") -> bytes:
@@ -32,7 +36,9 @@ def response_bytes(body: bytes, status: str = "200 OK") -> bytes:
 class CannedServer:
     """Serve ``routes`` on 127.0.0.1 (free port) until :meth:`stop`."""
 
-    def __init__(self, routes: Routes, default: Callable[[str, str], bytes | None] | None = None) -> None:
+    def __init__(
+        self, routes: Routes, default: Callable[[str, str], bytes | None] | None = None
+    ) -> None:
         self.routes = routes
         self.default = default
         self.requests = 0
@@ -61,10 +67,8 @@ class CannedServer:
 
     def stop(self) -> None:
         self._stopped = True
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
     def _accept(self) -> None:
         while not self._stopped:
@@ -107,7 +111,9 @@ class CannedServer:
                 if out is None and self.default is not None:
                     out = self.default(method, target)
                 if out is None:
-                    out = response_bytes(b'{"ErrorCode":404,"Message":"not found"}', "404 Not Found")
+                    out = response_bytes(
+                        b'{"ErrorCode":404,"Message":"not found"}', "404 Not Found"
+                    )
                 conn.sendall(out)
         except OSError:
             return

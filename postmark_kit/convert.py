@@ -18,6 +18,7 @@ Everything about the wire format lives here, so models stay plain data:
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -78,6 +79,8 @@ class Model:
 
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
+
+_MemberDescriptor = type(Model.__dict__["extra"])
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -157,20 +160,7 @@ def _make_converter() -> cattrs.Converter:
         )
         if not issubclass(cls, Model):
             return fn
-        known = frozenset(names.values())
-
-        def structure_model(data: Any, _: Any) -> Any:
-            if not isinstance(data, dict):
-                raise TypeError(
-                    f"expected a JSON object for {cls.__name__}, got {type(data).__name__}"
-                )
-            obj = fn(data, cls)
-            unknown = data.keys() - known
-            if unknown:
-                object.__setattr__(obj, "extra", {k: data[k] for k in unknown})
-            return obj
-
-        return structure_model
+        return _model_structure_fn(cls, conv, names, fn)
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         overrides: dict[str, Any] = {
@@ -183,6 +173,128 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(attrs.has, structure_factory)
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return conv
+
+
+def _model_structure_fn(
+    cls: type[Any],
+    conv: cattrs.Converter,
+    names: dict[str, str],
+    general: Callable[[Any, Any], Any],
+) -> Callable[[Any, Any], Any]:
+    """A generated structure function for one response model (the hot path of every page).
+
+    Postmark sends every documented key of a model on every item, so the fast
+    path is one constructor call with every field read straight from the dict:
+    no per-field hook calls for plain JSON values, hooks looked up once here
+    (not per item), nested model lists structured inline.  An item missing a
+    key takes the general cattrs function; unknown keys (the dict is larger
+    than the model) go to ``extra``.
+    """
+    attrs.resolve_types(cls)
+    fields = {a.name: a for a in attrs.fields(cls)}
+    slots = {name: getattr(cls, name, None) for name in fields}
+    if (
+        any(a.converter or a.validator or not a.init for a in fields.values())
+        or any(type(d) is not _MemberDescriptor for d in slots.values())
+        or hasattr(cls, "__attrs_post_init__")
+        or hasattr(cls, "__attrs_pre_init__")
+        or set(fields) - set(names) != {"extra"}
+    ):
+        return _with_extra(cls, general, frozenset(names.values()))
+    # The instance is built without __init__ (no converters, validators or
+    # init hooks, checked above), each slot set once: half the cost of a call.
+    env: dict[str, Any] = {
+        "cls": cls,
+        "general": general,
+        "new": object.__new__,
+        "_setattr": object.__setattr__,
+        "set_extra": slots["extra"].__set__,  # type: ignore[union-attr]
+    }
+    args: list[str] = []
+    sets: list[str] = []
+    for i, (name, key) in enumerate(names.items()):
+        tp = fields[name].type
+        hook = conv.get_structure_hook(tp)
+        default = fields[name].default
+        value = f"d[{key!r}]"
+        if not isinstance(default, attrs.Factory) and (  # type: ignore[arg-type]
+            hook is _passthrough or (hook is _structure_optional_datetime and default is None)
+        ):
+            # A missing key means the field's (immutable) default, exactly as omitting it would.
+            env[f"d{i}"] = default
+            value = f"get({key!r}, d{i})"
+        origin, targs = typing.get_origin(tp), typing.get_args(tp)
+        if hook is _passthrough:
+            expr = value
+        elif hook is _structure_optional_datetime:
+            env[f"dt{i}"] = _optional_datetime
+            expr = f"dt{i}({value})"
+        elif origin is list and len(targs) == 1 and attrs.has(targs[0]):
+            env[f"h{i}"] = conv.get_structure_hook(targs[0])
+            env[f"t{i}"] = targs[0]
+            expr = f"[h{i}(x, t{i}) for x in {value}]"
+        else:
+            env[f"h{i}"] = hook
+            env[f"t{i}"] = tp
+            expr = f"h{i}({value}, t{i})"
+        args.append(f"        v{i} = {expr}")
+        env[f"s{i}"] = slots[name].__set__  # type: ignore[union-attr]
+        sets.append(f"    s{i}(obj, v{i})")
+    known = frozenset(names.values())
+    env["known"] = known
+    n = len(known)
+    lines = [
+        "def structure(d, _=None):",
+        "    if d.__class__ is not dict and not isinstance(d, dict):",
+        f"        raise TypeError('expected a JSON object for {cls.__name__}, got '"
+        " + type(d).__name__)",
+        "    get = d.get",
+        "    try:",
+        *args,
+        "    except KeyError:",
+        "        obj = general(d, cls)",
+        "        unknown = d.keys() - known",
+        "        if unknown:",
+        "            _setattr(obj, 'extra', {k: d[k] for k in unknown})",
+        "        return obj",
+        "    obj = new(cls)",
+        *sets,
+        f"    if len(d) != {n} or not known.issuperset(d):",
+        "        set_extra(obj, {k: d[k] for k in d.keys() - known})",
+        "    else:",
+        "        set_extra(obj, {})",
+        "    return obj",
+    ]
+    code = "\n".join(lines)
+    exec(compile(code, f"<postmark_kit structure {cls.__qualname__}>", "exec"), env)  # noqa: S102
+    fn: Callable[[Any, Any], Any] = env["structure"]
+    return fn
+
+
+def _with_extra(
+    cls: type[Any], fn: Callable[[Any, Any], Any], known: frozenset[str]
+) -> Callable[[Any, Any], Any]:
+    def structure_model(data: Any, _: Any) -> Any:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object for {cls.__name__}, got {type(data).__name__}")
+        obj = fn(data, cls)
+        unknown = data.keys() - known
+        if unknown:
+            object.__setattr__(obj, "extra", {k: data[k] for k in unknown})
+        return obj
+
+    return structure_model
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    """Hot-path timestamp parsing: Postmark's own format parses in one call."""
+    if value.__class__ is str and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_datetime(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _structure_optional_datetime(value, None)
 
 
 #: The project's one converter.  Use :func:`structure` / :func:`unstructure`.
