@@ -174,6 +174,9 @@ class Transport:
                     data=body,
                     headers=headers,
                     timeout=self.timeout,
+                    # Postmark never redirects; requests would re-send our
+                    # token header (it strips only Authorization) to any host.
+                    allow_redirects=False,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 cause = exc

@@ -18,6 +18,7 @@ from faultserver import FaultServer, Reply, Reset, closed_port
 
 from postmark_kit import ServerClient
 from postmark_kit.errors import (
+    ApiError,
     ClientValidationError,
     InvalidResponseError,
     NetworkError,
@@ -366,3 +367,33 @@ def test_token_never_in_errors_or_logs(
     assert SERVER_TOKEN not in caplog.text
     assert SERVER_TOKEN not in repr(client) + repr(client._transport)
     assert isinstance(client.session, requests.Session)
+
+
+# --- redirects and Retry-After forms -----------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_is_not_followed_so_the_token_stays_home(
+    client: ServerClient, srv: FaultServer, status: int
+) -> None:
+    # requests strips only ``Authorization`` on a cross-host redirect, not
+    # Postmark's token header: following one would hand the token to that host.
+    with FaultServer() as elsewhere:
+        srv.script(Reply(status, b"", headers={"Location": f"{elsewhere.url}/server"}))
+        with pytest.raises(ApiError) as info:
+            client.server.get()
+        assert info.value.status_code == status
+        assert elsewhere.requests == []
+    assert len(srv.requests) == 1
+    assert_still_usable(client, srv)
+
+
+def test_retry_after_is_capped_and_accepts_an_http_date(
+    client: ServerClient, srv: FaultServer, sleeps: SleepRecorder
+) -> None:
+    srv.script(
+        Reply(429, {}, headers={"Retry-After": "3600"}),
+        Reply(429, {}, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+    )
+    client.server.get()
+    assert sleeps.waits == [30.0, 0.0]  # capped at max_backoff; a past date means now
