@@ -33,6 +33,19 @@ __all__ = [
 class PostmarkError(Exception):
     """Base class of every error raised by postmark-kit."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only arguments, which the default
+        # Exception pickling (``cls(*args)``) cannot pass: without this an
+        # error raised in a worker process or task queue fails to unpickle.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore(cls: type[PostmarkError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ClientValidationError(PostmarkError, ValueError):
     """Raised before any request is sent: the call itself breaks a Postmark limit."""

@@ -8,6 +8,7 @@ exception, and the pooled session stays usable afterwards.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -397,3 +398,26 @@ def test_retry_after_is_capped_and_accepts_an_http_date(
     )
     client.server.get()
     assert sleeps.waits == [30.0, 0.0]  # capped at max_backoff; a past date means now
+
+
+# --- errors survive a trip to another process --------------------------------
+
+
+def test_errors_raised_over_http_pickle_round_trip(
+    make_client: Callable[..., ServerClient], srv: FaultServer
+) -> None:
+    client = make_client(max_retries=0)
+    srv.script(
+        Reply(422, {"ErrorCode": 406, "Message": "Inactive recipient"}),
+        Reply(429, {}, headers={"Retry-After": "4"}),
+        Reply(200, SERVER_JSON, delay=2.0),
+        Reply(200, b"<html>"),
+    )
+    for _ in range(4):
+        with pytest.raises(PostmarkError) as info:
+            client.server.get()
+        original = info.value
+        copy = pickle.loads(pickle.dumps(original))  # noqa: S301 - our own bytes
+        assert type(copy) is type(original)
+        assert str(copy) == str(original)
+        assert vars(copy) == vars(original)
