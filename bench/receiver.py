@@ -1,9 +1,162 @@
-"""Receiver throughput benchmark (filled in below)."""
+"""Receiver throughput: webhooks/s under gunicorn on loopback, ours vs a bare Flask view.
+
+Each app runs in its own gunicorn (same settings: 1 gthread worker, 4 threads);
+load comes from a separate process (:mod:`bench.load`), runs interleaved.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ["-k", "gthread", "-w", "1", "--threads", "4", "--keep-alive", "5"]
+PATHS = {
+    "ours": "/postmark/webhook",
+    "bare": "/postmark/webhook",
+    "anymail": "/anymail/postmark/tracking/",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def gunicorn(app: str) -> Iterator[int]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *GUNICORN,
+            "--log-level",
+            "warning",
+            "-b",
+            f"127.0.0.1:{port}",
+            f"bench.receiver_apps:{app}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"gunicorn {app} exited: {err[-500:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn {app} did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _load(port: int, path: str, seconds: float) -> dict[str, Any]:
+    from .receiver_apps import PASSWORD, USERNAME
+
+    auth = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.load", str(port), path, str(seconds), "8", auth],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
 def bench_receiver(quick: bool = False) -> list[Any]:
-    return []
+    from .__main__ import Result
+
+    try:
+        from postmark_kit.receiver import create_app  # noqa: F401
+    except ImportError as exc:
+        return [
+            Result("receiver", "-", "-", None, "ours/bare >= 0.6", None, f"not yet runnable: {exc}")
+        ]
+    apps = ["ours", "bare"]
+    skipped: dict[str, str] = {}
+    try:
+        import anymail  # noqa: F401
+        import django  # noqa: F401
+
+        apps.append("anymail")
+    except ImportError as exc:
+        skipped["anymail"] = f"not installed ({exc})"
+    seconds, reps = (2.0, 2) if quick else (4.0, 3)
+    rates: dict[str, list[float]] = {a: [] for a in apps}
+    errors: dict[str, int] = {a: 0 for a in apps}
+    with contextlib.ExitStack() as stack:
+        ports = {}
+        for a in list(apps):
+            try:
+                ports[a] = stack.enter_context(gunicorn(a))
+            except RuntimeError as exc:
+                skipped[a] = str(exc)
+                apps.remove(a)
+        for a in apps:  # warm-up
+            _load(ports[a], PATHS[a], 0.5)
+        for rep in range(reps):
+            for a in apps if rep % 2 == 0 else reversed(apps):
+                r = _load(ports[a], PATHS[a], seconds)
+                rates[a].append(r["ok"] / r["seconds"])
+                errors[a] += r["errors"]
+    med = {a: statistics.median(v) for a, v in rates.items() if v}
+    rows = []
+
+    def row(name: str, peer: str, limit: float) -> None:
+        target = f"ours/{peer} >= {limit}"
+        if "ours" not in med or peer not in med:
+            why = skipped.get(peer) or skipped.get("ours") or "not run"
+            rows.append(Result(name, "-", "-", None, target, None, f"skipped: {why}"))
+            return
+        ratio = med["ours"] / med[peer]
+        ok = ratio >= limit and errors["ours"] == 0 and errors[peer] == 0
+        note = f"errors ours/{peer}: {errors['ours']}/{errors[peer]}" if not ok else ""
+        rows.append(
+            Result(
+                name, f"{med['ours']:,.0f}/s", f"{peer} {med[peer]:,.0f}/s", ratio, target, ok, note
+            )
+        )
+
+    row("receiver", "bare", 0.6)
+    row("receiver peer", "anymail", 1.0)
+    rows.append(
+        Result(
+            "receiver, journal mode",
+            "-",
+            "-",
+            None,
+            "ours/bare >= 0.4",
+            None,
+            "not yet runnable: the durable journal does not exist yet",
+        )
+    )
+    return rows
