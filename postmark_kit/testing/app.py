@@ -631,8 +631,9 @@ def _body() -> Any:
 
 def _paging(window: bool = True) -> tuple[int, int]:
     try:
-        count = int(request.args["count"])
-        offset = int(request.args.get("offset", "0"))
+        args = {k.lower(): v for k, v in request.args.items()}
+        count = int(args["count"])
+        offset = int(args.get("offset", "0"))
     except (KeyError, ValueError):
         raise _fail(700, "The 'count' and 'offset' parameters are required integers.") from None
     if not 1 <= count <= 500 or offset < 0:
@@ -666,6 +667,15 @@ def _in_dates(record: JSON) -> bool:
         if when > end:
             return False
     return True
+
+
+def _api_inbound(msg: JSON) -> JSON:
+    """Inbound as the messages API shows it: no MailboxHash per address (webhooks have it)."""
+    out = _public(msg)
+    out["FromFull"] = {k: v for k, v in msg["FromFull"].items() if k != "MailboxHash"}
+    for key in ("ToFull", "CcFull", "BccFull"):
+        out[key] = [{k: v for k, v in a.items() if k != "MailboxHash"} for a in msg[key]]
+    return out
 
 
 def _page(records: list[JSON], count: int, offset: int) -> list[JSON]:
@@ -818,7 +828,10 @@ def create_app(state: SimulatorState) -> Flask:
                 hits = [h for h in hits if h["Tag"] == t]
             if s := a.get("messagestream"):
                 hits = [h for h in hits if h["MessageStream"] == s]
-        page = list(reversed(hits))[offset : offset + count]
+        page = [
+            {k: v for k, v in r.items() if k != "Metadata"}  # webhooks carry it, the API does not
+            for r in list(reversed(hits))[offset : offset + count]
+        ]
         return _json({"TotalCount": len(hits), key: page})
 
     @route("GET", "/messages/outbound/opens", "list_message_opens")
@@ -873,13 +886,18 @@ def create_app(state: SimulatorState) -> Flask:
             "Headers",
             "BlockedReason",
             "MessageStream",
+            "Bcc",
+            "BccFull",
         )
-        items = [{k: v for k, v in m.items() if k not in drop} for m in _page(hits, count, offset)]
+        items = [
+            {k: v for k, v in _api_inbound(m).items() if k not in drop}
+            for m in _page(hits, count, offset)
+        ]
         return _json({"TotalCount": len(hits), "InboundMessages": items})
 
     @route("GET", "/messages/inbound/{}/details", "get_inbound_message_details")
     def inbound_details(mid: str) -> Response:
-        return _json(_public(_inbound(mid)))
+        return _json(_api_inbound(_inbound(mid)))
 
     @route("PUT", "/messages/inbound/{}/bypass", "bypass_inbound_message")
     def inbound_bypass(mid: str) -> Response:

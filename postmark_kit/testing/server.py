@@ -8,10 +8,15 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import SimulatorState, create_app
 from .hooks import DEFAULT_RETRY_SCHEDULE, Delivery, WebhookDispatcher
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 class FakePostmark:
@@ -30,6 +35,7 @@ class FakePostmark:
         account_token: str | None = None,
         sender_email: str = "sender@example.com",
         retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+        log_requests: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -44,6 +50,7 @@ class FakePostmark:
             dispatcher=self.dispatcher,
         )
         self.app = create_app(self.state)
+        self.log_requests = log_requests
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -60,7 +67,13 @@ class FakePostmark:
 
     def start(self) -> Self:
         if self._server is None:
-            self._server = make_server(self.host, self.port, self.app, threaded=True)
+            self._server = make_server(
+                self.host,
+                self.port,
+                self.app,
+                threaded=True,
+                request_handler=None if self.log_requests else _QuietHandler,
+            )
             self._thread = threading.Thread(
                 target=self._server.serve_forever, name="fake-postmark", daemon=True
             )
