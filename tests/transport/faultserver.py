@@ -50,6 +50,9 @@ class Reply:
     slow_body: bool = False
     content_length: int | None = None
     close: bool = False
+    #: Close afterwards while the headers promised keep-alive (an idle
+    #: timeout on the server side): the client's pooled connection goes stale.
+    silent_close: bool = False
 
     def encoded_body(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -142,7 +145,7 @@ class _Handler(socketserver.BaseRequestHandler):
             sock.sendall(body)
         else:
             sock.sendall(head_bytes + body)
-        return not close
+        return not (close or action.silent_close)
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
@@ -155,6 +158,12 @@ class _TCPServer(socketserver.ThreadingTCPServer):
             self.owner.connections += 1
         super().process_request(request, client_address)
 
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self.owner._closed_cv:
+            self.owner.closed += 1
+            self.owner._closed_cv.notify_all()
+
 
 class FaultServer:
     """``with FaultServer() as srv: srv.script(Reply(503), Reply(200, {...}))``."""
@@ -163,8 +172,11 @@ class FaultServer:
         self.default = default or Reply()
         self.requests: list[Recorded] = []
         self.connections = 0
+        #: Connections this server has closed (after their handler finished).
+        self.closed = 0
         self._script: deque[Action] = deque()
         self._lock = threading.Lock()
+        self._closed_cv = threading.Condition()
         self._stopping = threading.Event()
         self._sockets: list[socket.socket] = []
         self._server = _TCPServer(("127.0.0.1", 0), _Handler)
@@ -185,6 +197,11 @@ class FaultServer:
                     self._script.append(action)
                 else:
                     self._script.extend(action)
+
+    def wait_closed(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until the server has closed ``count`` connections."""
+        with self._closed_cv:
+            return self._closed_cv.wait_for(lambda: self.closed >= count, timeout)
 
     def _next(self, recorded: Recorded) -> Action:
         with self._lock:

@@ -421,3 +421,16 @@ def test_errors_raised_over_http_pickle_round_trip(
         assert type(copy) is type(original)
         assert str(copy) == str(original)
         assert vars(copy) == vars(original)
+
+
+def test_send_after_server_dropped_the_idle_connection(
+    client: ServerClient, srv: FaultServer, sleeps: SleepRecorder
+) -> None:
+    srv.script(Reply(200, SERVER_JSON, silent_close=True), Reply(200, SEND_JSON))
+    client.server.get()
+    assert srv.wait_closed(1)  # the server has hung up on the pooled connection
+    result = client.email.send(EMAIL)
+    assert result.message_id == SEND_JSON["MessageID"]
+    assert [r.method for r in srv.requests] == ["GET", "POST"]
+    assert srv.connections == 2  # the stale pooled connection was replaced, not used
+    assert sleeps.waits == []
