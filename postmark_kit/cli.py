@@ -28,6 +28,7 @@ from .models.email import Email
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT
 from .receiver import cli as receiver_cli
+from .testing import cli as testing_cli
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 
@@ -823,6 +824,8 @@ def stats(
 
 main.add_command(receiver_cli.serve)
 main.add_command(receiver_cli.events)
+main.add_command(testing_cli.fake_server)
+main.add_command(testing_cli.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,79 @@
+"""The simulator's CLI commands and the pytest plugin, as users meet them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from postmark_kit.cli import main
+
+pytest_plugins = ["pytester"]
+
+
+def test_demo_runs_the_whole_loop_and_exits_zero() -> None:
+    result = CliRunner().invoke(main, ["demo", "--timeout", "20"])
+    assert result.exit_code == 0, result.output
+    assert "All webhooks arrived and were stored." in result.output
+    store_section = result.output.split("Rows in the receiver's event store (9 total):")[1]
+    for kind in ("Bounce", "Click", "Delivery", "Inbound", "Open", "SpamComplaint"):
+        assert kind in store_section
+
+
+def test_fake_server_serves_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "postmark_kit.cli",
+            "fake-server",
+            "--quiet",
+            "--server-token",
+            "cli-token",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        base_url = first.rsplit(" ", 1)[1].strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        resp = requests.get(
+            f"{base_url}/server", headers={"X-Postmark-Server-Token": "cli-token"}, timeout=5
+        )
+        assert resp.status_code == 200 and resp.json()["ApiTokens"] == ["cli-token"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_plugin_fixtures_in_a_user_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from postmark_kit.errors import InactiveRecipientError
+        from postmark_kit.models.email import Email
+
+        def send(fake, client, to):
+            return client.email.send(Email(from_email=fake.sender_email, to=to, text_body="hi"))
+
+        def test_send_and_search(postmark_fake, postmark_client):
+            sent = send(postmark_fake, postmark_client, "hardbounce@bounce-testing.postmarkapp.com")
+            assert postmark_client.outbound.list().items[0].message_id == sent.message_id
+            with pytest.raises(InactiveRecipientError):
+                send(postmark_fake, postmark_client, "hardbounce@bounce-testing.postmarkapp.com")
+
+        def test_state_is_reset_between_tests(postmark_fake, postmark_client):
+            assert postmark_client.outbound.list().total == 0
+            send(postmark_fake, postmark_client, "hardbounce@bounce-testing.postmarkapp.com")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
