@@ -33,8 +33,6 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # (method, path pattern, operation id) of every documented operation, for 501s.
 _CATALOG: list[tuple[str, str, str]] = [
-    ("GET", "/email/bulk/{}", "get_bulk_email_status"),
-    ("POST", "/email/bulk", "send_bulk_email"),
     ("GET", "/stats/outbound/opens/platforms", "get_open_platform_usage"),
     ("GET", "/stats/outbound/opens/emailclients", "get_open_client_usage"),
     ("GET", "/stats/outbound/opens/readtimes", "get_open_read_times"),
@@ -776,6 +774,59 @@ def create_app(state: SimulatorState) -> Flask:
         body = _body()
         items = body.get("Messages") if isinstance(body, dict) else None
         return _batch(items, _with_template)
+
+    @route("POST", "/email/bulk", "send_bulk_email")
+    def send_bulk() -> Response:
+        body = _body()
+        if not isinstance(body, dict):
+            raise _fail(402, "Received invalid JSON input.")
+        messages = body.get("Messages")
+        if not isinstance(messages, list) or not messages:
+            raise _fail(300, "A bulk request needs a non-empty 'Messages' array.")
+        stream = body.get("MessageStream") or "broadcast"
+        if state.streams.get(stream, {}).get("MessageStreamType") != "Broadcasts":
+            raise _fail(300, f"Bulk sends need a broadcast message stream, not '{stream}'.")
+        state.sender_for(str(body.get("From") or ""))
+        per_message = ("To", "Cc", "Bcc", "TemplateModel", "Metadata", "Headers")
+        common = {k: v for k, v in body.items() if k not in ("Messages", *per_message)}
+        common["MessageStream"] = stream
+        bulk_id = str(uuid.uuid4())
+        now = _now()
+        sent = 0
+        for item in messages:
+            if not isinstance(item, dict):
+                continue
+            one = {**common, **{k: item[k] for k in per_message if k in item}}
+            if "Metadata" in body or "Metadata" in item:
+                one["Metadata"] = {**(body.get("Metadata") or {}), **(item.get("Metadata") or {})}
+            model = item.get("TemplateModel") or {}
+            templated = bool(one.get("TemplateId") or one.get("TemplateAlias"))
+            try:
+                if templated:
+                    one = state.render_template({**one, "TemplateModel": model})
+                else:
+                    for key in ("Subject", "HtmlBody", "TextBody"):
+                        if one.get(key):
+                            one[key] = chevron.render(one[key], model)
+                state.send(one, from_template=templated)
+                sent += 1
+            except ApiFailure:
+                pass  # Postmark reports per-recipient failures as bounces/events, not here
+        state.bulk[bulk_id] = {
+            "Id": bulk_id,
+            "SubmittedAt": now,
+            "TotalMessages": len(messages),
+            "PercentageCompleted": 100.0,
+            "Status": "Completed",
+            "Subject": body.get("Subject") or "",
+        }
+        return _json({"ID": bulk_id, "Status": "Accepted", "SubmittedAt": now})
+
+    @route("GET", "/email/bulk/{}", "get_bulk_email_status")
+    def bulk_status(bulk_id: str) -> Response:
+        if bulk_id not in state.bulk:
+            raise _fail(1300, f"Bulk request '{bulk_id}' not found.", status=404)
+        return _json(state.bulk[bulk_id])
 
     # -- outbound messages ---------------------------------------------
 

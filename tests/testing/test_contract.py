@@ -18,7 +18,7 @@ from conftest import load_response
 from postmark_kit import ServerClient
 from postmark_kit.convert import Model
 from postmark_kit.models.common import Attachment, Header
-from postmark_kit.models.email import Email, TemplatedEmail
+from postmark_kit.models.email import BulkEmail, BulkRecipient, Email, TemplatedEmail
 from postmark_kit.models.webhooks import Trigger, WebhookTriggers
 from postmark_kit.pagination import Page
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, FakePostmark
@@ -102,6 +102,7 @@ def world() -> Iterator[tuple[FakePostmark, ServerClient, Ids]]:
             "template": template.template_id,
             "bounced": bounced.message_id,
         }
+        ids["bulk"] = _bulk(client, ids).id
         yield fake, client, ids
         fake.wait_for_webhooks(timeout=5)
         client.close()
@@ -116,7 +117,35 @@ def _tpl_email(ids: Ids) -> TemplatedEmail:
     )
 
 
+def _bulk(c: ServerClient, i: Ids) -> Any:
+    return c.email.send_bulk(
+        BulkEmail(
+            from_email="sender@example.com",
+            subject="News for {{name}}",
+            text_body="Hi {{name}}",
+            message_stream="broadcast",
+            messages=[BulkRecipient("u1@example.org", template_model={"name": "U1"})],
+        )
+    )
+
+
 CASES: dict[str, Call] = {
+    "send_bulk_email": _bulk,
+    "get_bulk_email_status": lambda c, i: c.email.get_bulk_status(i["bulk"]),
+    "send_email_batch": lambda c, i: c.email.send_batch(
+        [
+            Email(from_email="sender@example.com", to=f"y{n}@example.org", text_body="b")
+            for n in (1, 2)
+        ]
+    ),
+    "get_bounce": lambda c, i: c.bounces.get(i["bounce"]),
+    "validate_template": lambda c, i: c.templates.validate(
+        subject="Hi {{name}}",
+        html_body="<b>{{name}}</b>",
+        text_body="{{#unclosed}}",
+        test_render_model={"name": "X"},
+    ),
+    "create_inbound_rule": lambda c, i: c.inbound_rules.create("other@example.net"),
     "send_email": lambda c, i: c.email.send(
         Email(from_email="sender@example.com", to="z@example.org", text_body="b")
     ),

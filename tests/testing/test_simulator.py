@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 import requests
+from werkzeug.serving import make_server
 
-from postmark_kit import ServerClient
+from postmark_kit import ServerClient, hookimpl
 from postmark_kit.errors import (
     ApiError,
     InactiveRecipientError,
@@ -13,8 +17,9 @@ from postmark_kit.errors import (
     SenderSignatureError,
     UnprocessableEntityError,
 )
+from postmark_kit.events import BounceEvent
 from postmark_kit.models.common import Header
-from postmark_kit.models.email import Email, TemplatedEmail
+from postmark_kit.models.email import BulkEmail, BulkRecipient, Email, TemplatedEmail
 from postmark_kit.models.webhooks import (
     BounceTrigger,
     HttpAuth,
@@ -22,6 +27,7 @@ from postmark_kit.models.webhooks import (
     Trigger,
     WebhookTriggers,
 )
+from postmark_kit.receiver import create_app
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, FakePostmark
 
 from .conftest import Sink
@@ -254,3 +260,72 @@ def test_details_of_unknown_message_is_701(postmark_client: ServerClient) -> Non
     with pytest.raises(ApiError) as exc:
         postmark_client.outbound.get("00000000-0000-0000-0000-000000000000")
     assert exc.value.error_code == 701
+
+
+def test_bulk_send_renders_per_recipient(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    bulk = postmark_client.email.send_bulk(
+        BulkEmail(
+            from_email=postmark_fake.sender_email,
+            subject="News for {{name}}",
+            text_body="Hi {{name}}",
+            message_stream="broadcast",
+            messages=[
+                BulkRecipient("u1@example.org", template_model={"name": "One"}),
+                BulkRecipient("u2@example.org", template_model={"name": "Two"}),
+            ],
+        )
+    )
+    status = postmark_client.email.get_bulk_status(bulk.id or "")
+    assert (status.status, status.total_messages) == ("Completed", 2)
+    page = postmark_client.outbound.list(message_stream="broadcast")
+    assert sorted(m.subject or "" for m in page.items) == ["News for One", "News for Two"]
+
+
+def test_webhook_to_receiver_plugin_that_calls_the_client_back(
+    postmark_fake: FakePostmark, postmark_client: ServerClient, tmp_path: Path
+) -> None:
+    """send -> bounce webhook -> receiver -> plugin -> client -> simulator state changed."""
+
+    class SuppressSoftBounces:
+        @hookimpl
+        def postmark_bounce(self, event: BounceEvent, client: ServerClient | None) -> None:
+            assert client is not None
+            client.suppressions.create(event.message_stream or "outbound", event.email or "")
+
+    receiver_client = ServerClient(
+        postmark_fake.server_token, base_url=postmark_fake.base_url, retries=0
+    )
+    app = create_app(
+        {
+            "POSTMARK_EVENT_STORE": str(tmp_path / "events.sqlite3"),
+            "POSTMARK_LOAD_ENTRYPOINTS": False,
+            "POSTMARK_URL_PREFIX": "/postmark",
+            "POSTMARK_WEBHOOK_USERNAME": "u",
+            "POSTMARK_WEBHOOK_PASSWORD": "p",
+        },
+        plugins=[SuppressSoftBounces()],
+        client=receiver_client,
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        postmark_client.webhooks.create(
+            url=f"http://127.0.0.1:{server.server_port}/postmark/webhook",
+            http_auth=HttpAuth(username="u", password="p"),
+            triggers=WebhookTriggers(bounce=BounceTrigger(enabled=True)),
+        )
+        postmark_client.email.send(_email(postmark_fake, to=SOFT_BOUNCE_ADDRESS))
+        assert postmark_fake.wait_for_webhooks(timeout=10)
+        assert [d.delivered for d in postmark_fake.deliveries] == [True]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        receiver_client.close()
+    dump = postmark_client.suppressions.list("outbound")
+    assert [(s.email_address, s.origin) for s in dump] == [(SOFT_BOUNCE_ADDRESS, "Customer")]
+    with pytest.raises(InactiveRecipientError):
+        postmark_client.email.send(_email(postmark_fake, to=SOFT_BOUNCE_ADDRESS))
