@@ -50,6 +50,8 @@ class WebhookDispatcher:
         self.deliveries: list[Delivery] = []
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._pending = 0
         self._session = requests.Session()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -70,18 +72,14 @@ class WebhookDispatcher:
         )
         with self._lock:
             self.deliveries.append(delivery)
+        with self._idle:
+            self._pending += 1
         self._queue.put(_Job(url, payload, auth, dict(headers or {}), delivery))
 
     def join(self, timeout: float | None = None) -> bool:
         """True once the queue is drained (every job delivered or out of retries)."""
-        done = threading.Event()
-
-        def waiter() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=waiter, daemon=True).start()
-        return done.wait(timeout)
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self) -> None:
         self._stop.set()
@@ -96,8 +94,15 @@ class WebhookDispatcher:
                 if job is None:
                     return
                 self._deliver(job)
+            except Exception:  # noqa: BLE001 - one bad job must not kill the worker
+                if job is not None:
+                    job.delivery.status = None
             finally:
                 self._queue.task_done()
+                if job is not None:
+                    with self._idle:
+                        self._pending -= 1
+                        self._idle.notify_all()
 
     def _deliver(self, job: _Job) -> None:
         headers = {"Content-Type": "application/json", **job.headers}
