@@ -94,7 +94,7 @@ class WebhookDispatcher:
                 if job is None:
                     return
                 self._deliver(job)
-            except Exception:  # noqa: BLE001 - one bad job must not kill the worker
+            except Exception:  # one bad job must not kill the worker
                 if job is not None:
                     job.delivery.status = None
             finally:
