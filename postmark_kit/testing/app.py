@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
 
@@ -45,14 +45,7 @@ _CATALOG: list[tuple[str, str, str]] = [
     ("GET", "/servers/{}", "get_server_by_id"),
     ("PUT", "/servers/{}", "edit_server_by_id"),
     ("DELETE", "/servers/{}", "delete_server"),
-    ("PATCH", "/message-streams/{}", "edit_message_stream"),
-    ("POST", "/message-streams/{}/archive", "archive_message_stream"),
-    ("POST", "/message-streams/{}/unarchive", "unarchive_message_stream"),
-    ("GET", "/domains", "list_domains"),
-    ("POST", "/domains", "create_domain"),
-    ("GET", "/domains/{}", "get_domain"),
     ("PUT", "/domains/{}", "edit_domain"),
-    ("DELETE", "/domains/{}", "delete_domain"),
     ("PUT", "/domains/{}/verifydkim", "verify_domain_dkim"),
     ("PUT", "/domains/{}/verifyreturnpath", "verify_domain_return_path"),
     ("POST", "/domains/{}/verifyspf", "verify_domain_spf"),
@@ -181,6 +174,7 @@ class SimulatorState:
                 }
             }
             self.templates: dict[int, JSON] = {}
+            self.domains: dict[int, JSON] = {}
             self.outbound: list[JSON] = []  # oldest first
             self.inbound: list[JSON] = []
             self.bounces: list[JSON] = []
@@ -199,6 +193,12 @@ class SimulatorState:
             raise _fail(300, "Invalid 'From' address.")
         addr = pairs[0][1].lower()
         _check_addresses(pairs, "From")
+        domain = addr.rsplit("@", 1)[1]
+        for dom in self.domains.values():
+            if dom["Name"].lower() == domain:
+                if not dom["DKIMVerified"]:
+                    raise _fail(401, f"The domain '{domain}' has not been verified (DKIM).")
+                return
         for sig in self.senders.values():
             if sig["EmailAddress"].lower() == addr:
                 if not sig["Confirmed"]:
@@ -208,6 +208,31 @@ class SimulatorState:
             400,
             f"The 'From' address you supplied ({addr}) is not a Sender Signature on your account.",
         )
+
+    def add_domain(self, name: str, *, verified: bool = True) -> JSON:
+        did = self.next_id() + 2000
+        dom: JSON = {
+            "Name": name,
+            "SPFVerified": verified,
+            "SPFHost": name,
+            "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all",
+            "DKIMVerified": verified,
+            "WeakDKIM": False,
+            "DKIMHost": f"{did}pm._domainkey.{name}",
+            "DKIMTextValue": "k=rsa;p=FAKEKEY",
+            "DKIMPendingHost": "",
+            "DKIMPendingTextValue": "",
+            "DKIMRevokedHost": "",
+            "DKIMRevokedTextValue": "",
+            "SafeToRemoveRevokedKeyFromDNS": False,
+            "DKIMUpdateStatus": "Verified" if verified else "Pending",
+            "ReturnPathDomain": f"pm-bounces.{name}",
+            "ReturnPathDomainVerified": verified,
+            "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+            "ID": did,
+        }
+        self.domains[did] = dom
+        return dom
 
     def message(self, message_id: str) -> JSON:
         for msg in self.outbound:
@@ -1248,6 +1273,73 @@ def create_app(state: SimulatorState) -> Flask:
         if sig is None:
             raise _fail(501, f"Sender signature {sid} not found.")
         return _json(sig)
+
+    def _stream_or_404(sid: str) -> JSON:
+        if sid not in state.streams:
+            raise _fail(1226, f"The message stream '{sid}' was not found.")
+        return state.streams[sid]
+
+    @route("PATCH", "/message-streams/{}", "edit_message_stream")
+    def edit_stream(sid: str) -> Response:
+        stream = _stream_or_404(sid)
+        body = _body()
+        if not isinstance(body, dict):
+            raise _fail(402, "Received invalid JSON input.")
+        for key in ("Name", "Description", "SubscriptionManagementConfiguration"):
+            if key in body:
+                stream[key] = body[key]
+        stream["UpdatedAt"] = _now()
+        return _json(stream)
+
+    @route("POST", "/message-streams/{}/archive", "archive_message_stream")
+    def archive_stream(sid: str) -> Response:
+        stream = _stream_or_404(sid)
+        if sid in ("outbound", "inbound"):
+            raise _fail(1235, "Default message streams cannot be archived.")
+        stream["ArchivedAt"] = _now()
+        stream["ExpectedPurgeDate"] = (datetime.now(UTC) + timedelta(days=45)).isoformat()
+        return _json({"ID": sid, "ServerID": 1, "ExpectedPurgeDate": stream["ExpectedPurgeDate"]})
+
+    @route("POST", "/message-streams/{}/unarchive", "unarchive_message_stream")
+    def unarchive_stream(sid: str) -> Response:
+        stream = _stream_or_404(sid)
+        stream["ArchivedAt"] = stream["ExpectedPurgeDate"] = None
+        return _json(stream)
+
+    def _domain(did: str) -> JSON:
+        dom = state.domains.get(int(did)) if did.isdigit() else None
+        if dom is None:
+            raise _fail(510, f"Domain {did} not found.")
+        return dom
+
+    @route("GET", "/domains", "list_domains", auth_kind="account")
+    def list_domains() -> Response:
+        count, offset = _paging(window=False)
+        keys = ("Name", "SPFVerified", "DKIMVerified", "WeakDKIM", "ReturnPathDomainVerified", "ID")
+        items = [{k: d[k] for k in keys} for d in state.domains.values()]
+        return _json({"TotalCount": len(items), "Domains": items[offset : offset + count]})
+
+    @route("GET", "/domains/{}", "get_domain", auth_kind="account")
+    def get_domain(did: str) -> Response:
+        return _json(_domain(did))
+
+    @route("POST", "/domains", "create_domain", auth_kind="account")
+    def create_domain() -> Response:
+        body = _body()
+        name = body.get("Name") if isinstance(body, dict) else None
+        if not name:
+            raise _fail(514, "Name is required to create a domain.")
+        if not re.match(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$", name, re.I):
+            raise _fail(516, "Domain name format is invalid.")
+        if any(d["Name"].lower() == name.lower() for d in state.domains.values()):
+            raise _fail(512, "This domain already exists.")
+        return _json(state.add_domain(name, verified=False))
+
+    @route("DELETE", "/domains/{}", "delete_domain", auth_kind="account")
+    def delete_domain(did: str) -> Response:
+        dom = _domain(did)
+        del state.domains[dom["ID"]]
+        return _json({"ErrorCode": 0, "Message": f"Domain {dom['Name']} removed."})
 
     # -- suppressions ------------------------------------------------------
 

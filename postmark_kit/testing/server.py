@@ -142,6 +142,11 @@ class FakePostmark:
                 "Confirmed": confirmed,
             }
 
+    def add_domain(self, name: str, *, verified: bool = True) -> dict[str, Any]:
+        """Add a sender domain; a verified one lets you send from any address at it."""
+        with self.state.lock:
+            return self.state.add_domain(name, verified=verified)
+
     @property
     def deliveries(self) -> list[Delivery]:
         """Every webhook POST queued so far, with attempts and final status."""

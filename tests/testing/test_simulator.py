@@ -9,7 +9,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from postmark_kit import ServerClient, hookimpl
+from postmark_kit import AccountClient, ServerClient, hookimpl
 from postmark_kit.errors import (
     ApiError,
     InactiveRecipientError,
@@ -329,3 +329,30 @@ def test_webhook_to_receiver_plugin_that_calls_the_client_back(
     assert [(s.email_address, s.origin) for s in dump] == [(SOFT_BOUNCE_ADDRESS, "Customer")]
     with pytest.raises(InactiveRecipientError):
         postmark_client.email.send(_email(postmark_fake, to=SOFT_BOUNCE_ADDRESS))
+
+
+def test_domains_authorize_senders(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    account = AccountClient(postmark_fake.account_token, base_url=postmark_fake.base_url, retries=0)
+    with account:
+        created = account.domains.create(name="brand.example")
+        assert created.dkim_verified is False
+        assert [d.name for d in account.domains.list().items] == ["brand.example"]
+        with pytest.raises(SenderSignatureError) as exc:
+            postmark_client.email.send(
+                Email(from_email="news@brand.example", to="a@example.org", text_body="b")
+            )
+        assert exc.value.error_code == 401
+        postmark_fake.add_domain("verified.example")
+        sent = postmark_client.email.send(
+            Email(from_email="any@verified.example", to="a@example.org", text_body="b")
+        )
+        assert sent.error_code == 0
+
+
+def test_stream_archive_and_unarchive(postmark_client: ServerClient) -> None:
+    archived = postmark_client.message_streams.archive("broadcast")
+    assert archived.expected_purge_date is not None
+    assert "broadcast" not in [s.id for s in postmark_client.message_streams.list()]
+    assert postmark_client.message_streams.unarchive("broadcast").archived_at is None
