@@ -81,6 +81,8 @@ class Model:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
+_MISSING = object()
+
 #: Lists at least this long are structured with the cyclic GC paused.
 _GC_PAUSE_MIN = 50
 
@@ -212,6 +214,7 @@ def _model_structure_fn(
         "cls": cls,
         "general": general,
         "new": object.__new__,
+        "MISSING": _MISSING,
         "_setattr": object.__setattr__,
         "set_extra": slots["extra"].__set__,  # type: ignore[union-attr]
     }
@@ -221,29 +224,39 @@ def _model_structure_fn(
         tp = fields[name].type
         hook = conv.get_structure_hook(tp)
         default = fields[name].default
-        value = f"d[{key!r}]"
-        if not isinstance(default, attrs.Factory) and (  # type: ignore[arg-type]
-            hook is _passthrough or (hook is _structure_optional_datetime and default is None)
-        ):
-            # A missing key means the field's (immutable) default, exactly as omitting it would.
-            env[f"d{i}"] = default
-            value = f"get({key!r}, d{i})"
         origin, targs = typing.get_origin(tp), typing.get_args(tp)
         if hook is _passthrough:
-            expr = value
+            convert = "w"
         elif hook is _structure_optional_datetime:
             env[f"dt{i}"] = _optional_datetime
-            expr = f"dt{i}({value})"
+            convert = f"dt{i}(w)"
         elif origin is list and len(targs) == 1 and attrs.has(targs[0]):
             env[f"h{i}"] = conv.get_structure_hook(targs[0])
             env[f"t{i}"] = targs[0]
             # Most address lists are empty: skip building a comprehension for them.
-            expr = f"([] if (w := {value}) == [] else [h{i}(x, t{i}) for x in w])"
+            convert = f"([] if w == [] else [h{i}(x, t{i}) for x in w])"
         else:
             env[f"h{i}"] = hook
             env[f"t{i}"] = tp
-            expr = f"h{i}({value}, t{i})"
-        args.append(f"        v{i} = {expr}")
+            convert = f"h{i}(w, t{i})"
+        # A missing key gets the field's default, exactly as leaving the argument out would.
+        if default is attrs.NOTHING:
+            args.append(f"        w = d[{key!r}]")  # required: the general path decides
+            args.append(f"        v{i} = {convert}")
+        elif hook is _passthrough and not isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            env[f"d{i}"] = default
+            args.append(f"        v{i} = get({key!r}, d{i})")
+        else:
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                if default.takes_self:
+                    return _with_extra(cls, general, frozenset(names.values()))
+                env[f"f{i}"] = default.factory
+                missing = f"f{i}()"
+            else:
+                env[f"d{i}"] = default
+                missing = f"d{i}"
+            args.append(f"        w = get({key!r}, MISSING)")
+            args.append(f"        v{i} = {missing} if w is MISSING else {convert}")
         env[f"s{i}"] = slots[name].__set__  # type: ignore[union-attr]
         sets.append(f"    s{i}(obj, v{i})")
     known = frozenset(names.values())
