@@ -278,6 +278,8 @@ class SimulatorState:
         stream = body.get("MessageStream") or "outbound"
         if stream not in self.streams or self.streams[stream]["MessageStreamType"] == "Inbound":
             raise _fail(1235, f"The message stream '{stream}' was not found.")
+        if self.streams[stream]["ArchivedAt"]:
+            raise _fail(1235, f"The message stream '{stream}' is archived.")
         self.sender_for(body["From"])
         everyone = [a.lower() for _, a in to + cc + bcc]
         blocked = [a for a in everyone if (stream, a) in self.suppressions]

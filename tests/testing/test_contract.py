@@ -15,7 +15,7 @@ import pytest
 import requests_mock
 from conftest import load_response
 
-from postmark_kit import ServerClient
+from postmark_kit import AccountClient, ServerClient
 from postmark_kit.convert import Model
 from postmark_kit.models.common import Attachment, Header
 from postmark_kit.models.email import BulkEmail, BulkRecipient, Email, TemplatedEmail
@@ -182,4 +182,36 @@ def test_simulator_matches_documented_shape(
     with requests_mock.Mocker() as m, ServerClient("token", retries=0) as doc_client:
         m.register_uri(requests_mock.ANY, requests_mock.ANY, json=load_response(op))
         from_docs = CASES[op](doc_client, ids)
+    assert shape(from_simulator) == shape(from_docs)
+
+
+ACCOUNT_CASES: dict[str, Callable[[AccountClient, int], Any]] = {
+    "list_domains": lambda c, d: c.domains.list(),
+    "get_domain": lambda c, d: c.domains.get(d),
+    "create_domain": lambda c, d: c.domains.create(name="new.example"),
+    "list_sender_signatures": lambda c, d: c.senders.list(),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ACCOUNT_CASES))
+def test_account_operations_match_documented_shape(op: str) -> None:
+    with FakePostmark() as fake:
+        domain = fake.add_domain("brand.example")
+        with AccountClient(fake.account_token, base_url=fake.base_url, retries=0) as client:
+            from_simulator = ACCOUNT_CASES[op](client, domain["ID"])
+    with requests_mock.Mocker() as m, AccountClient("token", retries=0) as doc_client:
+        m.register_uri(requests_mock.ANY, requests_mock.ANY, json=load_response(op))
+        from_docs = ACCOUNT_CASES[op](doc_client, 1)
+    assert shape(from_simulator) == shape(from_docs)
+
+
+def test_archive_matches_documented_shape(world: tuple[FakePostmark, ServerClient, Ids]) -> None:
+    _fake, client, _ids = world
+    from_simulator = client.message_streams.archive("broadcast")
+    client.message_streams.unarchive("broadcast")
+    with requests_mock.Mocker() as m, ServerClient("token", retries=0) as doc_client:
+        m.register_uri(
+            requests_mock.ANY, requests_mock.ANY, json=load_response("archive_message_stream")
+        )
+        from_docs = doc_client.message_streams.archive("broadcast")
     assert shape(from_simulator) == shape(from_docs)
