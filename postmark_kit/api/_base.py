@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..convert import structure, structure_list
+from ..errors import InvalidResponseError
 from ..pagination import Page, check_window, format_date
 from ..transport import Transport
 
@@ -40,6 +41,22 @@ def metadata_query(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {f"metadata_{k}": str(v) for k, v in (metadata or {}).items()}
 
 
+def _bad_shape(exc: Exception, method: str, path: str) -> InvalidResponseError:
+    return InvalidResponseError(
+        f"the response does not have the documented shape ({type(exc).__name__}: {exc})",
+        method=method,
+        path=path,
+    )
+
+
+def _structured(data: Any, cls: type[T], method: str, path: str) -> T:
+    """Structure a response; a body of the wrong shape is an InvalidResponseError."""
+    try:
+        return structure(data, cls)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise _bad_shape(exc, method, path) from exc
+
+
 class Resource:
     """Base of every API area: holds the client's transport."""
 
@@ -59,7 +76,7 @@ class Resource:
         json_body: Any = None,
     ) -> T:
         data = self._transport.request(method, path, params=params, json_body=json_body)
-        return structure(data if data is not None else {}, cls)
+        return _structured(data if data is not None else {}, cls, method, path)
 
     def _page(
         self,
@@ -78,6 +95,9 @@ class Resource:
         params[count_name] = str(count)
         params[offset_name] = str(offset)
         data = self._transport.request("GET", path, params=params) or {}
-        return Page(
-            total=int(data.get("TotalCount") or 0), items=structure_list(data.get(key), cls)
-        )
+        try:
+            return Page(
+                total=int(data.get("TotalCount") or 0), items=structure_list(data.get(key), cls)
+            )
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise _bad_shape(exc, "GET", path) from exc

@@ -19,6 +19,10 @@ MAX_BATCH_MESSAGES = 500
 MAX_BATCH_BYTES = 50 * 1024 * 1024 - 64 * 1024
 
 
+#: One encoder for every send: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode(message: Email | TemplatedEmail) -> bytes:
     if (
         isinstance(message, TemplatedEmail)
@@ -31,7 +35,7 @@ def _encode(message: Email | TemplatedEmail) -> bytes:
             f"a message can have at most {MAX_RECIPIENTS} recipients across To, Cc and Bcc "
             f"(got {message.recipient_count()})"
         )
-    return json.dumps(unstructure(message), separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(unstructure(message)).encode()
 
 
 def _encode_for_batch(message: Email | TemplatedEmail) -> bytes:

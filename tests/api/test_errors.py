@@ -312,3 +312,16 @@ def test_request_carries_the_token_only_in_its_header(mock_api, server_client) -
     request = only_request(mock_api)
     assert SERVER_TOKEN not in request.url
     assert request.headers["X-Postmark-Server-Token"] == SERVER_TOKEN
+
+
+def test_response_of_the_wrong_shape_is_an_invalid_response_error(mock_api, server_client) -> None:
+    from postmark_kit import InvalidResponseError
+
+    mock_api.get(f"{API}/bounces/7", json={"BouncedAt": "not a timestamp"})
+    with pytest.raises(InvalidResponseError) as info:
+        server_client.bounces.get(7)
+    assert info.value.path == "/bounces/7"
+
+    mock_api.get(f"{API}/bounces", json={"TotalCount": 1, "Bounces": [17]})
+    with pytest.raises(InvalidResponseError):
+        server_client.bounces.list(count=1)
