@@ -201,4 +201,4 @@ class BatchSendError(PostmarkError):
     def __init__(self, results: list[Any], error: PostmarkError) -> None:
         self.results = results
         self.error = error
-        super().__init__(f"batch failed after {len(results)} messages were sent: {error}")
+        super().__init__(f"failed after {len(results)} items were already sent: {error}")
