@@ -25,7 +25,17 @@ from conftest import API, SHARED, load_response
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: The pages whose examples this test owns.
-PAGES = ["quickstart.md", "sending.md", "querying.md", "account.md", "cli.md"]
+PAGES = [
+    "quickstart.md",
+    "sending.md",
+    "querying.md",
+    "account.md",
+    "cli.md",
+    *sorted(
+        f"api/{p.name}"
+        for p in (Path(__file__).resolve().parent.parent / "docs" / "api").glob("*.md")
+    ),
+]
 CATALOG = SHARED / "api" / "endpoints.yaml"
 
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```\s*$", re.M | re.S)
