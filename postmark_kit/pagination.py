@@ -105,6 +105,9 @@ def paginate(
     oldest_keys: set[Hashable] = set()
     previous_keys: set[Hashable] = set()
     skip: set[Hashable] = set()
+    # Keys of the previous page: mail that arrives while the walk runs pushes
+    # records to later offsets, so the next page starts with some already seen.
+    previous_page: set[Hashable] = set()
     while True:
         count = page_size
         if max_window is not None:
@@ -115,11 +118,13 @@ def paginate(
         if not page.items:
             return
         new_in_page = 0
+        this_page: set[Hashable] = set()
         for item in page.items:
             if timestamp is not None and key is not None:
                 k = key(item)
-                if k in skip:
+                if k in skip or k in previous_page or k in this_page:
                     continue
+                this_page.add(k)
                 ts = timestamp(item)
                 if ts is not None:
                     second = ts.replace(microsecond=0)
@@ -132,6 +137,7 @@ def paginate(
             yielded += 1
             if max_items is not None and yielded >= max_items:
                 return
+        previous_page = this_page
         offset += len(page.items)
         if offset >= page.total:
             return

@@ -272,11 +272,6 @@ def test_list_refuses_what_the_fake_would_refuse(mock_api, server_client) -> Non
     assert raw.json()["ErrorCode"] == 700
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pagination.paginate pages by offset from the newest record: messages sent while "
-    "a stream runs shift every later page, so records are yielded twice",
-)
 def test_messages_arriving_during_a_stream_are_not_yielded_twice(mock_api, server_client) -> None:
     records, times = outbound_dataset(1_500)
     fake = FakeSearch(records, times, "Messages")
