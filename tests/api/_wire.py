@@ -61,3 +61,47 @@ def only_request(mock: Any) -> Any:
 
 def sent_json(request: Any) -> Any:
     return json.loads(request.body)
+
+
+def sent_exactly(
+    mock: Any,
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    body: Any = NO_BODY,
+    account: bool = False,
+) -> None:
+    """The one request made: method, exact path and query (case kept), token, exact JSON."""
+    from conftest import ACCOUNT_TOKEN
+
+    req = only_request(mock)
+    url = urlsplit(req.url)
+    assert req.method == method
+    assert url.path == path
+    assert dict(parse_qsl(url.query, keep_blank_values=True)) == (query or {})
+    used, unused = "X-Postmark-Server-Token", "X-Postmark-Account-Token"
+    if account:
+        used, unused = unused, used
+    assert req.headers[used] == (ACCOUNT_TOKEN if account else SERVER_TOKEN)
+    assert unused not in req.headers
+    if body is NO_BODY:
+        assert not req.body
+    else:
+        assert req.headers["Content-Type"] == "application/json"
+        assert json.loads(req.body) == body
+
+
+def all_modelled(obj: Any) -> None:
+    """Every documented key, at any depth, landed in a typed field (none in ``.extra``)."""
+    import attrs
+
+    from postmark_kit.convert import Model
+
+    if isinstance(obj, list):
+        for item in obj:
+            all_modelled(item)
+    elif isinstance(obj, Model):
+        assert obj.extra == {}, f"{type(obj).__name__}.extra = {obj.extra}"
+        for field in attrs.fields(type(obj)):
+            all_modelled(getattr(obj, field.name))

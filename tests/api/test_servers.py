@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import functools
 from urllib.parse import parse_qsl, urlsplit
 
-import attrs
 import pytest
 import requests_mock
-from conftest import ACCOUNT_TOKEN, API, load_response
+from _wire import all_modelled as _all_modelled
+from _wire import sent_exactly
+from conftest import API, load_response
 
 from postmark_kit import AccountClient, ClientValidationError, NotFoundError, TrackLinks
-from postmark_kit.convert import Model
 from postmark_kit.models import ActionResult, DeliveryType, Server, ServerColor
 
-NO_BODY: Any = object()
-
-
-def _sent(
-    mock: requests_mock.Mocker,
-    method: str,
-    path: str,
-    *,
-    query: dict[str, str] | None = None,
-    body: Any = NO_BODY,
-) -> None:
-    """The one request made: method, exact path and query, account token, exact JSON."""
-    assert mock.call_count == 1, [r.url for r in mock.request_history]
-    req = mock.last_request
-    url = urlsplit(req.url)
-    assert (req.method, url.path) == (method, path)
-    assert dict(parse_qsl(url.query, keep_blank_values=True)) == (query or {})
-    assert req.headers["X-Postmark-Account-Token"] == ACCOUNT_TOKEN
-    assert "X-Postmark-Server-Token" not in req.headers
-    if body is NO_BODY:
-        assert not req.body
-    else:
-        assert req.headers["Content-Type"] == "application/json"
-        assert json.loads(req.body) == body
-
-
-def _all_modelled(obj: Any) -> None:
-    if isinstance(obj, list):
-        for item in obj:
-            _all_modelled(item)
-    elif isinstance(obj, Model):
-        assert obj.extra == {}, f"{type(obj).__name__}.extra = {obj.extra}"
-        for field in attrs.fields(type(obj)):
-            _all_modelled(getattr(obj, field.name))
+_sent = functools.partial(sent_exactly, account=True)
 
 
 def test_list_returns_a_page_of_servers(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import attrs
 import pytest
 import requests_mock
-from conftest import ACCOUNT_TOKEN, API, SERVER_TOKEN, load_response
+from _wire import all_modelled as _all_modelled
+from _wire import sent_exactly as _sent
+from conftest import API, load_response
 
 from postmark_kit import (
     AccountClient,
@@ -19,7 +19,6 @@ from postmark_kit import (
     ServerClient,
     UnprocessableEntityError,
 )
-from postmark_kit.convert import Model
 from postmark_kit.models import (
     ActionResult,
     PushedTemplate,
@@ -32,47 +31,6 @@ from postmark_kit.models import (
     TemplateValidation,
     TemplateValidationIssue,
 )
-
-NO_BODY: Any = object()
-
-
-def _sent(
-    mock: requests_mock.Mocker,
-    method: str,
-    path: str,
-    *,
-    query: dict[str, str] | None = None,
-    body: Any = NO_BODY,
-    account: bool = False,
-) -> None:
-    """The one request made: method, exact path and query (case kept), token, exact JSON."""
-    assert mock.call_count == 1, [r.url for r in mock.request_history]
-    req = mock.last_request
-    url = urlsplit(req.url)
-    assert req.method == method
-    assert url.path == path
-    assert dict(parse_qsl(url.query, keep_blank_values=True)) == (query or {})
-    used, unused = "X-Postmark-Server-Token", "X-Postmark-Account-Token"
-    if account:
-        used, unused = unused, used
-    assert req.headers[used] == (ACCOUNT_TOKEN if account else SERVER_TOKEN)
-    assert unused not in req.headers
-    if body is NO_BODY:
-        assert not req.body
-    else:
-        assert req.headers["Content-Type"] == "application/json"
-        assert json.loads(req.body) == body
-
-
-def _all_modelled(obj: Any) -> None:
-    """No documented key fell into ``extra``, at any depth."""
-    if isinstance(obj, list):
-        for item in obj:
-            _all_modelled(item)
-    elif isinstance(obj, Model):
-        assert obj.extra == {}, f"{type(obj).__name__}.extra = {obj.extra}"
-        for field in attrs.fields(type(obj)):
-            _all_modelled(getattr(obj, field.name))
 
 
 def test_list_sends_capitalised_paging_and_returns_summaries(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-import attrs
 import pytest
 import requests_mock
-from conftest import API, SERVER_TOKEN, load_response
+from _wire import all_modelled as _all_modelled
+from _wire import sent_exactly as _sent
+from conftest import API, load_response
 
 from postmark_kit import ClientValidationError, Header, NotFoundError, ServerClient
-from postmark_kit.convert import Model
 from postmark_kit.models import (
     ActionResult,
     BounceTrigger,
@@ -23,8 +19,6 @@ from postmark_kit.models import (
     Webhook,
     WebhookTriggers,
 )
-
-NO_BODY: Any = object()
 
 DOCUMENTED_TRIGGERS = WebhookTriggers(
     open=OpenTrigger(enabled=True, post_first_open_only=False),
@@ -43,39 +37,6 @@ DOCUMENTED_TRIGGERS_JSON = {
     "SpamComplaint": {"Enabled": False, "IncludeContent": False},
     "SubscriptionChange": {"Enabled": True},
 }
-
-
-def _sent(
-    mock: requests_mock.Mocker,
-    method: str,
-    path: str,
-    *,
-    query: dict[str, str] | None = None,
-    body: Any = NO_BODY,
-) -> None:
-    """The one request made: method, exact path and query, server token, exact JSON."""
-    assert mock.call_count == 1, [r.url for r in mock.request_history]
-    req = mock.last_request
-    url = urlsplit(req.url)
-    assert (req.method, url.path) == (method, path)
-    assert dict(parse_qsl(url.query, keep_blank_values=True)) == (query or {})
-    assert req.headers["X-Postmark-Server-Token"] == SERVER_TOKEN
-    assert "X-Postmark-Account-Token" not in req.headers
-    if body is NO_BODY:
-        assert not req.body
-    else:
-        assert req.headers["Content-Type"] == "application/json"
-        assert json.loads(req.body) == body
-
-
-def _all_modelled(obj: Any) -> None:
-    if isinstance(obj, list):
-        for item in obj:
-            _all_modelled(item)
-    elif isinstance(obj, Model):
-        assert obj.extra == {}, f"{type(obj).__name__}.extra = {obj.extra}"
-        for field in attrs.fields(type(obj)):
-            _all_modelled(getattr(obj, field.name))
 
 
 def _assert_documented_webhook(webhook: Webhook, url: str) -> None:
