@@ -10,7 +10,7 @@ the same :class:`Webhook` (raw body, dedupe key) and answer the same
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +31,8 @@ __all__ = [
     "Reject",
     "Webhook",
     "call_event_hooks",
+    "event_hook_names",
+    "event_plugins",
     "register_dispatcher",
 ]
 
@@ -88,6 +90,10 @@ class DispatchResult:
 
     failures: tuple[PluginFailure, ...] = ()
     rejection: Reject | None = None
+    #: Plugins that handled the event without raising (a ``Reject`` counts as handled).
+    succeeded: tuple[str, ...] = ()
+    #: The event was a repeat of one already accepted (durable modes): no plugin ran.
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -102,29 +108,50 @@ class Dispatcher(Protocol):
     def close(self) -> None: ...
 
 
+def event_hook_names(kind: str) -> list[str]:
+    """The hooks an event of ``kind`` goes to, in call order."""
+    return [f"postmark_{kind}", "postmark_event"] if kind != "unknown" else ["postmark_event"]
+
+
+def event_plugins(pm: pluggy.PluginManager, kind: str) -> list[str]:
+    """Names of the plugins implementing a hook for ``kind`` (call order, no repeats)."""
+    names: list[str] = []
+    for hook in event_hook_names(kind):
+        for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+            if not (impl.hookwrapper or impl.wrapper) and impl.plugin_name not in names:
+                names.append(impl.plugin_name)
+    return names
+
+
 def call_event_hooks(
     pm: pluggy.PluginManager,
     event: Event,
     client: ServerClient | None,
     webhook: Webhook,
+    only: Collection[str] | None = None,
 ) -> DispatchResult:
     """Run the type-specific hook, then ``postmark_event``, each plugin isolated.
 
     pluggy stops a hook call at the first exception; here every implementation
     is called on its own so one failing plugin never hides the event from the
-    others.  Order follows pluggy's (``tryfirst``/``trylast`` honoured).
+    others.  Order follows pluggy's (``tryfirst``/``trylast`` honoured).  With
+    ``only``, plugins not named there are skipped (a journal retrying the
+    plugins that failed, never the ones that already succeeded).
     """
     kind = event_kind(event)
-    names = [f"postmark_{kind}"] if kind != "unknown" else []
-    names.append("postmark_event")
     kwargs: dict[str, Any] = {"event": event, "client": client, "webhook": webhook}
     failures: list[PluginFailure] = []
     rejection: Reject | None = None
-    for name in names:
+    called: list[str] = []
+    for name in event_hook_names(kind):
         caller = getattr(pm.hook, name)
         for impl in reversed(caller.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
                 continue
+            if only is not None and impl.plugin_name not in only:
+                continue
+            if impl.plugin_name not in called:
+                called.append(impl.plugin_name)
             try:
                 impl.function(*[kwargs[a] for a in impl.argnames])
             except Reject as exc:
@@ -145,7 +172,12 @@ def call_event_hooks(
                     webhook.dedupe_key,
                 )
                 failures.append(PluginFailure(plugin=impl.plugin_name, hook=name, error=exc))
-    return DispatchResult(failures=tuple(failures), rejection=rejection)
+    failed = {f.plugin for f in failures}
+    return DispatchResult(
+        failures=tuple(failures),
+        rejection=rejection,
+        succeeded=tuple(n for n in called if n not in failed),
+    )
 
 
 class InlineDispatcher:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,11 +35,27 @@ def load_object(spec: str) -> Any:
     return obj
 
 
-def _name(plugin: Any) -> str | None:
+def _name(plugin: Any) -> str:
+    """A name stable across restarts: durable dispatch records outcomes per plugin name.
+
+    pluggy's default is ``id(plugin)``, which changes with every process.
+    """
     explicit = getattr(plugin, "plugin_name", None)
-    if isinstance(explicit, str):
+    if isinstance(explicit, str) and explicit:
         return explicit
-    return None
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__name__
+    cls = type(plugin)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _unique(pm: pluggy.PluginManager, name: str) -> str:
+    if pm.get_plugin(name) is None and not pm.is_blocked(name):
+        return name
+    n = 2
+    while pm.get_plugin(f"{name}#{n}") is not None:
+        n += 1
+    return f"{name}#{n}"
 
 
 def build_plugin_manager(
@@ -47,8 +64,10 @@ def build_plugin_manager(
     """A manager with the hookspecs, the entry-point plugins and ``plugins``.
 
     ``plugins`` are objects or modules (or dotted names).  A plugin object may
-    set ``plugin_name`` to control the name failures are logged under.  The
-    same object is never registered twice.
+    set ``plugin_name`` to control its name (in logs, and the key a journal
+    keeps its outcomes under); the default is the module or class path, with
+    ``#2``, ``#3``... for further instances of one class.  The same object is
+    never registered twice.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
@@ -60,7 +79,7 @@ def build_plugin_manager(
         obj = load_object(plugin) if isinstance(plugin, str) else plugin
         if pm.is_registered(obj):
             continue
-        pm.register(obj, name=_name(obj))
+        pm.register(obj, name=_unique(pm, _name(obj)))
     pm.check_pending()
     for caller in pm.hook.__dict__.values():
         if not caller.name.startswith("postmark_") or caller.name in _LIFECYCLE:
