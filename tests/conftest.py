@@ -54,3 +54,15 @@ def server_client(no_sleep_retries: RetryPolicy) -> Iterator[ServerClient]:
 def account_client(no_sleep_retries: RetryPolicy) -> Iterator[AccountClient]:
     with AccountClient(ACCOUNT_TOKEN, base_url=API, retries=no_sleep_retries) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _receiver_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The standalone receiver's SQLite files (journal, store) go to the test's folder.
+
+    Their defaults are relative to the working directory: a test building
+    ``create_app()`` must never leave files in the checkout.
+    """
+    for key, name in (("POSTMARK_JOURNAL", "journal"), ("POSTMARK_EVENT_STORE", "events")):
+        if key not in os.environ:
+            monkeypatch.setenv(key, str(tmp_path / f"default-{name}.sqlite3"))

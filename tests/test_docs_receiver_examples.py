@@ -67,7 +67,11 @@ def test_plugins_page_examples_run_and_their_test_passes(tmp_path: Path) -> None
     inbound = load_webhook("inbound")
     inbound["Headers"] = [{"Name": "X-Spam-Status", "Value": "Yes"}]
     app = ns["create_app"](
-        {"POSTMARK_EVENT_STORE": "", "POSTMARK_LOAD_ENTRYPOINTS": False},
+        {
+            "POSTMARK_EVENT_STORE": "",
+            "POSTMARK_LOAD_ENTRYPOINTS": False,
+            "POSTMARK_DISPATCH": "inline",
+        },
         plugins=[ns["HardBounceSync"]()],
     )
     assert app.test_client().post("/postmark/webhook", json=inbound).status_code == 403

@@ -104,7 +104,10 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     limit = config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         return _error(413, f"body over the {limit}-byte limit")
-    body = request.stream.read(limit + 1)
+    try:
+        body = request.stream.read(limit + 1)
+    except OSError:  # a malformed chunked body (werkzeug raises OSError for it)
+        return _error(400, "body could not be read")
     if len(body) > limit:
         return _error(413, f"body over the {limit}-byte limit")
     try:
@@ -149,7 +152,10 @@ def _handle(state: _State, only_kind: str | None) -> Response:
         if status == 200:
             return _answer(200, {"ok": False, "event": kind, "failed": names})
         return _error(status, f"plugin(s) failed: {', '.join(names)}")
-    return _answer(200, {"ok": True, "event": kind, "key": webhook.dedupe_key})
+    answer: dict[str, Any] = {"ok": True, "event": kind, "key": webhook.dedupe_key}
+    if result.duplicate:
+        answer["duplicate"] = True
+    return _answer(200, answer)
 
 
 def _blueprint(state: _State) -> Blueprint:
@@ -277,12 +283,16 @@ def create_app(
 ) -> Flask:
     """The standalone receiver: settings from ``POSTMARK_*`` environment variables, then ``config``.
 
-    Unlike drop-in use, events are logged and stored in SQLite by default
-    (``POSTMARK_EVENT_STORE``, default ``postmark-events.sqlite3``; set it to
-    an empty string to disable).
+    Unlike drop-in use, events are journaled before the 200 and dispatched by
+    a worker (``POSTMARK_DISPATCH=journal``, file ``POSTMARK_JOURNAL``, default
+    ``postmark-journal.sqlite3``), logged, and stored in SQLite
+    (``POSTMARK_EVENT_STORE``, default ``postmark-events.sqlite3``; set it to an
+    empty string to disable).
     """
     app = Flask("postmark_kit.receiver")
     settings: dict[str, Any] = {
+        "POSTMARK_DISPATCH": "journal",
+        "POSTMARK_JOURNAL": "postmark-journal.sqlite3",
         "POSTMARK_LOG_EVENTS": True,
         "POSTMARK_EVENT_STORE": "postmark-events.sqlite3",
     }

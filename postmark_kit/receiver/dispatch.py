@@ -1,9 +1,10 @@
 """Dispatch: hand an accepted event to the plugins.
 
-The receiver talks to a :class:`Dispatcher`; ``inline`` (plugins run inside the
-request) is the only mode here.  Durable modes (a journal, a task queue) plug in
-with :func:`register_dispatcher` and the ``POSTMARK_DISPATCH`` setting: they get
-the same :class:`Webhook` (raw body, dedupe key) and answer the same
+The receiver talks to a :class:`Dispatcher`, chosen by ``POSTMARK_DISPATCH``:
+``inline`` (plugins run inside the request) lives here, ``journal`` (durable,
+plugins run after the 200) in :mod:`postmark_kit.receiver.journal`.  Other
+modes plug in with :func:`register_dispatcher`: they get the same
+:class:`Webhook` (raw body, dedupe key) and answer the same
 :class:`DispatchResult`.
 """
 
@@ -199,9 +200,19 @@ DispatcherFactory = Callable[
     [pluggy.PluginManager, "ServerClient | None", Mapping[str, Any]], Dispatcher
 ]
 
+
+def _journal(
+    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
+) -> Dispatcher:
+    from .journal import journal_dispatcher
+
+    return journal_dispatcher(pm, client, config)
+
+
 #: ``POSTMARK_DISPATCH`` value -> factory.
 DISPATCHERS: dict[str, DispatcherFactory] = {
     "inline": lambda pm, client, _config: InlineDispatcher(pm, client),
+    "journal": _journal,
 }
 
 

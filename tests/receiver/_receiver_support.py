@@ -81,13 +81,17 @@ class Recorder:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No POSTMARK_* variable of the developer's shell leaks into a test."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No POSTMARK_* variable of the developer's shell leaks into a test.
+
+    The standalone app's journal goes to the test's folder, never the checkout.
+    """
     import os
 
     for key in list(os.environ):
         if key.startswith("POSTMARK_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("POSTMARK_JOURNAL", str(tmp_path / "env-journal.sqlite3"))
 
 
 @pytest.fixture
@@ -100,13 +104,22 @@ AppFactory = Callable[..., Flask]
 
 @pytest.fixture
 def make_app(store_path: Path) -> Iterator[AppFactory]:
-    """create_app with a temporary store; every app is shut down after the test."""
+    """create_app with a temporary store, inline dispatch unless asked; every app shut down after.
+
+    Inline, so a test sees the plugins' effects when the response is back; the
+    journal tests ask for ``POSTMARK_DISPATCH=journal`` (file next to the store).
+    """
     apps: list[Flask] = []
 
     def factory(
         config: Mapping[str, Any] | None = None, *, plugins: Any = (), client: Any = None
     ) -> Flask:
-        settings: dict[str, Any] = {"POSTMARK_EVENT_STORE": str(store_path), **AUTH_CONFIG}
+        settings: dict[str, Any] = {
+            "POSTMARK_EVENT_STORE": str(store_path),
+            "POSTMARK_DISPATCH": "inline",
+            "POSTMARK_JOURNAL": str(store_path.with_name("journal.sqlite3")),
+            **AUTH_CONFIG,
+        }
         settings.update(config or {})
         app = create_app(settings, plugins=plugins, client=client)
         apps.append(app)

@@ -73,6 +73,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_for_kinds(store: Path, kinds: list[str], timeout: float = 20) -> list[str]:
+    """The standalone app journals, then a worker fills the store: wait for it."""
+    deadline = time.monotonic() + timeout
+    found: list[str] = []
+    while time.monotonic() < deadline:
+        if store.exists():
+            events = EventStore(store, create=False)
+            found = [e.kind for e in events.query()]
+            events.close()
+            if found == kinds:
+                break
+        time.sleep(0.05)
+    return found
+
+
 def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
     """receiver/wsgi.py under gunicorn with receiver/gunicorn.conf.py, as deployed."""
     pytest.importorskip("gunicorn")
@@ -83,6 +98,7 @@ def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
         "POSTMARK_WEBHOOK_USERNAME": AUTH[0],
         "POSTMARK_WEBHOOK_PASSWORD": AUTH[1],
         "POSTMARK_EVENT_STORE": str(store),
+        "POSTMARK_JOURNAL": str(tmp_path / "journal.sqlite3"),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
         "PYTHONPATH": str(ROOT),
@@ -116,14 +132,12 @@ def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
                 timeout=10,
             )
             assert response.status_code == 200, response.text
+        assert _wait_for_kinds(store, ["inbound"]) == ["inbound"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if proc.stderr:
             proc.stderr.close()
-    events = EventStore(store, create=False)
-    assert [e.kind for e in events.query()] == ["inbound"]
-    events.close()
 
 
 def test_serve_command_runs_gunicorn(tmp_path: Path) -> None:
@@ -169,14 +183,12 @@ def test_serve_command_runs_gunicorn(tmp_path: Path) -> None:
             f"{url}/webhook", json=load_webhook("click"), auth=AUTH, timeout=10
         )
         assert response.status_code == 200
+        assert _wait_for_kinds(store, ["click"]) == ["click"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if proc.stderr:
             proc.stderr.close()
-    events = EventStore(store, create=False)
-    assert [e.kind for e in events.query()] == ["click"]
-    events.close()
 
 
 def test_serve_without_gunicorn_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

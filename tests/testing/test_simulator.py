@@ -300,6 +300,7 @@ def test_webhook_to_receiver_plugin_that_calls_the_client_back(
     app = create_app(
         {
             "POSTMARK_EVENT_STORE": str(tmp_path / "events.sqlite3"),
+            "POSTMARK_DISPATCH": "inline",
             "POSTMARK_LOAD_ENTRYPOINTS": False,
             "POSTMARK_URL_PREFIX": "/postmark",
             "POSTMARK_WEBHOOK_USERNAME": "u",
