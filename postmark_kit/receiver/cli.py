@@ -32,6 +32,20 @@ __all__ = ["events", "serve"]
     show_envvar=True,
     help="SQLite file for received events ('' to disable).",
 )
+@click.option(
+    "--dispatch",
+    envvar="POSTMARK_DISPATCH",
+    default=None,
+    show_envvar=True,
+    help="journal (default: durable, plugins run after the 200), inline, or celery.",
+)
+@click.option(
+    "--journal",
+    envvar="POSTMARK_JOURNAL",
+    default=None,
+    show_envvar=True,
+    help="SQLite journal file (default postmark-journal.sqlite3).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -40,6 +54,8 @@ def serve(
     threads: int,
     timeout: int,
     event_store: str | None,
+    dispatch: str | None,
+    journal: str | None,
     log_level: str,
 ) -> None:
     """Run the standalone webhook receiver under gunicorn.
@@ -52,8 +68,13 @@ def serve(
     except ImportError:
         click.echo("Error: gunicorn is not installed: pip install 'postmark-kit[server]'", err=True)
         sys.exit(2)
-    if event_store is not None:
-        os.environ["POSTMARK_EVENT_STORE"] = event_store
+    for key, value in (
+        ("POSTMARK_EVENT_STORE", event_store),
+        ("POSTMARK_DISPATCH", dispatch),
+        ("POSTMARK_JOURNAL", journal),
+    ):
+        if value is not None:
+            os.environ[key] = value
 
     from .app import PostmarkReceiver, create_app
     from .config import ConfigError
@@ -211,3 +232,132 @@ def show_event(ctx: click.Context, event_id: int) -> None:
         click.echo(f"Error: no event {event_id}", err=True)
         sys.exit(1)
     click.echo(json.dumps(row.payload, indent=2, ensure_ascii=False))
+
+
+_journal_option = click.option(
+    "--journal",
+    "journal_path",
+    envvar="POSTMARK_JOURNAL",
+    default="postmark-journal.sqlite3",
+    show_default=True,
+    show_envvar=True,
+    help="The receiver's journal (POSTMARK_DISPATCH=journal).",
+)
+
+
+def _open_journal(path: str) -> Any:
+    from .journal import JournalError, WebhookJournal
+
+    try:
+        return WebhookJournal(path, create=False)
+    except JournalError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+@events.command("failed")
+@_journal_option
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def failed_events(journal_path: str, limit: int, as_json: bool) -> None:
+    """List dead letters: events a plugin failed on every attempt.
+
+    Fix the cause, then `postmark-kit events replay --id EVENT` (or --all).
+    """
+    journal = _open_journal(journal_path)
+    try:
+        dead = journal.dead_letters(limit=limit)
+        counts = journal.counts()
+    finally:
+        journal.close()
+    if as_json:
+        for letter in dead:
+            click.echo(json.dumps(letter.as_dict(), ensure_ascii=False))
+        return
+    header = ("EVENT", "KIND", "PLUGIN", "ATTEMPTS", "FAILED AT", "ERROR")
+    table = [
+        (
+            str(d.event_id),
+            d.kind,
+            d.plugin,
+            str(d.attempts),
+            d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.error.splitlines()[0][:80] if d.error else "",
+        )
+        for d in dead
+    ]
+    if table:
+        widths = [max(len(c) for c in col) for col in zip(header, *table, strict=False)]
+        for line in (header, *table):
+            click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    click.echo(
+        f"{counts['dead_letters']} dead letter(s); journal: {counts['pending']} pending, "
+        f"{counts['done']} done, {counts['dead']} dead",
+        err=bool(table),
+    )
+
+
+@events.command("replay")
+@_journal_option
+@click.option("--id", "event_ids", type=int, multiple=True, help="Journal event id (repeatable).")
+@click.option("--all", "replay_all", is_flag=True, help="Every event with dead letters.")
+@click.option(
+    "--now",
+    is_flag=True,
+    help="Dispatch here, with the plugins of the POSTMARK_* settings, instead of "
+    "leaving it to the running receiver's worker.",
+)
+def replay_events(
+    journal_path: str, event_ids: tuple[int, ...], replay_all: bool, now: bool
+) -> None:
+    """Queue events for dispatch again.
+
+    A dead-lettered event goes again to the plugins that gave up on it; any
+    other event named by --id goes to every plugin (a deliberate replay:
+    plugins see it twice).  The running receiver's worker picks them up.
+    """
+    if replay_all == bool(event_ids):
+        raise click.UsageError("give --id EVENT (repeatable) or --all")
+    journal = _open_journal(journal_path)
+    try:
+        queued = journal.replay(None if replay_all else event_ids)
+    finally:
+        journal.close()
+    missing = sorted(set(event_ids) - set(queued))
+    if missing:
+        click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
+    click.echo(f"queued {len(queued)} event(s) for dispatch")
+    if now and queued:
+        _dispatch_now(journal_path)
+    if missing:
+        sys.exit(1)
+
+
+def _dispatch_now(journal_path: str) -> None:
+    from .app import PostmarkReceiver, _state, create_app
+    from .config import ConfigError
+    from .journal import JournalDispatcher
+
+    try:
+        app = create_app(
+            {
+                "POSTMARK_DISPATCH": "journal",
+                "POSTMARK_JOURNAL": journal_path,
+                "POSTMARK_JOURNAL_WORKER": False,
+            }
+        )
+    except (ConfigError, ImportError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        dispatcher = _state(app).dispatcher
+        assert isinstance(dispatcher, JournalDispatcher)
+        count = dispatcher.drain()
+        journal = dispatcher.journal
+        counts = journal.counts()
+    finally:
+        PostmarkReceiver.shutdown(app)
+    click.echo(
+        f"dispatched {count}; journal: {counts['pending']} pending (retry due later), "
+        f"{counts['dead_letters']} dead letter(s)"
+    )
