@@ -209,10 +209,26 @@ def _journal(
     return journal_dispatcher(pm, client, config)
 
 
+def _celery(
+    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
+) -> Dispatcher:
+    # Imported only when chosen: Celery and redis are the optional ``celery`` extra.
+    try:
+        from .celery_dispatch import dispatcher_factory
+    except ImportError as exc:
+        from .config import ConfigError
+
+        raise ConfigError(
+            f"POSTMARK_DISPATCH=celery needs pip install 'postmark-kit[celery]' ({exc})"
+        ) from exc
+    return dispatcher_factory(pm, client, config)
+
+
 #: ``POSTMARK_DISPATCH`` value -> factory.
 DISPATCHERS: dict[str, DispatcherFactory] = {
     "inline": lambda pm, client, _config: InlineDispatcher(pm, client),
     "journal": _journal,
+    "celery": _celery,
 }
 
 
