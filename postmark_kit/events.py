@@ -23,6 +23,7 @@ from .models.messages import ClickEvent, InboundMessage, OpenEvent
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_DEPTH",
     "BounceEvent",
     "ClickEvent",
     "DeliveryEvent",
@@ -167,6 +168,7 @@ def parse_event(payload: dict[str, Any]) -> Event:
     """
     if not isinstance(payload, dict):
         raise InvalidEventError(f"expected a JSON object, got {_json_type(payload)}")
+    _check_shape(payload)
     record_type = payload.get("RecordType")
     cls: type[Any]
     if record_type is None:
@@ -245,6 +247,39 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+#: Postmark's payloads nest 3 levels; far deeper bodies are hostile, and near the
+#: recursion limit a plugin (or the dedupe key's re-encoding) would crash on them.
+MAX_DEPTH = 64
+
+
+def _check_shape(payload: dict[str, Any]) -> None:
+    """Reject bodies nested over ``MAX_DEPTH`` or holding lone surrogates (not Unicode).
+
+    ``json`` decodes ``"\\ud800"`` to a str that cannot be encoded: every plugin
+    writing it to a file, a database or a log would fail, so it never gets that far.
+    Iterative, so the check itself cannot hit the recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InvalidEventError("a string is not valid Unicode") from None
+            continue
+        if isinstance(value, dict):
+            children: Any = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidEventError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
@@ -306,6 +341,14 @@ def _check_value(value: Any, tp: Any, where: str) -> None:
     elif origin is dict:
         if not isinstance(value, dict):
             expected = "an object"
+        else:
+            # Metadata is dict[str, str]: a plugin must not find a number or a list in it.
+            item_tp = (typing.get_args(tp) or (str, Any))[1]
+            if item_tp is not Any:
+                for item in value.values():
+                    if item is None:
+                        raise InvalidEventError(f"{where}: null value")
+                    _check_value(item, item_tp, f"{where} values")
     elif origin is list:
         if not isinstance(value, list):
             expected = "an array"
