@@ -427,3 +427,24 @@ def test_task_of_a_killed_worker_is_delivered_again(
     assert len(calls(r, "steady", key)) == 1
     # flaky had finished before the kill (or had not started): called exactly once.
     assert attempts(r, "flaky", key) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("POSTMARK_CELERY_BROKER", "amqp://user:pw-secret@host//", "redis://"),
+        ("POSTMARK_CELERY_REDIS", "http://user:pw-secret@host/", "redis://"),
+        ("POSTMARK_CELERY_MAX_RETRIES", "many", "a number"),
+        ("POSTMARK_CELERY_RETRY_BACKOFF", "-1", "at least 0"),
+        ("POSTMARK_DEDUPE_TTL", "0", "at least 1"),
+        ("POSTMARK_CELERY_QUEUE", " ", "not be empty"),
+    ],
+)
+def test_bad_celery_settings_fail_at_startup_without_echoing_urls(
+    receiver: Callable[..., Flask], key: str, value: str, message: str
+) -> None:
+    from postmark_kit.receiver import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as info:
+        receiver(**{key: value})
+    assert "pw-secret" not in str(info.value)
