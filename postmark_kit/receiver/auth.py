@@ -31,6 +31,14 @@ def _same(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode("utf-8"), expected.encode("utf-8"))
 
 
+def _header_bytes(value: str) -> bytes:
+    """A header value's bytes as sent: WSGI servers hand them over decoded as latin-1."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not from a WSGI server (a test client passing text)
+        return value.encode("utf-8")
+
+
 def client_ip(request: Request, trusted_proxies: int) -> str | None:
     """The sender's address, trusting the last ``trusted_proxies`` hops of X-Forwarded-For.
 
@@ -55,7 +63,9 @@ def _ip_allowed(ip: str | None, config: ReceiverConfig) -> bool:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(addr in net for net in config.allowed_ips)
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; match it as a.b.c.d too.
+    mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+    return any(addr in net or (mapped is not None and mapped in net) for net in config.allowed_ips)
 
 
 def check_request(request: Request, config: ReceiverConfig) -> AuthFailure | None:
@@ -82,6 +92,6 @@ def check_request(request: Request, config: ReceiverConfig) -> AuthFailure | Non
             challenge = {"WWW-Authenticate": f'Header realm="{REALM}"'}
         if given is None:
             return AuthFailure(401, f"missing {config.secret_header} header", challenge)
-        if not _same(given, config.secret_value):
+        if not hmac.compare_digest(_header_bytes(given), config.secret_value.encode("utf-8")):
             return AuthFailure(401, f"invalid {config.secret_header} header", challenge)
     return None
