@@ -145,3 +145,18 @@ def post(
     return client.post(
         url, data=data, content_type=content_type, auth=auth, headers=dict(headers or {}), **kw
     )
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for servers a test starts: SIGTERM them when the test process dies.
+
+    A test run killed half-way (a timeout, ^C) then leaves no server behind;
+    gunicorn's workers follow their master.  Linux only; elsewhere a no-op.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 import requests
-from _receiver_support import AUTH, KINDS, Recorder, clean_env, make_app, store_path  # noqa: F401
+from _receiver_support import (  # noqa: F401
+    AUTH,
+    KINDS,
+    Recorder,
+    clean_env,
+    die_with_parent,
+    make_app,
+    store_path,
+)
 from conftest import ROOT, load_webhook
 from werkzeug.serving import make_server
 
@@ -109,15 +117,16 @@ def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
     try:
         url = f"http://127.0.0.1:{port}/postmark"
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                if requests.get(f"{url}/health", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
@@ -165,16 +174,21 @@ def test_serve_command_runs_gunicorn(tmp_path: Path) -> None:
         "warning",
     ]
     proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
     try:
         url = f"http://127.0.0.1:{port}/postmark"
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                if requests.get(f"{url}/health", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"serve did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
