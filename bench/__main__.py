@@ -48,24 +48,48 @@ class Result:
         self.ratio, self.target, self.ok, self.note = ratio, target, ok, note
 
 
-def interleaved(
-    contenders: dict[str, Callable[[], Any]], calls: int, reps: int
-) -> dict[str, float]:
-    """Median seconds per call of each contender, repetitions interleaved."""
+class Samples:
+    """Per-round timings of several contenders, measured in the same rounds.
+
+    The host's speed drifts by 2x or more within seconds, so a ratio of two
+    separately taken medians is noise.  Each round times every contender back
+    to back (order rotated round to round) and a ratio is the median of the
+    per-round ratios: drift cancels within a round, outliers drop out.
+    """
+
+    def __init__(self, rounds: dict[str, list[float]]) -> None:
+        self.rounds = rounds
+
+    def __getitem__(self, name: str) -> float:
+        """Median seconds per call."""
+        return statistics.median(self.rounds[name])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.rounds
+
+    def ratio(self, a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(self.rounds[a], self.rounds[b], strict=True))
+
+
+def interleaved(contenders: dict[str, Callable[[], Any]], calls: int, reps: int) -> Samples:
+    """Seconds per call of each contender in ``reps`` rounds of ``calls`` calls each."""
     for fn in contenders.values():  # warm-up: connections, generated hooks, caches
-        for _ in range(max(2, calls // 10)):
+        for _ in range(max(2, calls)):
             fn()
-    samples: dict[str, list[float]] = {k: [] for k in contenders}
+    names = list(contenders)
+    rounds: dict[str, list[float]] = {k: [] for k in names}
     for rep in range(reps):
-        order = list(contenders.items())
-        if rep % 2:
+        shift = rep % len(names)
+        order = names[shift:] + names[:shift]
+        if (rep // len(names)) % 2:
             order.reverse()
-        for name, fn in order:
+        for name in order:
+            fn = contenders[name]
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / calls)
-    return {k: statistics.median(v) for k, v in samples.items()}
+            rounds[name].append((time.perf_counter() - t0) / calls)
+    return Samples(rounds)
 
 
 def ms(seconds: float) -> str:
@@ -183,7 +207,7 @@ def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
         page["postmark-python"] = lambda: pp.outbound.list(count=500, offset=0)
 
     if "small" in only or not only:
-        t = interleaved(small, calls=200, reps=reps)
+        t = interleaved(small, calls=4, reps=40 * reps)
         results.append(cmp("small call", t, "ours", "raw", 1.05, "ours/raw <= 1.05"))
         results.extend(
             peer_rows("peers, small call", t, skipped, {"postmarker": 1.0, "postmark-python": 0.6})
@@ -191,7 +215,7 @@ def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
     if "page" in only or not only:
         # Sanity: every contender really got 500 items.
         assert len(client.outbound.list(count=500).items) == 500
-        t = interleaved(page, calls=15, reps=reps)
+        t = interleaved(page, calls=1, reps=20 * reps)
         results.append(cmp("500-item page", t, "ours", "raw", 1.5, "ours/raw <= 1.5"))
         results.extend(
             peer_rows(
@@ -200,13 +224,13 @@ def bench_client(url: str, reps: int, results: list[Result], only: str) -> None:
         )
 
 
-def cmp(name: str, t: dict[str, float], a: str, b: str, limit: float, target: str) -> Result:
-    ratio = t[a] / t[b]
+def cmp(name: str, t: Samples, a: str, b: str, limit: float, target: str) -> Result:
+    ratio = t.ratio(a, b)
     return Result(name, ms(t[a]), f"{b} {ms(t[b])}", ratio, target, ratio <= limit)
 
 
 def peer_rows(
-    name: str, t: dict[str, float], skipped: dict[str, str], limits: dict[str, float]
+    name: str, t: Samples, skipped: dict[str, str], limits: dict[str, float]
 ) -> list[Result]:
     rows = []
     for peer_name, limit in limits.items():
@@ -270,7 +294,7 @@ def bench_batch(url: str, server: CannedServer, reps: int, results: list[Result]
             for body in bodies:
                 s.post(url + "/email/batch", data=body, headers=headers, timeout=60).json()
 
-    t = interleaved({"ours": ours, "raw": raw}, calls=1, reps=reps)
+    t = interleaved({"ours": ours, "raw": raw}, calls=1, reps=5 * reps)
     r = cmp("batch send 10,000", t, "ours", "raw", 1.2, "ratio <= 1.2; 20 req / 1 conn")
     bad = [c for c in counts if c != (20, 1)]
     r.note = f"requests/connections per run: {counts[-1][0]}/{counts[-1][1]}"
@@ -333,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", default="", help="run benchmarks whose group contains this")
     args = parser.parse_args(argv)
-    reps = 3 if args.quick else 7
+    reps = 1 if args.quick else 4
     only = args.only
     print(f"python {platform.python_version()} on {platform.platform()}, nproc={os.cpu_count()}")
     results: list[Result] = []
@@ -345,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         if not only or "small" in only or "page" in only:
             bench_client(server.url, reps, results, only)
         if not only or "batch" in only:
-            bench_batch(server.url, server, max(3, reps // 2), results)
+            bench_batch(server.url, server, reps, results)
     if not only or "stream" in only:
         with CannedServer({}, default=stream_route) as sserver:
             bench_stream(sserver.url, results)
