@@ -182,6 +182,36 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
+def _builder(cls: type[Any]) -> type[Any] | None:
+    """A mutable twin of frozen ``cls``: same slots, plain attribute stores.
+
+    A generated structure function fills an instance of it with ordinary
+    ``obj.field = value`` stores (which CPython specialises for slots, about a
+    fifth of the cost of calling each slot's ``__set__``), then turns it into a
+    ``cls`` instance by assigning ``__class__``: the twin adds no slots, so the
+    layouts are identical.  ``None`` if this ``cls`` does not allow it.
+    """
+    builder = type(
+        cls.__name__,
+        (cls,),
+        {
+            "__slots__": (),
+            "__module__": cls.__module__,
+            "__qualname__": f"{cls.__qualname__}.<builder>",
+            "__doc__": "Not part of the API: structuring only.",
+            # attrs' frozen classes override both; both must go for the fast stores.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )
+    try:
+        probe: Any = object.__new__(builder)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return builder
+
+
 def _model_structure_fn(
     cls: type[Any],
     conv: cattrs.Converter,
@@ -191,35 +221,40 @@ def _model_structure_fn(
     """A generated structure function for one response model (the hot path of every page).
 
     Postmark sends every documented key of a model on every item, so the fast
-    path is one constructor call with every field read straight from the dict:
-    no per-field hook calls for plain JSON values, hooks looked up once here
-    (not per item), nested model lists structured inline.  An item missing a
-    key takes the general cattrs function; unknown keys (the dict is larger
-    than the model) go to ``extra``.
+    path (the dict has exactly the model's keys) reads each key by subscript
+    and stores it into a builder instance (see :func:`_builder`): no per-field
+    hook calls for plain JSON values, hooks looked up once here (not per item),
+    nested model lists structured inline.  A dict with missing or unknown keys
+    takes the second path (``get`` with the field's default, unknown keys to
+    ``extra``); one missing a required key takes the general cattrs function.
     """
     attrs.resolve_types(cls)
     fields = {a.name: a for a in attrs.fields(cls)}
     slots = {name: getattr(cls, name, None) for name in fields}
-    if (
+    builder = None
+    if not (
         any(a.converter or a.validator or not a.init for a in fields.values())
         or any(type(d) is not _MemberDescriptor for d in slots.values())
         or hasattr(cls, "__attrs_post_init__")
         or hasattr(cls, "__attrs_pre_init__")
         or set(fields) - set(names) != {"extra"}
+        or any(not name.isidentifier() or name.startswith("__") for name in fields)
     ):
+        builder = _builder(cls)
+    if builder is None:
         return _with_extra(cls, general, frozenset(names.values()))
     # The instance is built without __init__ (no converters, validators or
-    # init hooks, checked above), each slot set once: half the cost of a call.
+    # init hooks, checked above), each slot set once.
     env: dict[str, Any] = {
         "cls": cls,
+        "builder": builder,
         "general": general,
         "new": object.__new__,
         "MISSING": _MISSING,
         "_setattr": object.__setattr__,
-        "set_extra": slots["extra"].__set__,  # type: ignore[union-attr]
     }
+    fast: list[str] = []
     args: list[str] = []
-    sets: list[str] = []
     for i, (name, key) in enumerate(names.items()):
         tp = fields[name].type
         hook = conv.get_structure_hook(tp)
@@ -233,19 +268,24 @@ def _model_structure_fn(
         elif origin is list and len(targs) == 1 and attrs.has(targs[0]):
             env[f"h{i}"] = conv.get_structure_hook(targs[0])
             env[f"t{i}"] = targs[0]
-            # Most address lists are empty: skip building a comprehension for them.
-            convert = f"([] if w == [] else [h{i}(x, t{i}) for x in w])"
+            # Most address lists are empty: keep the decoded empty list itself.
+            convert = f"(w if w == [] else [h{i}(x, t{i}) for x in w])"
         else:
             env[f"h{i}"] = hook
             env[f"t{i}"] = tp
             convert = f"h{i}(w, t{i})"
+        if convert == "w":
+            fast.append(f"        obj.{name} = d[{key!r}]")
+        else:
+            fast.append(f"        w = d[{key!r}]")
+            fast.append(f"        obj.{name} = {convert}")
         # A missing key gets the field's default, exactly as leaving the argument out would.
         if default is attrs.NOTHING:
             args.append(f"        w = d[{key!r}]")  # required: the general path decides
-            args.append(f"        v{i} = {convert}")
+            args.append(f"        obj.{name} = {convert}")
         elif hook is _passthrough and not isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             env[f"d{i}"] = default
-            args.append(f"        v{i} = get({key!r}, d{i})")
+            args.append(f"        obj.{name} = get({key!r}, d{i})")
         else:
             if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 if default.takes_self:
@@ -256,9 +296,7 @@ def _model_structure_fn(
                 env[f"d{i}"] = default
                 missing = f"d{i}"
             args.append(f"        w = get({key!r}, MISSING)")
-            args.append(f"        v{i} = {missing} if w is MISSING else {convert}")
-        env[f"s{i}"] = slots[name].__set__  # type: ignore[union-attr]
-        sets.append(f"    s{i}(obj, v{i})")
+            args.append(f"        obj.{name} = {missing} if w is MISSING else {convert}")
     known = frozenset(names.values())
     env["known"] = known
     lines = [
@@ -266,7 +304,14 @@ def _model_structure_fn(
         "    if d.__class__ is not dict and not isinstance(d, dict):",
         f"        raise TypeError('expected a JSON object for {cls.__name__}, got '"
         " + type(d).__name__)",
+        "    if d.keys() == known:",
+        "        obj = new(builder)",
+        *fast,
+        "        obj.extra = {}",
+        "        obj.__class__ = cls",
+        "        return obj",
         "    get = d.get",
+        "    obj = new(builder)",
         "    try:",
         *args,
         "    except KeyError:",
@@ -275,12 +320,11 @@ def _model_structure_fn(
         "        if unknown:",
         "            _setattr(obj, 'extra', {k: d[k] for k in unknown})",
         "        return obj",
-        "    obj = new(cls)",
-        *sets,
-        "    if not known.issuperset(d):",
-        "        set_extra(obj, {k: d[k] for k in d.keys() - known})",
+        "    if known.issuperset(d):",
+        "        obj.extra = {}",
         "    else:",
-        "        set_extra(obj, {})",
+        "        obj.extra = {k: d[k] for k in d.keys() - known}",
+        "    obj.__class__ = cls",
         "    return obj",
     ]
     code = "\n".join(lines)

@@ -1,0 +1,117 @@
+"""The generated structure functions: every path builds what attrs' own __init__ would.
+
+Pages go through a fast path (the dict has exactly the model's keys) that fills
+a builder instance and re-classes it; a dict with missing or unknown keys takes
+a second path; one missing a required key the general cattrs path.
+"""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta, timezone
+
+import attrs
+import pytest
+
+from postmark_kit.convert import Model, structure, structure_list
+from postmark_kit.models.common import EmailAddress
+from postmark_kit.models.messages import OutboundMessage
+
+EST = timezone(timedelta(hours=-5))
+
+
+@attrs.define(frozen=True)
+class _Needs(Model):
+    name: str
+    tags: list[str] = attrs.field(factory=list)
+    when: datetime | None = None
+
+
+def _wire(i: int) -> dict[str, object]:
+    return {
+        "Tag": "Invitation",
+        "MessageID": f"id-{i}",
+        "MessageStream": "outbound",
+        "To": [{"Email": f"u{i}@example.com", "Name": None, "MailboxHash": ""}],
+        "Cc": [],
+        "Bcc": [],
+        "Recipients": [f"u{i}@example.com"],
+        "ReceivedAt": "2026-11-20T11:59:55.1234567-05:00",
+        "From": "a@example.com",
+        "Subject": "hi",
+        "Attachments": [],
+        "Status": "Sent",
+        "TrackOpens": True,
+        "TrackLinks": "HtmlOnly",
+        "Metadata": {"k": "v"},
+        "Sandboxed": False,
+    }
+
+
+def _expected(i: int) -> OutboundMessage:
+    return OutboundMessage(
+        tag="Invitation",
+        message_id=f"id-{i}",
+        message_stream="outbound",
+        to=[EmailAddress(email=f"u{i}@example.com", name=None, mailbox_hash="")],
+        recipients=[f"u{i}@example.com"],
+        received_at=datetime(2026, 11, 20, 11, 59, 55, 123456, tzinfo=EST),
+        from_email="a@example.com",
+        subject="hi",
+        status="Sent",
+        track_opens=True,
+        track_links="HtmlOnly",
+        metadata={"k": "v"},
+        sandboxed=False,
+    )
+
+
+def test_exact_keys_build_the_same_model_as_init() -> None:
+    items = structure_list([_wire(i) for i in range(60)], OutboundMessage)  # GC-paused path too
+    for i, got in enumerate(items):
+        assert type(got) is OutboundMessage
+        assert type(got.to[0]) is EmailAddress
+        assert got == _expected(i)
+        assert got.extra == {}
+    assert items[0].extra is not items[1].extra  # each instance owns its extra dict
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        items[0].tag = "changed"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(items[0])) == items[0]  # noqa: S301 - our own bytes
+    assert attrs.evolve(items[0], tag="x").tag == "x"
+
+
+def test_missing_keys_take_defaults_and_unknown_keys_go_to_extra() -> None:
+    wire = _wire(1)
+    del wire["Cc"], wire["ReceivedAt"], wire["Tag"]
+    wire["NewField"] = 7
+    got = structure(wire, OutboundMessage)
+    assert type(got) is OutboundMessage
+    assert got.cc == [] and got.received_at is None and got.tag is None
+    assert got.extra == {"NewField": 7}
+    assert got.to == [EmailAddress(email="u1@example.com", name=None, mailbox_hash="")]
+    other = structure({"MessageID": "x"}, OutboundMessage)
+    assert other.cc == [] and other.cc is not got.cc
+    assert other.extra == {}
+
+
+def test_unknown_keys_with_every_modelled_key_present() -> None:
+    wire = {**_wire(2), "Later": {"a": 1}}
+    got = structure(wire, OutboundMessage)
+    assert got == _expected(2)
+    assert got.extra == {"Later": {"a": 1}}
+
+
+def test_a_missing_required_key_is_an_error_and_present_ones_work() -> None:
+    with pytest.raises(KeyError):
+        structure({"Tags": []}, _Needs)
+    got = structure({"Name": "n", "When": "2026-01-02T03:04:05Z", "Odd": 1}, _Needs)
+    assert got == _Needs(name="n", when=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    assert got.tags == [] and got.extra == {"Odd": 1}
+    assert type(structure({"Name": "n", "Tags": ["a"], "When": None}, _Needs)) is _Needs
+
+
+def test_not_a_dict_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="OutboundMessage"):
+        structure(["not", "a", "dict"], OutboundMessage)
+    with pytest.raises(TypeError):
+        structure({**_wire(3), "To": [5]}, OutboundMessage)
