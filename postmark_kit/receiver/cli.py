@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import click
+
+from .app import EVENT_KINDS
 
 __all__ = ["events", "serve"]
 
@@ -110,6 +113,12 @@ def serve(
     ReceiverApplication().run()
 
 
+def _echo_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=False)]
+    for line in (header, *rows):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
 def _when(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -151,18 +160,7 @@ def _open(ctx: click.Context) -> Any:
 @events.command("list")
 @click.option(
     "--kind",
-    type=click.Choice(
-        [
-            "bounce",
-            "delivery",
-            "open",
-            "click",
-            "spam_complaint",
-            "subscription_change",
-            "inbound",
-            "unknown",
-        ]
-    ),
+    type=click.Choice([*EVENT_KINDS, "unknown"]),
 )
 @click.option("--recipient", help="Recipient (bounce/complaint: the bounced address).")
 @click.option("--message-id")
@@ -213,9 +211,7 @@ def list_events(
         )
         for r in rows
     ]
-    widths = [max(len(c) for c in col) for col in zip(header, *table, strict=False)]
-    for line in (header, *table):
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    _echo_table(header, table)
 
 
 @events.command("show")
@@ -287,9 +283,7 @@ def failed_events(journal_path: str, limit: int, as_json: bool) -> None:
         for d in dead
     ]
     if table:
-        widths = [max(len(c) for c in col) for col in zip(header, *table, strict=False)]
-        for line in (header, *table):
-            click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        _echo_table(header, table)
     click.echo(
         f"{counts['dead_letters']} dead letter(s); journal: {counts['pending']} pending, "
         f"{counts['done']} done, {counts['dead']} dead",

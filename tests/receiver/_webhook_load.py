@@ -23,21 +23,14 @@ from typing import Any
 
 import requests
 
+from postmark_kit.receiver import EVENT_KINDS
+
 WEBHOOKS = Path(__file__).resolve().parents[3] / "shared" / "api" / "webhooks"
-KIND_FILES = (
-    "bounce",
-    "delivery",
-    "open",
-    "click",
-    "spam_complaint",
-    "subscription_change",
-    "inbound",
-)
 
 
 def _templates() -> list[dict[str, Any]]:
     out = []
-    for kind in KIND_FILES:
+    for kind in EVENT_KINDS:
         matches = sorted(WEBHOOKS.glob(f"{kind}*.json"))
         out.append(json.loads(matches[0].read_text()))
     return out
