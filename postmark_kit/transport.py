@@ -131,6 +131,8 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._settings_key: tuple[Any, ...] | None = None
+        self._settings: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # the token is deliberately absent
         return f"<Transport {self.base_url} header={self._token_header}>"
@@ -138,6 +140,31 @@ class Transport:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
+
+    def _send_settings(self) -> dict[str, Any]:
+        """Proxies, TLS verification and client cert for our host, worked out once.
+
+        ``Session.request`` re-reads the proxy and CA-bundle environment
+        variables on every call (a scan of the whole environment, about a fifth
+        of a small call); every call of a transport goes to the same host, so
+        the environment is read once, on the first call.  The session's own
+        ``proxies``/``verify``/``cert``/``trust_env`` are still honoured when
+        changed later: they are the cache key.
+        """
+        s = self.session
+        key = (
+            s.trust_env,
+            tuple(s.proxies.items()) if s.proxies else (),
+            s.verify,
+            s.cert,
+            s.stream,
+        )
+        if key != self._settings_key:
+            self._settings = dict(
+                s.merge_environment_settings(self.base_url + "/", {}, None, None, None)
+            )
+            self._settings_key = key
+        return self._settings
 
     def request(
         self,
@@ -167,16 +194,20 @@ class Transport:
             retry_after: float | None = None
             cause: BaseException | None = None
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=body,
-                    headers=headers,
+                # What Session.request does, minus its per-call environment scan.
+                session = self.session
+                prepared = session.prepare_request(
+                    requests.Request(
+                        method, url, headers=headers, data=body or {}, params=params or {}
+                    )
+                )
+                response = session.send(
+                    prepared,
                     timeout=self.timeout,
                     # Postmark never redirects; requests would re-send our
                     # token header (it strips only Authorization) to any host.
                     allow_redirects=False,
+                    **self._send_settings(),
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 cause = exc
