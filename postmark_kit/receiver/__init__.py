@@ -4,6 +4,7 @@ from .app import EVENT_KINDS, PostmarkReceiver, create_app
 from .config import POSTMARK_WEBHOOK_IPS, ConfigError, ReceiverConfig
 from .dispatch import (
     Dispatcher,
+    DispatchError,
     DispatchResult,
     InlineDispatcher,
     PluginFailure,
@@ -17,6 +18,7 @@ __all__ = [
     "EVENT_KINDS",
     "POSTMARK_WEBHOOK_IPS",
     "ConfigError",
+    "DispatchError",
     "DispatchResult",
     "Dispatcher",
     "InlineDispatcher",

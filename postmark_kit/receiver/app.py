@@ -17,7 +17,7 @@ from ..client import ServerClient
 from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
 from .auth import check_request, client_ip
 from .config import ConfigError, ReceiverConfig, config_from_env
-from .dispatch import DISPATCHERS, Dispatcher, Webhook
+from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook
 from .manager import build_plugin_manager
 
 __all__ = ["EVENT_KINDS", "PostmarkReceiver", "create_app"]
@@ -141,9 +141,12 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     )
     try:
         result = state.dispatcher.dispatch(event, webhook)
-    except Exception:
+    except Exception as exc:
         log.exception("dispatch of %s event %s failed", kind, webhook.dedupe_key)
-        return _error(config.failure_status, "dispatch failed")
+        # Not taken: a 5xx even when plugin failures are acknowledged with 200.
+        status = config.failure_status if config.failure_status >= 500 else 503
+        reason = str(exc) if isinstance(exc, DispatchError) else "dispatch failed"
+        return _error(status, reason)
     if result.rejection is not None:
         return _error(403, result.rejection.reason.splitlines()[0][:200] or "rejected")
     if result.failures:
@@ -170,7 +173,7 @@ def _blueprint(state: _State) -> Blueprint:
         @bp.post("/webhook/<kind>")
         def webhook_kind(kind: str) -> Response:
             if kind not in EVENT_KINDS:
-                return _error(404, f"no webhook endpoint for {kind!r}")
+                return _error(404, f"no webhook endpoint for {kind[:24]!r}")
             return _handle(state, kind)
 
     @bp.get("/health")

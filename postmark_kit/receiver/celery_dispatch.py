@@ -45,6 +45,7 @@ from celery.signals import (  # type: ignore[import-untyped]
 from ..events import Event, event_kind, parse_event
 from .config import ConfigError, ReceiverConfig, config_from_env
 from .dispatch import (
+    DispatchError,
     DispatchResult,
     PluginFailure,
     Webhook,
@@ -70,6 +71,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("postmark_kit.receiver")
+
+#: Seconds a dedupe claim lives until its task is confirmed queued.
+_PENDING_CLAIM_SECONDS = 60
 
 #: The task's registered name (stable: messages in the broker carry it).
 TASK_NAME = "postmark_kit.dispatch_event"
@@ -444,13 +448,19 @@ class CeleryDispatcher:
     def dispatch(self, event: Event, webhook: Webhook) -> DispatchResult:
         settings = self.settings
         seen = settings.seen_key(webhook.dedupe_key)
+        # A short claim first, made permanent once the task is queued: if the
+        # receiver dies or Redis fails between the two, the claim lapses before
+        # Postmark's retry comes, instead of turning that retry into a "repeat".
         try:
             claimed = self.redis.set(
-                seen, webhook.received_at.isoformat(), nx=True, ex=settings.dedupe_ttl
+                seen,
+                webhook.received_at.isoformat(),
+                nx=True,
+                ex=min(_PENDING_CLAIM_SECONDS, settings.dedupe_ttl),
             )
         except redis.RedisError as exc:
             log.error("dedupe store unreachable for %s: %s", webhook.dedupe_key, exc)
-            return _failed("dedupe", exc)
+            raise DispatchError("the dedupe store is unreachable") from exc
         if not claimed:
             log.info("%s event %s is a repeat: not enqueued", webhook.kind, webhook.dedupe_key)
             return DispatchResult(duplicate=True)
@@ -472,18 +482,19 @@ class CeleryDispatcher:
             try:
                 self.redis.delete(seen)
             except redis.RedisError:
-                # The claim outlives its TTL at worst; Postmark's retry is then a "repeat".
+                # The short claim lapses before Postmark retries.
                 log.exception("could not drop the dedupe claim for %s", webhook.dedupe_key)
-            return _failed("enqueue", exc)
+            raise DispatchError("the event could not be queued") from exc
+        try:
+            self.redis.expire(seen, settings.dedupe_ttl)
+        except redis.RedisError:
+            # Queued all the same: the workers' per-plugin done-sets still stop a repeat.
+            log.exception("could not extend the dedupe claim for %s", webhook.dedupe_key)
         return DispatchResult()
 
     def close(self) -> None:
         self.redis.close()
         self.app.close()
-
-
-def _failed(step: str, exc: BaseException) -> DispatchResult:
-    return DispatchResult(failures=(PluginFailure(plugin="celery", hook=step, error=exc),))
 
 
 def dispatcher_factory(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISPATCHERS",
+    "DispatchError",
     "DispatchResult",
     "Dispatcher",
     "InlineDispatcher",
@@ -38,6 +39,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("postmark_kit.receiver")
+
+
+class DispatchError(Exception):
+    """A durable mode could not take the event (journal unwritable, broker down).
+
+    The receiver answers a 5xx (never 200, whatever ``POSTMARK_FAILURE_STATUS``
+    says) so Postmark sends the event again; the message is the short reason.
+    """
 
 
 class Reject(Exception):

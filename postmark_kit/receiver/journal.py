@@ -40,7 +40,7 @@ import pluggy
 
 from ..events import Event, InvalidEventError, parse_event
 from .config import ConfigError
-from .dispatch import DispatchResult, Webhook, call_event_hooks, event_plugins
+from .dispatch import DispatchError, DispatchResult, Webhook, call_event_hooks, event_plugins
 
 if TYPE_CHECKING:
     from ..client import ServerClient
@@ -721,7 +721,10 @@ class JournalDispatcher:
 
     def dispatch(self, event: Event, webhook: Webhook) -> DispatchResult:
         self._check_fork()
-        event_id = self.journal.append(webhook)
+        try:
+            event_id = self.journal.append(webhook)
+        except sqlite3.Error as exc:
+            raise DispatchError("the journal could not be written") from exc
         if event_id is None:
             log.info("duplicate %s event %s: already journaled", webhook.kind, webhook.dedupe_key)
             return DispatchResult(duplicate=True)

@@ -257,7 +257,10 @@ def test_a_journal_that_cannot_be_written_answers_5xx(
     monkeypatch.setattr(WebhookJournal, "append", full)
     response = post(app.test_client(), BOUNCE)
     assert response.status_code == 503  # Postmark retries: nothing acknowledged is lost
-    assert response.get_json() == {"error": "dispatch failed"}
+    assert response.get_json() == {"error": "the journal could not be written"}
+    # Even where plugin failures are acknowledged with 200: this event was not taken.
+    app200 = journaled(make_app, tmp_path, POSTMARK_FAILURE_STATUS=200)
+    assert post(app200.test_client(), BOUNCE).status_code == 503
     monkeypatch.undo()
     assert dispatcher_of(app).journal.counts()["pending"] == 0
 
