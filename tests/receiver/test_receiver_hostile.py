@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import pytest
@@ -109,6 +110,7 @@ def _send(
     *,
     content_type: str | None = "application/json",
     headers: dict[str, str] | None = None,
+    url: str = WEBHOOK,
     **kw: Any,
 ) -> Any:
     """POST ``body`` as is (a fresh trace id, so no answer is a deduplicated repeat)."""
@@ -118,7 +120,7 @@ def _send(
     sent = {"X-PM-Webhook-Trace-Id": f"hostile-{next(_TRACE)}", **(headers or {})}
     if content_type is not None:
         kw["content_type"] = content_type
-    return client.post(WEBHOOK, data=body, auth=AUTH, headers=sent, **kw)
+    return client.post(url, data=body, auth=AUTH, headers=sent, **kw)
 
 
 def _check(response: Any, recorder: Recorder, expect: int | None = None) -> Any:
@@ -887,6 +889,54 @@ def test_live_broken_framing_is_a_4xx(
     # The server is still serving.
     status, text = _raw(live, recorder, f"Content-Length: {len(BOUNCE_BYTES)}\r\n", BOUNCE_BYTES)
     _live_check(status, text, recorder, 200)
+
+
+# -- per-type endpoints and Postmark's headers ---------------------------------------------------
+
+
+path_chars = st.characters(exclude_characters="/", exclude_categories=("Cs",))
+
+
+@HYPOTHESIS
+@given(
+    kind=st.sampled_from(KINDS)
+    | st.text(path_chars, max_size=30).filter(lambda k: k not in ("", ".", ".."))
+    | st.builds(lambda c, n: c * n, path_chars.filter(lambda c: c != "."), st.integers(1, 5000)),
+    payload_kind=st.sampled_from(DOCUMENTED),
+)
+def test_per_type_endpoints(client: Any, recorder: Recorder, kind: str, payload_kind: str) -> None:
+    """``/webhook/<kind>``: any kind name is a short 404, a mismatched event a 422."""
+    url = f"{WEBHOOK}/{quote(kind, safe='')}"
+    body = json.dumps(load_webhook(payload_kind))
+    response = _send(client, recorder, body, url=url)
+    answer = _check(response, recorder)
+    if kind not in KINDS:
+        assert response.status_code == 404 and answer["error"].startswith("no webhook endpoint")
+    else:
+        assert response.status_code == (200 if kind == payload_kind else 422), answer
+
+
+header_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=400
+)
+
+
+@HYPOTHESIS
+@given(trace=header_text, retries=header_text)
+def test_arbitrary_postmark_headers(
+    client: Any, recorder: Recorder, trace: str, retries: str
+) -> None:
+    """X-PM-Webhook-Trace-Id and X-PM-Retries-Remaining hold whatever the sender put there."""
+    headers = {"X-PM-Webhook-Trace-Id": trace, "X-PM-Retries-Remaining": retries}
+    response = _send(client, recorder, json.dumps(load_webhook("bounce")), headers=headers)
+    answer = _check(response, recorder, expect=200)
+    webhook = recorder.calls[0][3]
+    sent = response.request.headers["X-PM-Webhook-Trace-Id"]  # as it arrived (trimmed)
+    if sent:
+        assert answer["key"] == "trace:" + sent[:256] and webhook.trace_id == sent[:256]
+    else:
+        assert answer["key"] == f"bounce:{load_webhook('bounce')['ID']}"
+    assert webhook.retries_remaining is None or isinstance(webhook.retries_remaining, int)
 
 
 def test_unknown_event_is_passed_on_once(client: Any, recorder: Recorder) -> None:
