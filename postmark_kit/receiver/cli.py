@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
 import click
 
 from .app import EVENT_KINDS
@@ -251,15 +252,66 @@ def _open_journal(path: str) -> Any:
         sys.exit(1)
 
 
+_celery_option = click.option(
+    "--celery",
+    "use_celery",
+    is_flag=True,
+    help="Celery mode: the dead-letter list in Redis (POSTMARK_CELERY_* settings).",
+)
+
+
+def _celery_api() -> Any:
+    try:
+        from . import celery_dispatch
+    except ImportError:
+        click.echo("Error: celery is not installed: pip install 'postmark-kit[celery]'", err=True)
+        sys.exit(2)
+    return celery_dispatch
+
+
+def _celery_failed(limit: int, as_json: bool) -> None:
+    from .config import ConfigError
+
+    api = _celery_api()
+    try:
+        dead = api.dead_letters()[:limit]
+    except (ConfigError, api.redis.RedisError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        for letter in dead:
+            click.echo(json.dumps(attrs.asdict(letter), ensure_ascii=False))
+        return
+    header = ("KEY", "KIND", "PLUGIN", "ATTEMPTS", "FAILED AT", "ERROR")
+    rows = [
+        (
+            d.dedupe_key,
+            str(d.message.get("kind", "")),
+            d.plugin,
+            str(d.attempts),
+            d.failed_at[:19].replace("T", " "),
+            d.error.splitlines()[0][:80] if d.error else "",
+        )
+        for d in dead
+    ]
+    if rows:
+        _echo_table(header, rows)
+    click.echo(f"{len(dead)} dead letter(s) in Redis", err=bool(rows))
+
+
 @events.command("failed")
 @_journal_option
+@_celery_option
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def failed_events(journal_path: str, limit: int, as_json: bool) -> None:
+def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool) -> None:
     """List dead letters: events a plugin failed on every attempt.
 
     Fix the cause, then `postmark-kit events replay --id EVENT` (or --all).
     """
+    if use_celery:
+        _celery_failed(limit, as_json)
+        return
     journal = _open_journal(journal_path)
     try:
         dead = journal.dead_letters(limit=limit)
@@ -293,6 +345,7 @@ def failed_events(journal_path: str, limit: int, as_json: bool) -> None:
 
 @events.command("replay")
 @_journal_option
+@_celery_option
 @click.option("--id", "event_ids", type=int, multiple=True, help="Journal event id (repeatable).")
 @click.option("--all", "replay_all", is_flag=True, help="Every event with dead letters.")
 @click.option(
@@ -302,7 +355,7 @@ def failed_events(journal_path: str, limit: int, as_json: bool) -> None:
     "leaving it to the running receiver's worker.",
 )
 def replay_events(
-    journal_path: str, event_ids: tuple[int, ...], replay_all: bool, now: bool
+    journal_path: str, use_celery: bool, event_ids: tuple[int, ...], replay_all: bool, now: bool
 ) -> None:
     """Queue events for dispatch again.
 
@@ -312,6 +365,19 @@ def replay_events(
     """
     if replay_all == bool(event_ids):
         raise click.UsageError("give --id EVENT (repeatable) or --all")
+    if use_celery:
+        if event_ids or now:
+            raise click.UsageError("with --celery, replay takes --all (the workers dispatch)")
+        from .config import ConfigError
+
+        api = _celery_api()
+        try:
+            count = api.replay_dead_letters()
+        except (ConfigError, api.redis.RedisError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"queued {count} event(s) for the Celery workers")
+        return
     journal = _open_journal(journal_path)
     try:
         queued = journal.replay(None if replay_all else event_ids)

@@ -37,7 +37,6 @@ from postmark_kit.receiver import PostmarkReceiver
 from postmark_kit.receiver.celery_dispatch import (
     TASK_NAME,
     dead_letters,
-    replay_dead_letters,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -355,9 +354,25 @@ def test_plugin_failing_every_time_ends_in_the_dead_letters_and_replays(
     assert attempts(r, "steady", key) == 1
     assert calls(r, "flaky", key) == []
 
+    # The command line lists it (settings from the environment, as in production).
+    from click.testing import CliRunner
+
+    from postmark_kit.cli import main
+
+    env = {"POSTMARK_CELERY_BROKER": r_url(r), "POSTMARK_CELERY_QUEUE": QUEUE}
+    listed = CliRunner().invoke(main, ["events", "failed", "--celery"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert key in listed.output and "flaky" in listed.output
+    assert "RuntimeError: flaky told to fail" in listed.output
+    as_json = CliRunner().invoke(main, ["events", "failed", "--celery", "--json"], env=env)
+    keys = [json.loads(line)["message"]["dedupe_key"] for line in as_json.output.splitlines()]
+    assert key in keys
+
     # Fixed: a replay reaches the plugin that gave up, and only that one.
     r.delete(f"ctl:fail:flaky:{key}")
-    assert replay_dead_letters(config) >= 1
+    replayed = CliRunner().invoke(main, ["events", "replay", "--celery", "--all"], env=env)
+    assert replayed.exit_code == 0, replayed.output
+    assert "event(s) for the Celery workers" in replayed.output
     wait_for("the replayed event", lambda: calls(r, "flaky", key))
     settle()
     assert attempts(r, "steady", key) == 1
