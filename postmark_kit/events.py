@@ -259,25 +259,27 @@ def _check_shape(payload: dict[str, Any]) -> None:
     writing it to a file, a database or a log would fail, so it never gets that far.
     Iterative, so the check itself cannot hit the recursion limit.
     """
-    stack: list[tuple[Any, int]] = [(payload, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise InvalidEventError("a string is not valid Unicode") from None
-            continue
-        if isinstance(value, dict):
-            children: Any = [*value.keys(), *value.values()]
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            raise InvalidEventError(f"JSON nested deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children)
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(payload, 1)]
+    try:
+        while stack:
+            container, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                raise InvalidEventError(f"JSON nested deeper than {MAX_DEPTH} levels")
+            if isinstance(container, dict):
+                for key in container:
+                    if not key.isascii():
+                        key.encode("utf-8")
+                items: Any = container.values()
+            else:
+                items = container
+            for item in items:
+                if type(item) is str:
+                    if not item.isascii():
+                        item.encode("utf-8")
+                elif isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+    except UnicodeEncodeError:
+        raise InvalidEventError("a string is not valid Unicode") from None
 
 
 def _one_line(exc: BaseException) -> str:
