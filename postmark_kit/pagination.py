@@ -88,11 +88,18 @@ def paginate(
     timestamp: Callable[[T], datetime | None] | None = None,
     key: Callable[[T], Hashable] | None = None,
     to_date: datetime | None = None,
+    approximate: timedelta | None = None,
 ) -> Iterator[T]:
     """Yield every item ``fetch`` can reach, lazily.
 
     With ``timestamp`` and ``key`` given (endpoints with a date filter), the
     walk continues past ``max_window`` by narrowing ``to_date``.
+
+    ``approximate`` is for timestamps that only follow Postmark's order
+    roughly (inbound mail's sender-set ``Date`` header, which can be forged or
+    late): the narrowing then goes to the median timestamp of the window's
+    last page plus this margin, so one outlier can't cut the walk short, and
+    every record of the previous two windows is skipped when it comes back.
     """
     check_window(page_size, 0, max_window=None)
     if max_items is not None and max_items <= 0:
@@ -108,6 +115,11 @@ def paginate(
     # Keys of the previous page: mail that arrives while the walk runs pushes
     # records to later offsets, so the next page starts with some already seen.
     previous_page: set[Hashable] = set()
+    # approximate: every key of this window, and the last page's timestamps.
+    window_keys: set[Hashable] = set()
+    last_window_keys: set[Hashable] = set()
+    new_in_window = 0
+    page_times: list[datetime] = []
     while True:
         count = page_size
         if max_window is not None:
@@ -119,12 +131,16 @@ def paginate(
             return
         new_in_page = 0
         this_page: set[Hashable] = set()
+        if approximate is not None and timestamp is not None:
+            page_times = [t for t in map(timestamp, page.items) if t is not None]
         for item in page.items:
             if timestamp is not None and key is not None:
                 k = key(item)
                 if k in skip or k in previous_page or k in this_page:
                     continue
                 this_page.add(k)
+                if approximate is not None:
+                    window_keys.add(k)
                 ts = timestamp(item)
                 if ts is not None:
                     second = ts.replace(microsecond=0)
@@ -133,6 +149,7 @@ def paginate(
                         previous_keys, oldest_keys = oldest_keys, set()
                     oldest_keys.add(k)
             new_in_page += 1
+            new_in_window += 1
             yield item
             yielded += 1
             if max_items is not None and yielded >= max_items:
@@ -142,6 +159,19 @@ def paginate(
         if offset >= page.total:
             return
         if max_window is not None and offset >= max_window:
+            if approximate is not None and timestamp is not None and key is not None:
+                if not page_times or new_in_window == 0:
+                    return
+                page_times.sort()
+                narrowed = page_times[len(page_times) // 2].replace(microsecond=0) + approximate
+                if to_date is not None and narrowed >= to_date:
+                    return  # no narrower window to ask for: Postmark offers no way further
+                # The last two windows: more than a window of mail in the margin
+                # would otherwise bring the one before back too.
+                to_date, skip = narrowed, window_keys | last_window_keys
+                last_window_keys = window_keys
+                window_keys, new_in_window, previous_page, offset = set(), 0, set(), 0
+                continue
             if timestamp is None or key is None or oldest is None or new_in_page == 0:
                 # No date to narrow by, or one second holds more than a whole
                 # window: Postmark offers no way further.
