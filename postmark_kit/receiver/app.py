@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any
 import attrs
 import pluggy
 from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from ..client import ServerClient
 from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
@@ -79,6 +81,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):  # 1e400: JSON allows it, no float holds it
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
 def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
@@ -111,7 +120,9 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     if len(body) > limit:
         return _error(413, f"body over the {limit}-byte limit")
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        payload = json.loads(
+            body.decode("utf-8"), parse_constant=_no_constants, parse_float=_finite
+        )
     except UnicodeDecodeError:
         return _error(400, "body is not UTF-8")
     except RecursionError:
@@ -303,4 +314,10 @@ def create_app(
     settings.update(config or {})
     app.config.update(settings)
     PostmarkReceiver(plugins, client).init_app(app)
+
+    @app.errorhandler(HTTPException)
+    def json_error(exc: HTTPException) -> Response:
+        # A webhook client gets JSON everywhere, not Flask's HTML pages (404, 405).
+        return _error(exc.code or 500, (exc.description or exc.name).splitlines()[0][:200])
+
     return app

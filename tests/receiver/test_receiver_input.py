@@ -111,8 +111,15 @@ def test_size_limit_without_content_length(client: Any, recorder: Recorder) -> N
     _check(response, 413, "limit", recorder)
 
 
-def test_get_is_405(client: Any) -> None:
-    assert client.get("/postmark/webhook").status_code == 405
+def test_get_is_405(client: Any, recorder: Recorder) -> None:
+    _check(client.get("/postmark/webhook"), 405, "not allowed", recorder)
+
+
+def test_standalone_app_answers_json_outside_the_webhook_too(
+    client: Any, recorder: Recorder
+) -> None:
+    _check(client.get("/nothing/here"), 404, "not found", recorder)
+    _check(post(client, BOUNCE, url="/postmark/webhook/bounce/x"), 404, "not found", recorder)
 
 
 def test_unknown_per_type_endpoint_is_404(client: Any, recorder: Recorder) -> None:
