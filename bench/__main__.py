@@ -270,15 +270,12 @@ def bench_batch(url: str, server: CannedServer, reps: int, results: list[Result]
         )
         for i in range(10_000)
     ]
-    bodies = [
-        json.dumps([unstructure(e) for e in emails[i : i + 500]]).encode()
-        for i in range(0, 10_000, 500)
-    ]
-    headers = {
-        "X-Postmark-Server-Token": TOKEN,
-        "Accept": "application/json",
-        "Content-Type": "application/json",
-    }
+    # The baseline: the same messages as plain dicts, already cut into 500s (built
+    # outside the timing), each chunk POSTed with requests' json=. It pays what
+    # every client must (JSON encoding of the messages, decoding of the answers),
+    # none of the rest (models to dicts, validation, size limits, typed results).
+    chunks = [[unstructure(e) for e in emails[i : i + 500]] for i in range(0, 10_000, 500)]
+    headers = {"X-Postmark-Server-Token": TOKEN, "Accept": "application/json"}
     counts: list[tuple[int, int]] = []
 
     def ours() -> None:
@@ -291,10 +288,10 @@ def bench_batch(url: str, server: CannedServer, reps: int, results: list[Result]
 
     def raw() -> None:
         with requests.Session() as s:
-            for body in bodies:
-                s.post(url + "/email/batch", data=body, headers=headers, timeout=60).json()
+            for chunk in chunks:
+                s.post(url + "/email/batch", json=chunk, headers=headers, timeout=60).json()
 
-    t = interleaved({"ours": ours, "raw": raw}, calls=1, reps=5 * reps)
+    t = interleaved({"ours": ours, "raw": raw}, calls=1, reps=10 * reps)
     r = cmp("batch send 10,000", t, "ours", "raw", 1.2, "ratio <= 1.2; 20 req / 1 conn")
     bad = [c for c in counts if c != (20, 1)]
     r.note = f"requests/connections per run: {counts[-1][0]}/{counts[-1][1]}"
