@@ -268,14 +268,33 @@ def _model_structure_fn(
         elif origin is list and len(targs) == 1 and attrs.has(targs[0]):
             env[f"h{i}"] = conv.get_structure_hook(targs[0])
             env[f"t{i}"] = targs[0]
-            # Most address lists are empty: keep the decoded empty list itself.
-            convert = f"(w if w == [] else [h{i}(x, t{i}) for x in w])"
+            # Most address lists are empty (keep the decoded empty list itself)
+            # or hold one address (no comprehension to set up).
+            convert = (
+                f"(w if w == [] else [h{i}(w[0], t{i})] if w.__class__ is list and len(w) == 1"
+                f" else [h{i}(x, t{i}) for x in w])"
+            )
         else:
             env[f"h{i}"] = hook
             env[f"t{i}"] = tp
             convert = f"h{i}(w, t{i})"
         if convert == "w":
             fast.append(f"        obj.{name} = d[{key!r}]")
+        elif hook is _structure_optional_datetime:
+            # Inlined: Postmark's timestamps parse in one fromisoformat call;
+            # anything else (None, "", other formats) takes the full function.
+            env["fromiso"] = datetime.fromisoformat
+            env["UTC"] = UTC
+            fast += [
+                "        try:",
+                f"            w = fromiso(d[{key!r}])",
+                "        except (TypeError, ValueError):",
+                f"            w = dt{i}(d[{key!r}])",
+                "        else:",
+                "            if w.tzinfo is None:",
+                "                w = w.replace(tzinfo=UTC)",
+                f"        obj.{name} = w",
+            ]
         else:
             fast.append(f"        w = d[{key!r}]")
             fast.append(f"        obj.{name} = {convert}")
@@ -304,12 +323,17 @@ def _model_structure_fn(
         "    if d.__class__ is not dict and not isinstance(d, dict):",
         f"        raise TypeError('expected a JSON object for {cls.__name__}, got '"
         " + type(d).__name__)",
-        "    if d.keys() == known:",
+        # Exactly the modelled keys: as many keys, and every one found.
+        f"    if len(d) == {len(names)}:",
         "        obj = new(builder)",
-        *fast,
-        "        obj.extra = {}",
-        "        obj.__class__ = cls",
-        "        return obj",
+        "        try:",
+        *("    " + line for line in fast),
+        "        except KeyError:",
+        "            pass",
+        "        else:",
+        "            obj.extra = {}",
+        "            obj.__class__ = cls",
+        "            return obj",
         "    get = d.get",
         "    obj = new(builder)",
         "    try:",

@@ -115,3 +115,41 @@ def test_not_a_dict_is_a_type_error() -> None:
         structure(["not", "a", "dict"], OutboundMessage)
     with pytest.raises(TypeError):
         structure({**_wire(3), "To": [5]}, OutboundMessage)
+
+
+def test_as_many_keys_as_modelled_but_one_swapped_for_an_unknown_one() -> None:
+    wire = _wire(4)
+    del wire["Subject"]
+    wire["Surprise"] = "x"
+    got = structure(wire, OutboundMessage)
+    assert got == attrs.evolve(_expected(4), subject=None)
+    assert got.extra == {"Surprise": "x"}
+
+
+def test_address_lists_of_every_length() -> None:
+    for n in (0, 1, 2, 5):
+        addresses = [{"Email": f"c{k}@example.com", "Name": "C"} for k in range(n)]
+        got = structure({**_wire(5), "Cc": addresses}, OutboundMessage)
+        assert [a.email for a in got.cc] == [f"c{k}@example.com" for k in range(n)]
+        assert all(type(a) is EmailAddress and a.mailbox_hash is None for a in got.cc)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("2026-11-20T12:01:05.1794748-05:00", datetime(2026, 11, 20, 12, 1, 5, 179474, tzinfo=EST)),
+        ("2026-11-20T17:01:05Z", datetime(2026, 11, 20, 17, 1, 5, tzinfo=UTC)),
+        ("2026-11-20T17:01:05", datetime(2026, 11, 20, 17, 1, 5, tzinfo=UTC)),  # naive: UTC
+        ("2026-11-20T17:01:05.12345678Z", datetime(2026, 11, 20, 17, 1, 5, 123456, tzinfo=UTC)),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_timestamps_on_every_path(wire: str | None, expected: datetime | None) -> None:
+    from postmark_kit.models.email import SendResult
+
+    exact = {"To": "a@x", "SubmittedAt": wire, "MessageID": "m", "ErrorCode": 0, "Message": "OK"}
+    got = structure(exact, SendResult)
+    assert got.submitted_at == expected
+    assert got.submitted_at is None or got.submitted_at.tzinfo is not None
+    assert structure({"SubmittedAt": wire}, SendResult).submitted_at == expected
