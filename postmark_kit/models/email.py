@@ -53,7 +53,11 @@ def _track_links(value: str | TrackLinks | None) -> str | None:
 
 
 def _count_addresses(value: str | None) -> int:
-    return 0 if not value else sum(1 for part in value.split(",") if part.strip())
+    if not value:
+        return 0
+    if "," not in value:  # one address: no list to split (batch sends check every message)
+        return 0 if value.isspace() else 1
+    return sum(1 for part in value.split(",") if part.strip())
 
 
 @attrs.define(frozen=True)

@@ -1,0 +1,80 @@
+"""Batch bodies: chunk-at-once encoding cuts exactly where the per-message greedy split does.
+
+``_bodies`` encodes a whole chunk in one call while it fits and switches to
+per-message encoding from the first chunk over the size limit; whatever the
+sizes, the bodies must be byte-for-byte those of the plain greedy split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postmark_kit import Attachment, ClientValidationError, Email, TemplatedEmail
+from postmark_kit.api.email import _bodies, _chunks, _encode, _sequence_bodies, _size_hint
+from postmark_kit.models.email import _count_addresses
+
+
+def _email(i: int, size: int) -> Email:
+    return Email(from_email="a@example.com", to=f"u{i}@example.com", text_body="é" * size)
+
+
+def _greedy(emails: list[Email], chunk_size: int, max_bytes: int) -> list[tuple[bytes, int]]:
+    """The reference: every message encoded on its own, then split greedily."""
+    chunks = _chunks((_encode(e) for e in emails), chunk_size, max_bytes)
+    return [(b"[" + b",".join(c) + b"]", len(c)) for c in chunks]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 300), max_size=40),
+    chunk_size=st.integers(1, 8),
+    max_bytes=st.integers(700, 2500),  # every message fits alone (at most ~680 bytes)
+    as_tuple=st.booleans(),
+)
+def test_bodies_equal_the_greedy_split(
+    sizes: list[int], chunk_size: int, max_bytes: int, as_tuple: bool
+) -> None:
+    emails = [_email(i, n) for i, n in enumerate(sizes)]
+    expected = _greedy(emails, chunk_size, max_bytes)
+    lazy: Iterator[Email] = iter(emails)
+    assert list(_bodies(lazy, chunk_size, max_bytes)) == expected
+    sequence = tuple(emails) if as_tuple else emails
+    got = _sequence_bodies(sequence, chunk_size, max_bytes)
+    assert got == expected
+    assert sum(n for _, n in got) == len(emails)
+    for body, n in got:
+        assert len(json.loads(body)) == n
+
+
+def test_size_hint_is_a_lower_bound_of_the_encoded_size() -> None:
+    email = Email(
+        from_email="a@example.com",
+        to="b@example.com",
+        html_body="<p>é</p>" * 10,
+        text_body='"q"\n' * 10,
+        attachments=[Attachment.from_bytes("a.bin", b"x" * 300, "application/octet-stream")],
+    )
+    assert 0 < _size_hint(email) <= len(_encode(email))
+    templated = TemplatedEmail(from_email="a@example.com", to="b@example.com", template_id=1)
+    assert _size_hint(templated) == 0
+
+
+def test_a_message_over_the_limit_is_refused() -> None:
+    emails = [_email(0, 10), _email(1, 5000), _email(2, 10)]
+    with pytest.raises(ClientValidationError, match="over the batch limit"):
+        list(_bodies(emails, 500, 2000))
+    with pytest.raises(ClientValidationError, match="over the batch limit"):
+        _sequence_bodies(emails, 2, 2000)
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(None, 0), ("", 0), ("   ", 0), ("a@x", 1), (" a@x ", 1), ("a@x, b@x", 2), ("a@x,, ,b@x", 2)],
+)
+def test_count_addresses(value: str | None, count: int) -> None:
+    assert _count_addresses(value) == count
