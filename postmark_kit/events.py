@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Union
 
@@ -287,83 +288,157 @@ def _one_line(exc: BaseException) -> str:
     return text[:200]
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+class _Bad(Exception):
+    """A type mismatch found by a checker; the path is collected while it unwinds."""
 
-
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        self.path: list[str] = []
 
 
 def _check(data: dict[str, Any], cls: type[Any], where: str) -> None:
     """Check each modelled field's JSON type (the converter passes plain values through)."""
-    hints = _hints(cls)
-    for attribute in attrs.fields(cls):
-        if attribute.name == "extra":
-            continue
-        key = json_name(attribute)
-        value = data.get(key)
-        if value is None:
-            continue
-        _check_value(value, hints[attribute.name], f"{where}: {key}")
+    try:
+        _model_checker(cls)(data)
+    except _Bad as bad:
+        path = "".join(reversed(bad.path))
+        raise InvalidEventError(f"{where}{path}{bad.problem}") from None
 
 
-def _check_value(value: Any, tp: Any, where: str) -> None:
+_Checker = Callable[[Any], None]
+_CHECKERS: dict[Any, _Checker | None] = {}
+
+
+def _expected(what: str) -> Callable[[Any], _Bad]:
+    return lambda value: _Bad(f" must be {what}, got {_json_type(value)}")
+
+
+def _model_checker(cls: type[Any]) -> _Checker:
+    found = _CHECKERS.get(cls)
+    if found is None:
+        found = _CHECKERS[cls] = _build_model_checker(cls)
+    return found
+
+
+def _build_model_checker(cls: type[Any]) -> _Checker:
+    """One function per model, built once: per field its JSON key and its checker."""
+    hints = typing.get_type_hints(cls)
+    fields = [
+        (json_name(a), check)
+        for a in attrs.fields(cls)
+        if a.name != "extra" and (check := _checker(hints[a.name])) is not None
+    ]
+    not_object = _expected("an object")
+
+    def check_model(value: Any) -> None:
+        if not isinstance(value, dict):
+            raise not_object(value)
+        for key, check in fields:
+            item = value.get(key)
+            if item is not None:
+                try:
+                    check(item)
+                except _Bad as bad:
+                    bad.path.append(f": {key}")
+                    raise
+
+    return check_model
+
+
+def _checker(tp: Any) -> _Checker | None:
+    """The check for one annotation (``None``: anything goes), memoised."""
+    if tp in _CHECKERS:
+        return _CHECKERS[tp]
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
-        tp = options[0] if len(options) == 1 else Any
-        origin = typing.get_origin(tp)
-    if tp is Any:
-        return
-    expected: str | None = None
+        return _checker(options[0] if len(options) == 1 else Any)
+    check: _Checker | None = None
     if tp is str:
-        if not isinstance(value, str):
-            expected = "a string"
+        check = _scalar(lambda v: isinstance(v, str), "a string")
     elif tp is bool:
-        if not isinstance(value, bool):
-            expected = "a boolean"
+        check = _scalar(lambda v: isinstance(v, bool), "a boolean")
     elif tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            expected = "an integer"
+        check = _scalar(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            expected = "a number"
+        check = _scalar(
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"
+        )
     elif tp is datetime:
-        if not isinstance(value, str):
-            expected = "a timestamp string"
-        else:
-            try:
-                parse_datetime(value)
-            except ValueError:
-                raise InvalidEventError(f"{where}: not a valid timestamp") from None
+        check = _timestamp_checker()
     elif origin is dict:
-        if not isinstance(value, dict):
-            expected = "an object"
-        else:
-            # Metadata is dict[str, str]: a plugin must not find a number or a list in it.
-            item_tp = (typing.get_args(tp) or (str, Any))[1]
-            if item_tp is not Any:
-                for item in value.values():
-                    if item is None:
-                        raise InvalidEventError(f"{where}: null value")
-                    _check_value(item, item_tp, f"{where} values")
+        check = _dict_checker((typing.get_args(tp) or (str, Any))[1])
     elif origin is list:
-        if not isinstance(value, list):
-            expected = "an array"
-        else:
-            (item_tp,) = typing.get_args(tp) or (Any,)
-            for i, item in enumerate(value):
-                if item is None:
-                    raise InvalidEventError(f"{where}[{i}]: null item")
-                _check_value(item, item_tp, f"{where}[{i}]")
+        check = _list_checker((typing.get_args(tp) or (Any,))[0])
     elif isinstance(tp, type) and attrs.has(tp):
+        check = _model_checker(tp)
+    _CHECKERS[tp] = check
+    return check
+
+
+def _scalar(ok: Callable[[Any], bool], what: str) -> _Checker:
+    bad = _expected(what)
+
+    def check_scalar(value: Any) -> None:
+        if not ok(value):
+            raise bad(value)
+
+    return check_scalar
+
+
+def _timestamp_checker() -> _Checker:
+    bad = _expected("a timestamp string")
+
+    def check_timestamp(value: Any) -> None:
+        if not isinstance(value, str):
+            raise bad(value)
+        try:
+            parse_datetime(value)
+        except ValueError:
+            raise _Bad(": not a valid timestamp") from None
+
+    return check_timestamp
+
+
+def _dict_checker(item_tp: Any) -> _Checker:
+    # Metadata is dict[str, str]: a plugin must not find a number or a list in it.
+    item_check = _checker(item_tp)
+    bad = _expected("an object")
+
+    def check_dict(value: Any) -> None:
         if not isinstance(value, dict):
-            expected = "an object"
-        else:
-            _check(value, tp, where)
-    if expected:
-        raise InvalidEventError(f"{where} must be {expected}, got {_json_type(value)}")
+            raise bad(value)
+        if item_check is None:
+            return
+        for item in value.values():
+            if item is None:
+                raise _Bad(": null value")
+            try:
+                item_check(item)
+            except _Bad as problem:
+                problem.path.append(" values")
+                raise
+
+    return check_dict
+
+
+def _list_checker(item_tp: Any) -> _Checker:
+    item_check = _checker(item_tp)
+    bad = _expected("an array")
+
+    def check_list(value: Any) -> None:
+        if not isinstance(value, list):
+            raise bad(value)
+        for i, item in enumerate(value):
+            if item is None:
+                problem = _Bad(": null item")
+                problem.path.append(f"[{i}]")
+                raise problem
+            if item_check is not None:
+                try:
+                    item_check(item)
+                except _Bad as problem:
+                    problem.path.append(f"[{i}]")
+                    raise
+
+    return check_list

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 import pluggy
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ..client import ServerClient
@@ -94,8 +94,8 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
-def _retries_remaining() -> int | None:
-    value = request.headers.get("X-PM-Retries-Remaining")
+def _retries_remaining(req: Request) -> int | None:
+    value = req.headers.get("X-PM-Retries-Remaining")
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -104,17 +104,18 @@ def _retries_remaining() -> int | None:
 
 def _handle(state: _State, only_kind: str | None) -> Response:
     config = state.config
-    failure = check_request(request, config)
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]  # the proxy once
+    failure = check_request(req, config)
     if failure is not None:
         return _error(failure.status, failure.reason, failure.headers)
-    if not _is_json(request.mimetype):
-        shown = request.mimetype or "none"
+    if not _is_json(req.mimetype):
+        shown = req.mimetype or "none"
         return _error(415, f"expected Content-Type application/json, got {shown}")
     limit = config.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    if req.content_length is not None and req.content_length > limit:
         return _error(413, f"body over the {limit}-byte limit")
     try:
-        body = request.stream.read(limit + 1)
+        body = req.stream.read(limit + 1)
     except OSError:  # a malformed chunked body (werkzeug raises OSError for it)
         return _error(400, "body could not be read")
     if len(body) > limit:
@@ -139,7 +140,7 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     if only_kind is not None and kind != only_kind:
         return _error(422, f"this endpoint takes {only_kind} events, got {kind}")
     # Postmark's trace ids are short; a longer one is cut, not trusted to size a key.
-    trace_id = (request.headers.get("X-PM-Webhook-Trace-Id") or "")[:256] or None
+    trace_id = (req.headers.get("X-PM-Webhook-Trace-Id") or "")[:256] or None
     webhook = Webhook(
         body=body,
         payload=payload,
@@ -147,8 +148,8 @@ def _handle(state: _State, only_kind: str | None) -> Response:
         kind=kind,
         received_at=datetime.now(UTC),
         trace_id=trace_id,
-        retries_remaining=_retries_remaining(),
-        remote_addr=client_ip(request, config.trusted_proxies),
+        retries_remaining=_retries_remaining(req),
+        remote_addr=client_ip(req, config.trusted_proxies),
     )
     try:
         result = state.dispatcher.dispatch(event, webhook)
