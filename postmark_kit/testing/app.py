@@ -2,6 +2,32 @@
 
 Routing is case-insensitive like Postmark's. Operations of the documented API
 that are not simulated answer 501 naming the operation, never a fake success.
+
+Rules where Postmark depends on the outside world, chosen to be deterministic:
+
+- **Fake DNS.** Every name holds exactly the records Postmark asked for, except
+  names under ``.invalid`` (RFC 2606: never resolves), which hold none.  So a
+  verify call (domain ``verifyDkim``/``verifyReturnPath``/``verifyspf``, sender
+  ``verifyspf``) succeeds at once, and on an ``.invalid`` domain leaves the flag
+  false.  Domains created through the API start unverified with their first DKIM
+  key pending; ``verifyDkim`` makes the pending key current (after a rotation the
+  old key moves to ``DKIMRevoked*`` with ``SafeToRemoveRevokedKeyFromDNS``).
+  ``rotatedkim``/``requestnewdkim`` while a key is pending is 422/505.
+- **Servers.** Server #1 is the simulated server (the state's server token);
+  ``POST /servers`` adds servers with their own ``ApiTokens`` and templates (for
+  template push), but server-token endpoints serve server #1 only.  Deleting a
+  server is 422/604 as on an account where support has not enabled it, until
+  ``state.allow_server_delete = True``; server #1 itself is 422/605.
+- **Template push** matches templates by alias (case-insensitive); templates
+  without an alias are not pushed, identical ones are not listed.  ``TemplateId``
+  in the answer is the source template's.  ``PerformChanges: false`` changes
+  nothing.
+- **Data removals** are ``Pending`` when created and on the first
+  ``DATA_REMOVAL_PENDING_READS`` status reads, ``Done`` after; at that moment every
+  message, event, bounce, suppression and inbound email of the address is erased.
+- **Breakdown stats** count the simulated opens/clicks (``Platform``,
+  ``Client.Family``, ``ReadSeconds`` bucketed ``0s``..``19s``/``20s+``,
+  ``ClickLocation``) per day, filtered like the other stats.
 """
 
 from __future__ import annotations
@@ -9,6 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -29,35 +56,15 @@ MAX_RECIPIENTS = 50
 MAX_BATCH = 500
 HARD_BOUNCE_ADDRESS = "hardbounce@bounce-testing.postmarkapp.com"
 SOFT_BOUNCE_ADDRESS = "softbounce@bounce-testing.postmarkapp.com"
+#: Status reads of a data removal that answer Pending before it is Done (and erased).
+DATA_REMOVAL_PENDING_READS = 1
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-# (method, path pattern, operation id) of every documented operation, for 501s.
-_CATALOG: list[tuple[str, str, str]] = [
-    ("GET", "/stats/outbound/opens/platforms", "get_open_platform_usage"),
-    ("GET", "/stats/outbound/opens/emailclients", "get_open_client_usage"),
-    ("GET", "/stats/outbound/opens/readtimes", "get_open_read_times"),
-    ("GET", "/stats/outbound/clicks/browserfamilies", "get_click_browser_usage"),
-    ("GET", "/stats/outbound/clicks/platforms", "get_click_platform_usage"),
-    ("GET", "/stats/outbound/clicks/location", "get_click_location"),
-    ("PUT", "/templates/push", "push_templates"),
-    ("GET", "/servers", "list_servers"),
-    ("POST", "/servers", "create_server"),
-    ("GET", "/servers/{}", "get_server_by_id"),
-    ("PUT", "/servers/{}", "edit_server_by_id"),
-    ("DELETE", "/servers/{}", "delete_server"),
-    ("PUT", "/domains/{}", "edit_domain"),
-    ("PUT", "/domains/{}/verifydkim", "verify_domain_dkim"),
-    ("PUT", "/domains/{}/verifyreturnpath", "verify_domain_return_path"),
-    ("POST", "/domains/{}/verifyspf", "verify_domain_spf"),
-    ("POST", "/domains/{}/rotatedkim", "rotate_domain_dkim"),
-    ("PUT", "/senders/{}", "edit_sender_signature"),
-    ("DELETE", "/senders/{}", "delete_sender_signature"),
-    ("POST", "/senders/{}/resend", "resend_sender_confirmation"),
-    ("POST", "/senders/{}/verifyspf", "verify_sender_spf"),
-    ("POST", "/senders/{}/requestnewdkim", "request_sender_new_dkim"),
-    ("POST", "/data-removals", "create_data_removal"),
-    ("GET", "/data-removals/{}", "get_data_removal"),
-]
+# (method, path pattern, operation id) of documented operations the simulator does not
+# implement: they answer 501 naming the operation.  Every operation of the client's
+# catalog is simulated now, so this is empty; a new Postmark operation goes here
+# until it is simulated.
+_CATALOG: list[tuple[str, str, str]] = []
 
 
 def _now() -> str:
@@ -164,14 +171,17 @@ class SimulatorState:
                 }
             domain = self.sender_email.split("@", 1)[1]
             self.senders: dict[int, JSON] = {
-                1: {
-                    "ID": 1,
-                    "Domain": domain,
-                    "EmailAddress": self.sender_email,
-                    "ReplyToEmailAddress": "",
-                    "Name": "Fake Sender",
-                    "Confirmed": True,
-                }
+                1: _signature_dns(
+                    {
+                        "ID": 1,
+                        "Domain": domain,
+                        "EmailAddress": self.sender_email,
+                        "ReplyToEmailAddress": "",
+                        "Name": "Fake Sender",
+                        "Confirmed": True,
+                    },
+                    verified=True,
+                )
             }
             self.templates: dict[int, JSON] = {}
             self.domains: dict[int, JSON] = {}
@@ -184,6 +194,12 @@ class SimulatorState:
             self.webhooks: dict[int, JSON] = {}
             self.inbound_rules: dict[int, JSON] = {}
             self.bulk: dict[str, JSON] = {}
+            # the account: server #1 is ``self.server``; templates are kept per server
+            self.servers: dict[int, JSON] = {1: self.server}
+            self.server_templates: dict[int, dict[int, JSON]] = {1: self.templates}
+            #: Postmark refuses DELETE /servers until support enables it (ErrorCode 604).
+            self.allow_server_delete = False
+            self.data_removals: dict[int, JSON] = {}
 
     # -- helpers ---------------------------------------------------------
 
@@ -209,8 +225,12 @@ class SimulatorState:
             f"The 'From' address you supplied ({addr}) is not a Sender Signature on your account.",
         )
 
-    def add_domain(self, name: str, *, verified: bool = True) -> JSON:
+    def add_domain(
+        self, name: str, *, verified: bool = True, return_path: str | None = None
+    ) -> JSON:
+        """A domain; an unverified one has its first DKIM key pending, as on Postmark."""
         did = self.next_id() + 2000
+        host, value = self.dkim_key(name)
         dom: JSON = {
             "Name": name,
             "SPFVerified": verified,
@@ -218,21 +238,60 @@ class SimulatorState:
             "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all",
             "DKIMVerified": verified,
             "WeakDKIM": False,
-            "DKIMHost": f"{did}pm._domainkey.{name}",
-            "DKIMTextValue": "k=rsa;p=FAKEKEY",
-            "DKIMPendingHost": "",
-            "DKIMPendingTextValue": "",
+            "DKIMHost": host if verified else "",
+            "DKIMTextValue": value if verified else "",
+            "DKIMPendingHost": "" if verified else host,
+            "DKIMPendingTextValue": "" if verified else value,
             "DKIMRevokedHost": "",
             "DKIMRevokedTextValue": "",
             "SafeToRemoveRevokedKeyFromDNS": False,
             "DKIMUpdateStatus": "Verified" if verified else "Pending",
-            "ReturnPathDomain": f"pm-bounces.{name}",
+            "ReturnPathDomain": return_path if return_path is not None else f"pm-bounces.{name}",
             "ReturnPathDomainVerified": verified,
             "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
             "ID": did,
         }
         self.domains[did] = dom
         return dom
+
+    def dkim_key(self, domain: str) -> tuple[str, str]:
+        """A new (host, TXT value) DKIM pair, unique per call."""
+        n = self.next_id()
+        return f"{20260101000000 + n}pm._domainkey.{domain}", f"k=rsa; p=FAKEKEY{n}"
+
+    def signature(self, sid: str) -> JSON:
+        """Sender signature ``sid`` with its DNS fields (filled in for ``add_sender`` ones)."""
+        sig = self.senders.get(int(sid)) if sid.isdigit() else None
+        if sig is None:
+            raise _fail(501, f"Sender signature {sid} not found.")
+        return _signature_dns(sig, verified=bool(sig["Confirmed"]))
+
+    def erase_recipient(self, address: str) -> None:
+        """A completed data removal: forget every record about ``address``."""
+        a = address.lower()
+
+        def mentions(m: JSON) -> bool:
+            return a in [r.lower() for r in m["Recipients"]] or any(
+                x["Email"].lower() == a for k in ("To", "Cc", "Bcc") for x in m[k]
+            )
+
+        gone = {m["MessageID"] for m in self.outbound if mentions(m)}
+        self.outbound = [m for m in self.outbound if m["MessageID"] not in gone]
+        self.opens = [
+            o for o in self.opens if o["MessageID"] not in gone and o["Recipient"].lower() != a
+        ]
+        self.clicks = [
+            c for c in self.clicks if c["MessageID"] not in gone and c["Recipient"].lower() != a
+        ]
+        self.bounces = [
+            b for b in self.bounces if b["MessageID"] not in gone and b["Email"].lower() != a
+        ]
+        self.suppressions = {k: v for k, v in self.suppressions.items() if k[1] != a}
+        self.inbound = [
+            m
+            for m in self.inbound
+            if m["FromFull"]["Email"].lower() != a and m["OriginalRecipient"].lower() != a
+        ]
 
     def message(self, message_id: str) -> JSON:
         for msg in self.outbound:
@@ -486,7 +545,16 @@ class SimulatorState:
 
     # -- simulated recipient activity -----------------------------------
 
-    def open(self, message_id: str, recipient: str | None = None) -> JSON:
+    def open(
+        self,
+        message_id: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        client: str | None = None,
+        read_seconds: int = 5,
+    ) -> JSON:
+        """Record an open; ``platform``/``client``/``read_seconds`` feed the breakdown stats."""
         msg = self.message(message_id)
         who = recipient or msg["Recipients"][0]
         first = not any(o["MessageID"] == message_id and o["Recipient"] == who for o in self.opens)
@@ -496,11 +564,11 @@ class SimulatorState:
             {
                 "RecordType": "Open",
                 "FirstOpen": first,
-                "Client": {"Name": "Fake Client 1.0", "Company": "Fake", "Family": "Fake"},
+                "Client": _client(client),
                 "OS": {"Name": "Fake OS", "Company": "Fake", "Family": "Fake"},
-                "Platform": "Desktop",
+                "Platform": platform,
                 "UserAgent": "FakePostmark/1.0",
-                "ReadSeconds": 5,
+                "ReadSeconds": read_seconds,
                 "Geo": _GEO,
                 "ReceivedAt": _now(),
             }
@@ -517,7 +585,17 @@ class SimulatorState:
         self.fire("Open", msg["MessageStream"], record)
         return record
 
-    def click(self, message_id: str, link: str, recipient: str | None = None) -> JSON:
+    def click(
+        self,
+        message_id: str,
+        link: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        browser: str | None = None,
+        location: str = "HTML",
+    ) -> JSON:
+        """Record a click; ``platform``/``browser``/``location`` feed the breakdown stats."""
         msg = self.message(message_id)
         who = recipient or msg["Recipients"][0]
         record = self._base_event(msg, who)
@@ -525,10 +603,10 @@ class SimulatorState:
         record.update(
             {
                 "RecordType": "Click",
-                "ClickLocation": "HTML",
-                "Client": {"Name": "Fake Client 1.0", "Company": "Fake", "Family": "Fake"},
+                "ClickLocation": location,
+                "Client": _client(browser),
                 "OS": {"Name": "Fake OS", "Company": "Fake", "Family": "Fake"},
-                "Platform": "Desktop",
+                "Platform": platform,
                 "UserAgent": "FakePostmark/1.0",
                 "OriginalLink": link,
                 "Geo": _GEO,
@@ -544,7 +622,7 @@ class SimulatorState:
                 "Details": {
                     "Summary": f"Tracked Link '{link}' was clicked.",
                     "Link": link,
-                    "ClickLocation": "HTML",
+                    "ClickLocation": location,
                 },
             }
         )
@@ -637,6 +715,64 @@ _GEO = {
 }
 
 
+def _client(family: str | None) -> JSON:
+    if family is None:
+        return {"Name": "Fake Client 1.0", "Company": "Fake", "Family": "Fake"}
+    return {"Name": family, "Company": "Fake", "Family": family}
+
+
+_SIGNATURE_SUMMARY = ("ID", "Domain", "EmailAddress", "ReplyToEmailAddress", "Name", "Confirmed")
+
+
+def _signature_dns(sig: JSON, *, verified: bool) -> JSON:
+    """Give a signature the DNS fields Postmark shows on get/create/edit (in place)."""
+    domain = sig["Domain"]
+    defaults: JSON = {
+        "ConfirmationPersonalNote": "",
+        "SPFVerified": verified,
+        "SPFHost": domain,
+        "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all",
+        "DKIMVerified": verified,
+        "WeakDKIM": False,
+        "DKIMHost": f"{sig['ID']}.pm._domainkey.{domain}" if verified else "",
+        "DKIMTextValue": f"k=rsa; p=FAKEKEY{sig['ID']}" if verified else "",
+        "DKIMPendingHost": "" if verified else f"{sig['ID']}.pm._domainkey.{domain}",
+        "DKIMPendingTextValue": "" if verified else f"k=rsa; p=FAKEKEY{sig['ID']}",
+        "DKIMRevokedHost": "",
+        "DKIMRevokedTextValue": "",
+        "SafeToRemoveRevokedKeyFromDNS": False,
+        "DKIMUpdateStatus": "Verified" if verified else "Pending",
+        "ReturnPathDomain": f"pm-bounces.{domain}",
+        "ReturnPathDomainVerified": verified,
+        "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+    }
+    for key, value in defaults.items():
+        sig.setdefault(key, value)
+    return sig
+
+
+def _resolves(name: str) -> bool:
+    """The fake DNS: every name has the records Postmark asked for, except under .invalid."""
+    return not name.lower().rstrip(".").endswith(".invalid")
+
+
+def _verify_dkim(rec: JSON, name: str) -> None:
+    """A DKIM check: a published pending key becomes the current one (the old one revoked)."""
+    if not _resolves(name):
+        return
+    if rec["DKIMPendingHost"]:
+        if rec["DKIMHost"]:
+            rec["DKIMRevokedHost"], rec["DKIMRevokedTextValue"] = (
+                rec["DKIMHost"],
+                rec["DKIMTextValue"],
+            )
+            rec["SafeToRemoveRevokedKeyFromDNS"] = True
+        rec["DKIMHost"], rec["DKIMTextValue"] = rec["DKIMPendingHost"], rec["DKIMPendingTextValue"]
+        rec["DKIMPendingHost"] = rec["DKIMPendingTextValue"] = ""
+    if rec["DKIMHost"]:
+        rec["DKIMVerified"], rec["DKIMUpdateStatus"] = True, "Verified"
+
+
 def _public(record: JSON) -> JSON:
     return {k: v for k, v in record.items() if not k.startswith("_")}
 
@@ -709,6 +845,16 @@ def _page(records: list[JSON], count: int, offset: int) -> list[JSON]:
 
 
 _SUMMARY_DROP = ("TextBody", "HtmlBody", "Body", "MessageEvents")
+_TEMPLATE_CONTENT = ("Name", "Subject", "HtmlBody", "TextBody", "TemplateType", "LayoutTemplate")
+_SERVER_COLORS = ("purple", "blue", "turquoise", "green", "red", "yellow", "grey", "orange")
+_SERVER_READ_ONLY = (
+    "ID",
+    "ApiTokens",
+    "ServerLink",
+    "InboundAddress",
+    "InboundHash",
+    "DeliveryType",
+)
 
 
 def create_app(state: SimulatorState) -> Flask:
@@ -1134,6 +1280,51 @@ def create_app(state: SimulatorState) -> Flask:
         state.templates[tpl["TemplateId"]] = tpl
         return _json(_template_summary(tpl))
 
+    @route("PUT", "/templates/push", "push_templates", auth_kind="account")
+    def push_templates() -> Response:
+        # registered before edit_template: "push" would match its /templates/{} pattern
+        body = _body()
+        if not isinstance(body, dict):
+            raise _fail(402, "Received invalid JSON input.")
+        perform = body.get("PerformChanges")
+        if not isinstance(perform, bool):
+            raise _fail(1120, "The 'PerformChanges' field is required (true or false).")
+        source = _server_by_id(str(body.get("SourceServerID", "")))
+        dest = _server_by_id(str(body.get("DestinationServerID", "")))
+        if source["ID"] == dest["ID"]:
+            raise _fail(1122, "The source and destination servers must differ.")
+        src_tpls = state.server_templates[source["ID"]]
+        dst_tpls = state.server_templates[dest["ID"]]
+        by_alias = {t["Alias"].lower(): t for t in dst_tpls.values() if t["Alias"]}
+        # layouts first, so standard templates that use them land after them
+        ordered = sorted(src_tpls.values(), key=lambda t: t["TemplateType"] != "Layout")
+        out: list[JSON] = []
+        for tpl in ordered:
+            if not tpl["Alias"]:
+                continue  # only aliased templates can be matched across servers
+            content = {k: tpl[k] for k in _TEMPLATE_CONTENT}
+            existing = by_alias.get(tpl["Alias"].lower())
+            if existing is not None and all(existing[k] == v for k, v in content.items()):
+                continue  # already identical on the destination
+            action = "Create" if existing is None else "Edit"
+            out.append(
+                {
+                    "Action": action,
+                    "TemplateId": tpl["TemplateId"],
+                    "Alias": tpl["Alias"],
+                    "Name": tpl["Name"],
+                }
+            )
+            if not perform:
+                continue
+            if existing is None:
+                copy = {**tpl, **content, "TemplateId": state.next_id()}
+                copy["AssociatedServerId"] = dest["ID"]
+                dst_tpls[copy["TemplateId"]] = copy
+            else:
+                existing.update(content)
+        return _json({"TotalCount": len(out), "Templates": out})
+
     @route("PUT", "/templates/{}", "edit_template")
     def edit_template(key: str) -> Response:
         tpl = _template_fields(_body(), state.find_template(key))
@@ -1198,6 +1389,104 @@ def create_app(state: SimulatorState) -> Flask:
                 state.server[key] = value
         return _json(state.server)
 
+    def _server_by_id(sid: str) -> JSON:
+        server = state.servers.get(int(sid)) if sid.isdigit() else None
+        if server is None:
+            raise _fail(601, f"Server {sid} does not exist.")
+        return server
+
+    def _server_settings(body: Any, server: JSON, *, creating: bool) -> JSON:
+        """Validate ``body`` (Postmark's codes), then apply it to ``server``."""
+        if not isinstance(body, dict) or not body:
+            raise _fail(609, "No updated server data received.")
+        if "Name" in body or creating:
+            name = body.get("Name")
+            if not isinstance(name, str) or not name.strip():
+                raise _fail(608, "Server name is missing or invalid.")
+            if any(
+                s["Name"].lower() == name.lower() and s is not server
+                for s in state.servers.values()
+            ):
+                raise _fail(603, f"A server named '{name}' already exists.")
+        if "Color" in body and str(body["Color"]).lower() not in _SERVER_COLORS:
+            raise _fail(607, f"Invalid server color '{body['Color']}'.")
+        if "InboundSpamThreshold" in body:
+            t = body["InboundSpamThreshold"]
+            if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= 30 or t % 5:
+                raise _fail(611, "InboundSpamThreshold must be 0-30 in steps of 5.")
+        if body.get("InboundDomain") and any(
+            s["InboundDomain"].lower() == str(body["InboundDomain"]).lower() and s is not server
+            for s in state.servers.values()
+        ):
+            raise _fail(602, "This inbound domain is already used by another server.")
+        if body.get("TrackLinks", "None") not in ("None", "HtmlAndText", "HtmlOnly", "TextOnly"):
+            raise _fail(511, f"Invalid TrackLinks value '{body['TrackLinks']}'.")
+        if creating and body.get("DeliveryType", "Live") not in ("Live", "Sandbox"):
+            raise _fail(511, f"Invalid DeliveryType '{body['DeliveryType']}'.")
+        for key, value in body.items():
+            if key in server and key not in _SERVER_READ_ONLY:
+                server[key] = value.lower() if key == "Color" else value
+        if creating and "DeliveryType" in body:
+            server["DeliveryType"] = body["DeliveryType"]  # set at creation only
+        return server
+
+    @route("GET", "/servers", "list_servers", auth_kind="account")
+    def list_servers() -> Response:
+        count, offset = _paging(window=False)
+        name = (request.args.get("name") or "").lower()
+        hits = [s for s in state.servers.values() if name in s["Name"].lower()]
+        return _json({"TotalCount": len(hits), "Servers": hits[offset : offset + count]})
+
+    @route("GET", "/servers/{}", "get_server_by_id", auth_kind="account")
+    def get_server_by_id(sid: str) -> Response:
+        return _json(_server_by_id(sid))
+
+    @route("POST", "/servers", "create_server", auth_kind="account")
+    def create_server() -> Response:
+        sid = state.next_id() + 3000
+        inbound_hash = uuid.uuid4().hex
+        server = {
+            **state.server,
+            "ID": sid,
+            "ApiTokens": [f"fake-server-{secrets.token_hex(8)}"],
+            "Color": "purple",
+            "SmtpApiActivated": True,
+            "RawEmailEnabled": False,
+            "DeliveryType": "Live",
+            "ServerLink": f"https://account.postmarkapp.com/servers/{sid}/streams",
+            "InboundAddress": f"{inbound_hash}@inbound.postmarkapp.com",
+            "InboundHash": inbound_hash,
+        }
+        for key in ("InboundHookUrl", "BounceHookUrl", "OpenHookUrl", "DeliveryHookUrl"):
+            server[key] = ""
+        server.update({"ClickHookUrl": "", "InboundDomain": "", "InboundSpamThreshold": 0})
+        server.update({"PostFirstOpenOnly": False, "TrackOpens": False, "TrackLinks": "None"})
+        server["IncludeBounceContentInHook"] = server["EnableSmtpApiErrorHooks"] = False
+        _server_settings(_body(), server, creating=True)
+        state.servers[sid] = server
+        state.server_templates[sid] = {}
+        return _json(server)
+
+    @route("PUT", "/servers/{}", "edit_server_by_id", auth_kind="account")
+    def edit_server_by_id(sid: str) -> Response:
+        server = _server_by_id(sid)
+        return _json(_server_settings(_body(), server, creating=False))
+
+    @route("DELETE", "/servers/{}", "delete_server", auth_kind="account")
+    def delete_server(sid: str) -> Response:
+        server = _server_by_id(sid)
+        if not state.allow_server_delete:
+            raise _fail(
+                604,
+                "Server deletion is not enabled for this account; ask Postmark support "
+                "(simulator: set state.allow_server_delete = True).",
+            )
+        if server["ID"] == 1:
+            raise _fail(605, "Unable to delete server 1: the simulator serves it.")
+        del state.servers[server["ID"]]
+        del state.server_templates[server["ID"]]
+        return _json({"ErrorCode": 0, "Message": f"Server {server['Name']} removed."})
+
     @route("GET", "/message-streams", "list_message_streams")
     def list_streams() -> Response:
         kind = request.args.get("MessageStreamType", "All")
@@ -1245,7 +1534,7 @@ def create_app(state: SimulatorState) -> Flask:
     @route("GET", "/senders", "list_sender_signatures", auth_kind="account")
     def list_senders() -> Response:
         count, offset = _paging(window=False)
-        items = list(state.senders.values())
+        items = [{k: s[k] for k in _SIGNATURE_SUMMARY} for s in state.senders.values()]
         return _json({"TotalCount": len(items), "SenderSignatures": items[offset : offset + count]})
 
     @route("POST", "/senders", "create_sender_signature", auth_kind="account")
@@ -1262,19 +1551,91 @@ def create_app(state: SimulatorState) -> Flask:
             "ID": state.next_id() + 1000,
             "Domain": addr.split("@", 1)[1],
             "EmailAddress": addr,
-            "ReplyToEmailAddress": body.get("ReplyToEmail") or "",
-            "Name": body["Name"],
+            "ReplyToEmailAddress": "",
+            "Name": "",
             "Confirmed": False,
         }
+        _signature_dns(sig, verified=False)
+        _signature_fields(body, sig)
         state.senders[sig["ID"]] = sig
         return _json(sig)
 
+    def _signature_fields(body: JSON, sig: JSON) -> None:
+        """Validate and apply the editable signature fields (Postmark's 52x codes)."""
+        if "Name" in body:
+            if not isinstance(body["Name"], str) or not body["Name"].strip():
+                raise _fail(520, "Name is required.")
+            if len(body["Name"]) > 255:
+                raise _fail(521, "Name is too long.")
+        reply = body.get("ReplyToEmail")
+        if reply and not _EMAIL_RE.match(str(reply)):
+            raise _fail(522, f"Invalid ReplyToEmail '{reply}'.")
+        note = body.get("ConfirmationPersonalNote")
+        if note is not None and len(str(note)) > 400:
+            raise _fail(521, "ConfirmationPersonalNote is longer than 400 characters.")
+        rpd = body.get("ReturnPathDomain")
+        if rpd:
+            _check_return_path(str(rpd), sig["Domain"], 522)
+        for src, dst in (
+            ("Name", "Name"),
+            ("ReplyToEmail", "ReplyToEmailAddress"),
+            ("ConfirmationPersonalNote", "ConfirmationPersonalNote"),
+        ):
+            if src in body and body[src] is not None:
+                sig[dst] = body[src]
+        if rpd is not None and rpd != sig["ReturnPathDomain"]:
+            sig["ReturnPathDomain"], sig["ReturnPathDomainVerified"] = rpd, False
+
     @route("GET", "/senders/{}", "get_sender_signature", auth_kind="account")
     def get_sender(sid: str) -> Response:
-        sig = state.senders.get(int(sid)) if sid.isdigit() else None
-        if sig is None:
-            raise _fail(501, f"Sender signature {sid} not found.")
+        return _json(state.signature(sid))
+
+    @route("PUT", "/senders/{}", "edit_sender_signature", auth_kind="account")
+    def edit_sender(sid: str) -> Response:
+        sig = state.signature(sid)
+        body = _body()
+        if not isinstance(body, dict) or not body:
+            raise _fail(502, "No updated sender signature data received.")
+        if "Name" not in body:
+            raise _fail(520, "Name is required to edit a sender signature.")
+        _signature_fields(body, sig)
         return _json(sig)
+
+    @route("DELETE", "/senders/{}", "delete_sender_signature", auth_kind="account")
+    def delete_sender(sid: str) -> Response:
+        sig = state.signature(sid)
+        del state.senders[sig["ID"]]
+        return _json({"ErrorCode": 0, "Message": f"Signature ID {sig['ID']} removed."})
+
+    @route("POST", "/senders/{}/resend", "resend_sender_confirmation", auth_kind="account")
+    def resend_confirmation(sid: str) -> Response:
+        sig = state.signature(sid)
+        if sig["Confirmed"]:
+            raise _fail(506, f"Sender signature {sig['EmailAddress']} is already confirmed.")
+        return _json(
+            {
+                "ErrorCode": 0,
+                "Message": f"Confirmation email for Sender Signature {sig['EmailAddress']} "
+                "was re-sent.",
+            }
+        )
+
+    @route("POST", "/senders/{}/verifyspf", "verify_sender_spf", auth_kind="account")
+    def verify_sender_spf(sid: str) -> Response:
+        sig = state.signature(sid)
+        sig["SPFVerified"] = _resolves(sig["Domain"])
+        return _json(sig)
+
+    @route("POST", "/senders/{}/requestnewdkim", "request_sender_new_dkim", auth_kind="account")
+    def request_sender_new_dkim(sid: str) -> Response:
+        sig = state.signature(sid)
+        if sig["DKIMPendingHost"]:
+            raise _fail(505, "A new DKIM key is already scheduled for this signature.")
+        sig["DKIMPendingHost"], sig["DKIMPendingTextValue"] = state.dkim_key(sig["Domain"])
+        sig["DKIMUpdateStatus"] = "Pending"
+        return _json(
+            {"ErrorCode": 0, "Message": f"New DKIM key requested for Sender Signature {sid}."}
+        )
 
     def _stream_or_404(sid: str) -> JSON:
         if sid not in state.streams:
@@ -1335,13 +1696,85 @@ def create_app(state: SimulatorState) -> Flask:
             raise _fail(516, "Domain name format is invalid.")
         if any(d["Name"].lower() == name.lower() for d in state.domains.values()):
             raise _fail(512, "This domain already exists.")
-        return _json(state.add_domain(name, verified=False))
+        rpd = body.get("ReturnPathDomain")
+        if rpd:
+            _check_return_path(str(rpd), name, 511)
+        return _json(state.add_domain(name, verified=False, return_path=rpd or None))
 
     @route("DELETE", "/domains/{}", "delete_domain", auth_kind="account")
     def delete_domain(did: str) -> Response:
         dom = _domain(did)
         del state.domains[dom["ID"]]
         return _json({"ErrorCode": 0, "Message": f"Domain {dom['Name']} removed."})
+
+    @route("PUT", "/domains/{}", "edit_domain", auth_kind="account")
+    def edit_domain(did: str) -> Response:
+        dom = _domain(did)
+        body = _body()
+        rpd = body.get("ReturnPathDomain") if isinstance(body, dict) else None
+        if not isinstance(rpd, str) or not rpd:
+            raise _fail(511, "ReturnPathDomain is the field to edit.")
+        _check_return_path(rpd, dom["Name"], 511)
+        if rpd.lower() != dom["ReturnPathDomain"].lower():
+            dom["ReturnPathDomain"], dom["ReturnPathDomainVerified"] = rpd, False
+        return _json(dom)
+
+    @route("PUT", "/domains/{}/verifydkim", "verify_domain_dkim", auth_kind="account")
+    def verify_domain_dkim(did: str) -> Response:
+        dom = _domain(did)
+        _verify_dkim(dom, dom["Name"])
+        return _json(dom)
+
+    @route("PUT", "/domains/{}/verifyreturnpath", "verify_domain_return_path", auth_kind="account")
+    def verify_domain_return_path(did: str) -> Response:
+        dom = _domain(did)
+        dom["ReturnPathDomainVerified"] = _resolves(dom["ReturnPathDomain"])
+        return _json(dom)
+
+    @route("POST", "/domains/{}/verifyspf", "verify_domain_spf", auth_kind="account")
+    def verify_domain_spf(did: str) -> Response:
+        dom = _domain(did)
+        dom["SPFVerified"] = _resolves(dom["Name"])
+        return _json(dom)
+
+    @route("POST", "/domains/{}/rotatedkim", "rotate_domain_dkim", auth_kind="account")
+    def rotate_domain_dkim(did: str) -> Response:
+        dom = _domain(did)
+        if dom["DKIMPendingHost"]:
+            raise _fail(505, "A DKIM key is already scheduled for renewal on this domain.")
+        dom["DKIMPendingHost"], dom["DKIMPendingTextValue"] = state.dkim_key(dom["Name"])
+        dom["DKIMUpdateStatus"] = "Pending"
+        return _json(dom)
+
+    # -- data removals -----------------------------------------------------
+
+    @route("POST", "/data-removals", "create_data_removal", auth_kind="account")
+    def create_data_removal() -> Response:
+        body = _body()
+        if not isinstance(body, dict):
+            raise _fail(402, "Received invalid JSON input.")
+        for key in ("RequestedBy", "RequestedFor"):
+            if not _EMAIL_RE.match(str(body.get(key) or "")):
+                raise _fail(511, f"'{key}' must be an email address.")
+        rid = state.next_id() + 4000
+        state.data_removals[rid] = {
+            "ID": rid,
+            "Status": "Pending",
+            "_for": body["RequestedFor"],
+            "_reads": 0,
+        }
+        return _json({"ID": rid, "Status": "Pending"})
+
+    @route("GET", "/data-removals/{}", "get_data_removal", auth_kind="account")
+    def get_data_removal(rid: str) -> Response:
+        removal = state.data_removals.get(int(rid)) if rid.isdigit() else None
+        if removal is None:
+            raise _fail(1300, f"Data removal request {rid} not found.", status=404)
+        removal["_reads"] += 1
+        if removal["Status"] == "Pending" and removal["_reads"] > DATA_REMOVAL_PENDING_READS:
+            state.erase_recipient(removal["_for"])
+            removal["Status"] = "Done"
+        return _json(_public(removal))
 
     # -- suppressions ------------------------------------------------------
 
@@ -1623,7 +2056,59 @@ def create_app(state: SimulatorState) -> Flask:
         unique = len({(c["MessageID"], c["OriginalLink"]) for c in clicks})
         return _json({"Days": days, "Clicks": len(clicks), "Unique": unique})
 
+    def _breakdown(
+        records: list[JSON], key_of: Callable[[JSON], str], fixed: tuple[str, ...] = ()
+    ) -> Response:
+        """Per-day and total counts by ``key_of``; ``fixed`` keys always appear in the totals."""
+        per_day: dict[str, dict[str, int]] = {}
+        totals: dict[str, int] = dict.fromkeys(fixed, 0)
+        for r in _stat_records(records):
+            key = key_of(r)
+            if fixed and key not in fixed:
+                key = "Unknown" if "Unknown" in fixed else key
+            row = per_day.setdefault(str(r["ReceivedAt"])[:10], {})
+            row[key] = row.get(key, 0) + 1
+            totals[key] = totals.get(key, 0) + 1
+        days = [{"Date": d, **per_day[d]} for d in sorted(per_day)]
+        return _json({"Days": days, **totals})
+
+    @route("GET", "/stats/outbound/opens/platforms", "get_open_platform_usage")
+    def open_platforms() -> Response:
+        fixed = ("Desktop", "Mobile", "WebMail", "Unknown")
+        return _breakdown(state.opens, lambda o: str(o["Platform"]), fixed)
+
+    @route("GET", "/stats/outbound/opens/emailclients", "get_open_client_usage")
+    def open_clients() -> Response:
+        return _breakdown(state.opens, lambda o: str(o["Client"]["Family"]))
+
+    @route("GET", "/stats/outbound/opens/readtimes", "get_open_read_times")
+    def open_read_times() -> Response:
+        def bucket(o: JSON) -> str:
+            secs = int(o["ReadSeconds"])
+            return f"{secs}s" if secs < 20 else "20s+"
+
+        return _breakdown(state.opens, bucket)
+
+    @route("GET", "/stats/outbound/clicks/browserfamilies", "get_click_browser_usage")
+    def click_browsers() -> Response:
+        return _breakdown(state.clicks, lambda c: str(c["Client"]["Family"]))
+
+    @route("GET", "/stats/outbound/clicks/platforms", "get_click_platform_usage")
+    def click_platforms() -> Response:
+        fixed = ("Desktop", "Mobile", "Unknown")
+        return _breakdown(state.clicks, lambda c: str(c["Platform"]), fixed)
+
+    @route("GET", "/stats/outbound/clicks/location", "get_click_location")
+    def click_location() -> Response:
+        return _breakdown(state.clicks, lambda c: str(c["ClickLocation"]), ("HTML", "Text"))
+
     return app
+
+
+def _check_return_path(rpd: str, domain: str, code: int) -> None:
+    """Postmark wants the Return-Path domain to be a subdomain of the sending domain."""
+    if not rpd.lower().endswith("." + domain.lower()):
+        raise _fail(code, f"ReturnPathDomain '{rpd}' must be a subdomain of '{domain}'.")
 
 
 def _validate_mustache(src: str | None, field: str) -> None:

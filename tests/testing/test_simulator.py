@@ -29,6 +29,7 @@ from postmark_kit.models.webhooks import (
 )
 from postmark_kit.receiver import create_app
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, FakePostmark
+from postmark_kit.testing import app as sim_app
 
 from .conftest import Sink
 
@@ -195,13 +196,18 @@ def test_unknown_token_is_401(postmark_fake: FakePostmark) -> None:
     assert exc.value.error_code == 10
 
 
-def test_unimplemented_operation_is_501_naming_it(postmark_fake: FakePostmark) -> None:
+def test_unimplemented_operation_is_501_naming_it(
+    postmark_fake: FakePostmark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every catalogued operation is simulated now: a future one stands in
+    monkeypatch.setattr(sim_app, "_CATALOG", [("POST", "/future/{}/thing", "future_thing")])
     resp = requests.post(
-        f"{postmark_fake.base_url}/domains/1/rotatedkim",
+        f"{postmark_fake.base_url}/future/1/thing",
         headers={"X-Postmark-Account-Token": postmark_fake.account_token},
         timeout=5,
     )
-    assert resp.status_code == 501 and "rotate_domain_dkim" in resp.json()["Message"]
+    assert resp.status_code == 501 and "future_thing" in resp.json()["Message"]
+    assert requests.post(f"{postmark_fake.base_url}/nowhere", timeout=5).status_code == 404
 
 
 def test_webhooks_delivered_with_auth_headers_and_retries(
