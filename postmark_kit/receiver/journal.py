@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS journal (
     claimed_by        TEXT,
     claimed_at        REAL,
     replays           INTEGER NOT NULL DEFAULT 0,
-    finished_at       REAL
+    finished_at       REAL,
+    rounds            INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS journal_due ON journal (state, due);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -105,6 +106,11 @@ _HOST = socket.gethostname()
 _BUSY_WAIT = 30.0
 
 _T = TypeVar("_T")
+
+#: Events this process journaled and its worker has not taken yet, kept parsed
+#: (small bodies only: inbound mail with attachments is parsed again instead).
+_PARSED_CACHE = 512
+_PARSED_CACHE_BODY = 32 * 1024
 
 
 class JournalError(RuntimeError):
@@ -195,6 +201,8 @@ class JournalEntry:
     body: bytes = attrs.field(repr=False)
     state: str = "pending"
     replays: int = 0
+    #: Dispatch rounds recorded so far (0: no plugin has seen it yet).
+    rounds: int = 0
 
     def webhook(self) -> Webhook:
         """The :class:`Webhook` plugins get, rebuilt from the journal."""
@@ -235,7 +243,7 @@ class DeadLetter:
 
 _ENTRY_COLUMNS = (
     "id, dedupe_key, kind, trace_id, received_at, remote_addr, retries_remaining, body,"
-    " state, replays"
+    " state, replays, rounds"
 )
 
 
@@ -257,6 +265,8 @@ class Outcome:
     succeeded: tuple[str, ...] = ()
     #: plugin -> (hook, error text)
     failed: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    #: The event's first round: nothing recorded for it yet.
+    first: bool = False
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
@@ -271,6 +281,7 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         body=bytes(row[7]),
         state=row[8],
         replays=row[9],
+        rounds=row[10],
     )
 
 
@@ -482,13 +493,15 @@ class WebhookJournal:
         succeeded: Iterable[str],
         failed: Mapping[str, tuple[str, str]],
         settings: JournalSettings,
+        first: bool = False,
     ) -> str:
         """Record one round of plugin calls and reschedule or close the event.
 
         ``failed`` maps plugin -> (hook, error text).  Returns the event's new
         state: ``pending`` (a retry is due later), ``done`` or ``dead``.
         """
-        return self.finish_many([Outcome(event_id, tuple(succeeded), dict(failed))], settings)[0]
+        outcome = Outcome(event_id, tuple(succeeded), dict(failed), first)
+        return self.finish_many([outcome], settings)[0]
 
     def finish_many(self, outcomes: Sequence[Outcome], settings: JournalSettings) -> list[str]:
         """:meth:`finish` for a batch, in one transaction (one commit, one fsync)."""
@@ -507,6 +520,15 @@ class WebhookJournal:
 
     def _finish_one(self, outcome: Outcome, settings: JournalSettings, now: float) -> str:
         event_id = outcome.event_id
+        if outcome.first and not outcome.failed:
+            # The common case: every plugin took it at once.  Per-plugin rows only
+            # matter for retries, so none are written (a replay reaches every plugin).
+            self._db.execute(
+                "UPDATE journal SET state = 'done', claimed_by = NULL, claimed_at = NULL,"
+                " finished_at = ?, rounds = rounds + 1 WHERE id = ?",
+                (now, event_id),
+            )
+            return "done"
         known = {
             r[0]: r[1]
             for r in self._db.execute(
@@ -553,7 +575,7 @@ class WebhookJournal:
             state, due = ("dead" if "dead" in by_state else "done"), now
         self._db.execute(
             "UPDATE journal SET state = ?, due = ?, claimed_by = NULL, claimed_at = NULL,"
-            " finished_at = ? WHERE id = ?",
+            " finished_at = ?, rounds = rounds + 1 WHERE id = ?",
             (state, due, None if state == "pending" else now, event_id),
         )
         return state
@@ -704,6 +726,7 @@ class JournalDispatcher:
         self.journal = WebhookJournal(self.settings.path)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._parsed: dict[int, tuple[Event, Webhook]] = {}
         self._thread: threading.Thread | None = None
         if self.settings.worker:
             self._worker_journal = WebhookJournal(self.settings.path, durable=False)
@@ -728,6 +751,11 @@ class JournalDispatcher:
         if event_id is None:
             log.info("duplicate %s event %s: already journaled", webhook.kind, webhook.dedupe_key)
             return DispatchResult(duplicate=True)
+        if self._thread is not None and len(webhook.body) <= _PARSED_CACHE_BODY:
+            # This process's worker most likely takes it: spare it the second parse.
+            if len(self._parsed) >= _PARSED_CACHE:
+                self._parsed.clear()  # others' workers took those: forget them
+            self._parsed[event_id] = (event, webhook)
         self._wake.set()
         return DispatchResult()
 
@@ -796,9 +824,13 @@ class JournalDispatcher:
             log.exception("could not release journal claims")
 
     def _process(self, journal: WebhookJournal, entry: JournalEntry) -> None:
+        parsed = self._parsed.pop(entry.id, None)
         try:
-            webhook = entry.webhook()
-            event = parse_event(webhook.payload)
+            if parsed is not None and parsed[1].dedupe_key == entry.dedupe_key:
+                event, webhook = parsed  # journaled by this process: parsed already
+            else:
+                webhook = entry.webhook()
+                event = parse_event(webhook.payload)
         except (ValueError, InvalidEventError, RecursionError) as exc:
             journal.finish(
                 entry.id,
@@ -808,7 +840,7 @@ class JournalDispatcher:
             )
             return
         now = time.time()
-        recorded = journal.deliveries(entry.id)
+        recorded = journal.deliveries(entry.id) if entry.rounds else {}
         todo = [
             name
             for name in event_plugins(self.pm, entry.kind)
@@ -829,7 +861,11 @@ class JournalDispatcher:
         for failure in result.failures:
             failed.setdefault(failure.plugin, (failure.hook, _error_text(failure.error)))
         state = journal.finish(
-            entry.id, succeeded=result.succeeded, failed=failed, settings=self.settings
+            entry.id,
+            succeeded=result.succeeded,
+            failed=failed,
+            settings=self.settings,
+            first=not entry.rounds,
         )
         if state == "dead":
             log.error(
