@@ -3,6 +3,9 @@
 * ``ours``: the full receiver: basic auth, body parsed, typed event, three
   no-op plugins, inline dispatch; no event log or store (they would measure
   logging and SQLite, not the receiver).
+* ``ours_journal``: the same in journal mode (``POSTMARK_DISPATCH=journal``):
+  the raw event committed to SQLite before the 200, plugins run by the
+  worker thread of the same process; the file is ``$BENCH_JOURNAL``.
 * ``bare``: a Flask view that only parses the JSON.
 * ``anymail``: django-anymail's Postmark tracking webhook in a minimal Django app
   (built only when that name is imported).
@@ -10,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask, request
@@ -50,7 +54,7 @@ def _noop_plugins() -> list[Any]:
     return [Plugin(i) for i in range(3)]
 
 
-def _ours() -> Flask:
+def _ours(**settings: Any) -> Flask:
     from postmark_kit.receiver import create_app
 
     return create_app(
@@ -61,6 +65,7 @@ def _ours() -> Flask:
             "POSTMARK_LOAD_ENTRYPOINTS": False,
             "POSTMARK_LOG_EVENTS": False,
             "POSTMARK_EVENT_STORE": "",
+            **settings,
         },
         plugins=_noop_plugins(),
     )
@@ -106,6 +111,8 @@ def __getattr__(name: str) -> Any:
     global urlpatterns
     if name == "ours":
         return _ours()
+    if name == "ours_journal":
+        return _ours(POSTMARK_DISPATCH="journal", POSTMARK_JOURNAL=os.environ["BENCH_JOURNAL"])
     if name == "bare":
         return _bare()
     if name == "anymail":
