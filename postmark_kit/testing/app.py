@@ -15,8 +15,9 @@ Rules where Postmark depends on the outside world, chosen to be deterministic:
   ``rotatedkim``/``requestnewdkim`` while a key is pending is 422/505.
 - **Servers.** Server #1 is the simulated server (the state's server token);
   ``POST /servers`` adds servers with their own ``ApiTokens`` and templates (for
-  template push), but server-token endpoints serve server #1 only.  Deleting a
-  server is 422/604 as on an account where support has not enabled it, until
+  template push), but server-token endpoints serve server #1 only (another
+  server's token is 401/10 there).  Deleting a server is 422/604 as on an
+  account where support has not enabled it, until
   ``state.allow_server_delete = True``; server #1 itself is 422/605.
 - **Template push** matches templates by alias (case-insensitive); templates
   without an alias are not pushed, identical ones are not listed.  ``TemplateId``

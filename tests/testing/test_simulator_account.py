@@ -47,6 +47,9 @@ def test_servers_list_create_get_edit(
     assert account.servers.list().total == 2
     assert staging.id is not None
     assert account.servers.get(staging.id) == staging
+    other = ServerClient(staging.api_tokens[0], base_url=postmark_fake.base_url, retries=0)
+    with other, pytest.raises(InvalidTokenError):  # server-token calls serve server #1 only
+        other.server.get()
 
     edited = account.servers.update(staging.id, name="Staging 2", track_opens=True)
     assert edited.name == "Staging 2" and edited.track_opens is True
