@@ -109,15 +109,42 @@ class FakePostmark:
         with self.dispatcher._lock:
             self.dispatcher.deliveries.clear()
 
-    def open(self, message_id: str, recipient: str | None = None) -> dict[str, Any]:
-        """Simulate the recipient opening the message (fires Open webhooks)."""
-        with self.state.lock:
-            return self.state.open(message_id, recipient)
+    def open(
+        self,
+        message_id: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        client: str | None = None,
+        read_seconds: int = 5,
+    ) -> dict[str, Any]:
+        """Simulate the recipient opening the message (fires Open webhooks).
 
-    def click(self, message_id: str, link: str, recipient: str | None = None) -> dict[str, Any]:
-        """Simulate a tracked link click (fires Click webhooks)."""
+        ``platform``, ``client`` and ``read_seconds`` feed the open breakdown stats.
+        """
         with self.state.lock:
-            return self.state.click(message_id, link, recipient)
+            return self.state.open(
+                message_id, recipient, platform=platform, client=client, read_seconds=read_seconds
+            )
+
+    def click(
+        self,
+        message_id: str,
+        link: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        browser: str | None = None,
+        location: str = "HTML",
+    ) -> dict[str, Any]:
+        """Simulate a tracked link click (fires Click webhooks).
+
+        ``platform``, ``browser`` and ``location`` feed the click breakdown stats.
+        """
+        with self.state.lock:
+            return self.state.click(
+                message_id, link, recipient, platform=platform, browser=browser, location=location
+            )
 
     def spam_complaint(self, message_id: str, recipient: str | None = None) -> dict[str, Any]:
         """Simulate a spam complaint: records it, suppresses the recipient, fires webhooks."""

@@ -326,17 +326,14 @@ def test_breakdown_stats_count_simulated_opens_and_clicks(
         return sent.message_id or ""
 
     mid, other = send("news"), send("other")
-    state = postmark_fake.state
-    with state.lock:
-        state.open(mid, platform="Desktop", client="Apple Mail", read_seconds=3)
-        state.open(mid, platform="Mobile", client="Gmail", read_seconds=3)
-        state.open(mid, platform="WebMail", client="Gmail", read_seconds=45)
-        state.open(other, platform="Desktop", client="Outlook", read_seconds=1)
-        state.click(mid, "https://x.example/", platform="Mobile", browser="Chrome")
-        state.click(
-            mid, "https://x.example/", platform="Desktop", browser="Chrome", location="Text"
-        )
-        state.click(other, "https://x.example/", platform="Desktop", browser="Safari")
+    fake = postmark_fake
+    fake.open(mid, platform="Desktop", client="Apple Mail", read_seconds=3)
+    fake.open(mid, platform="Mobile", client="Gmail", read_seconds=3)
+    fake.open(mid, platform="WebMail", client="Gmail", read_seconds=45)
+    fake.open(other, platform="Desktop", client="Outlook", read_seconds=1)
+    fake.click(mid, "https://x.example/", platform="Mobile", browser="Chrome")
+    fake.click(mid, "https://x.example/", platform="Desktop", browser="Chrome", location="Text")
+    fake.click(other, "https://x.example/", platform="Desktop", browser="Safari")
 
     stats = postmark_client.stats
     platforms = stats.get_open_platform_usage(tag="news")
