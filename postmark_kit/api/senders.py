@@ -71,24 +71,24 @@ class SendersApi(Resource):
         self,
         signature_id: int,
         *,
-        name: str | None = None,
+        name: str,
         reply_to_email: str | None = None,
         return_path_domain: str | None = None,
         confirmation_personal_note: str | None = None,
     ) -> SenderSignature:
         """Change the given fields only; the From address itself cannot change.
 
-        Postmark's docs list ``name`` as required here: pass the current name
-        if Postmark refuses an update without it.
+        Postmark requires ``name`` on every edit (422/520 without it), so it is
+        required here too: pass the current one to change only other fields.
         """
+        if not isinstance(name, str) or not name.strip():
+            raise ClientValidationError("name is required")
         body = _set_fields(
             Name=name,
             ReplyToEmail=reply_to_email,
             ReturnPathDomain=return_path_domain,
             ConfirmationPersonalNote=confirmation_personal_note,
         )
-        if not body:
-            raise ClientValidationError("nothing to update: give at least one field")
         return self._call(
             "PUT", f"{self._PATH}/{seg(signature_id)}", SenderSignature, json_body=body
         )

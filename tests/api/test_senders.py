@@ -161,9 +161,11 @@ def test_update_sends_only_the_fields_set(
     mock_api: requests_mock.Mocker, account_client: AccountClient
 ) -> None:
     mock_api.put(f"{API}/senders/1", json=load_response("edit_sender_signature"))
-    signature = account_client.senders.update(1, reply_to_email="jane.doe@example.com")
+    signature = account_client.senders.update(
+        1, name="Jane Doe", reply_to_email="jane.doe@example.com"
+    )
     req = _sent(mock_api, "PUT", "/senders/1")
-    assert req.json() == {"ReplyToEmail": "jane.doe@example.com"}
+    assert req.json() == {"Name": "Jane Doe", "ReplyToEmail": "jane.doe@example.com"}
     _assert_full_signature(signature, "edit_sender_signature")
 
 
@@ -186,11 +188,13 @@ def test_update_sends_every_field_set_and_empty_strings(
     }
 
 
-def test_update_with_nothing_set_sends_nothing(
-    mock_api: requests_mock.Mocker, account_client: AccountClient
+@pytest.mark.parametrize("name", ["", "   "])
+def test_update_without_a_name_sends_nothing(
+    mock_api: requests_mock.Mocker, account_client: AccountClient, name: str
 ) -> None:
-    with pytest.raises(ClientValidationError, match="nothing to update"):
-        account_client.senders.update(1)
+    """Postmark refuses an edit without Name (422/520): caught before the call."""
+    with pytest.raises(ClientValidationError, match="name is required"):
+        account_client.senders.update(1, name=name, reply_to_email="a@example.com")
     assert mock_api.call_count == 0
 
 
