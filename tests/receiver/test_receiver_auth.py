@@ -12,18 +12,22 @@ import http.client
 import json
 import logging
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from _receiver_support import AUTH, Recorder, clean_env, make_app, post, store_path  # noqa: F401
+from _receiver_support import (  # noqa: F401
+    AUTH,
+    Recorder,
+    clean_env,
+    make_app,
+    post,
+    serve_wsgi,
+    store_path,
+)
 from conftest import load_webhook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from postmark_kit import hookimpl
 from postmark_kit.receiver import ConfigError, PostmarkReceiver, create_app
@@ -499,18 +503,7 @@ def test_allowlist_comes_before_credentials(make_app: Any) -> None:
     assert _from(client, POSTMARK_IP, auth=("postmark", "nope")).status_code == 401
 
 
-@contextmanager
-def _serve(app: Any) -> Iterator[int]:
-    """``app`` under werkzeug's server on 127.0.0.1 (a real peer address); stopped on exit."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+_serve = serve_wsgi  # a real peer address
 
 
 def _raw_post(port: int, headers: dict[str, bytes], auth: bool = False) -> tuple[int, str]:

@@ -16,7 +16,6 @@ import itertools
 import json
 import os
 import socket
-import threading
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +26,11 @@ from urllib.parse import quote
 
 import attrs
 import pytest
-from _receiver_support import AUTH, KINDS, WEBHOOK, Recorder, clean_env  # noqa: F401
+from _receiver_support import AUTH, KINDS, WEBHOOK, Recorder, clean_env, serve_wsgi  # noqa: F401
 from conftest import SHARED, load_webhook
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from postmark_kit.convert import json_name
 from postmark_kit.events import EVENT_TYPES, MAX_DEPTH, InboundMessage, UnknownEvent
@@ -780,15 +778,8 @@ def live(
 ) -> Iterator[int]:
     """The receiver under werkzeug's threaded server on 127.0.0.1; stopped after the module."""
     app = _shared(apps, tmp_path_factory, recorder, POSTMARK_MAX_BODY_BYTES=4096)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_wsgi(app) as port:
+        yield port
 
 
 @contextmanager
