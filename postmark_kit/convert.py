@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import re
+import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -274,6 +275,16 @@ def _model_structure_fn(
                 f"(w if w == [] else [h{i}(w[0], t{i})] if w.__class__ is list and len(w) == 1"
                 f" else [h{i}(x, t{i}) for x in w])"
             )
+        elif (
+            origin in (typing.Union, types.UnionType)
+            and len(targs) == 2
+            and targs[1] is type(None)
+            and attrs.has(targs[0])
+        ):
+            # An optional nested model (a webhook's Geo, an inbound FromFull).
+            env[f"h{i}"] = conv.get_structure_hook(targs[0])
+            env[f"t{i}"] = targs[0]
+            convert = f"(None if w is None else h{i}(w, t{i}))"
         else:
             env[f"h{i}"] = hook
             env[f"t{i}"] = tp

@@ -147,12 +147,18 @@ _KINDS: dict[type[Any], str] = {
 }
 
 
+#: Kind of each concrete event class, found once (subclasses of the event models too).
+_KIND_OF: dict[type[Any], str] = {}
+
+
 def event_kind(event: Event) -> str:
     """``bounce``, ``delivery``, ..., ``inbound`` or ``unknown`` (the hook suffix)."""
-    for cls in type(event).__mro__:
-        if cls in _KINDS:
-            return _KINDS[cls]
-    return "unknown"
+    cls = type(event)
+    kind = _KIND_OF.get(cls)
+    if kind is None:
+        kind = next((_KINDS[c] for c in cls.__mro__ if c in _KINDS), "unknown")
+        _KIND_OF[cls] = kind
+    return kind
 
 
 def _is_inbound(payload: dict[str, Any]) -> bool:
@@ -323,24 +329,39 @@ def _model_checker(cls: type[Any]) -> _Checker:
 def _build_model_checker(cls: type[Any]) -> _Checker:
     """One function per model, built once: per field its JSON key and its checker."""
     hints = typing.get_type_hints(cls)
-    fields = [
-        (json_name(a), check)
-        for a in attrs.fields(cls)
-        if a.name != "extra" and (check := _checker(hints[a.name])) is not None
-    ]
+    # Scalar fields are checked inline (isinstance against the accepted types,
+    # bools refused where a number is expected); others call their checker.
+    fields: list[tuple[str, Any, bool, Callable[[Any], _Bad] | None, _Checker | None]] = []
+    for a in attrs.fields(cls):
+        if a.name == "extra":
+            continue
+        check = _checker(hints[a.name])
+        if check is None:
+            continue
+        scalar = _SCALARS.get(check)
+        if scalar is not None:
+            fields.append((json_name(a), scalar[0], scalar[1], scalar[2], None))
+        else:
+            fields.append((json_name(a), None, False, None, check))
     not_object = _expected("an object")
 
     def check_model(value: Any) -> None:
         if not isinstance(value, dict):
             raise not_object(value)
-        for key, check in fields:
-            item = value.get(key)
-            if item is not None:
-                try:
+        get = value.get
+        for key, accepted, no_bool, bad, check in fields:
+            item = get(key)
+            if item is None:
+                continue
+            try:
+                if check is None:
+                    if not isinstance(item, accepted) or (no_bool and item.__class__ is bool):
+                        raise bad(item)  # type: ignore[misc]
+                else:
                     check(item)
-                except _Bad as bad:
-                    bad.path.append(f": {key}")
-                    raise
+            except _Bad as problem:
+                problem.path.append(f": {key}")
+                raise
 
     return check_model
 
@@ -355,15 +376,13 @@ def _checker(tp: Any) -> _Checker | None:
         return _checker(options[0] if len(options) == 1 else Any)
     check: _Checker | None = None
     if tp is str:
-        check = _scalar(lambda v: isinstance(v, str), "a string")
+        check = _scalar(str, False, "a string")
     elif tp is bool:
-        check = _scalar(lambda v: isinstance(v, bool), "a boolean")
+        check = _scalar(bool, False, "a boolean")
     elif tp is int:
-        check = _scalar(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+        check = _scalar(int, True, "an integer")
     elif tp is float:
-        check = _scalar(
-            lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"
-        )
+        check = _scalar((int, float), True, "a number")
     elif tp is datetime:
         check = _timestamp_checker()
     elif origin is dict:
@@ -376,13 +395,18 @@ def _checker(tp: Any) -> _Checker | None:
     return check
 
 
-def _scalar(ok: Callable[[Any], bool], what: str) -> _Checker:
+#: Scalar checker -> (accepted types, bools refused, error factory), for inlining.
+_SCALARS: dict[_Checker, tuple[Any, bool, Callable[[Any], _Bad]]] = {}
+
+
+def _scalar(accepted: Any, no_bool: bool, what: str) -> _Checker:
     bad = _expected(what)
 
     def check_scalar(value: Any) -> None:
-        if not ok(value):
+        if not isinstance(value, accepted) or (no_bool and value.__class__ is bool):
             raise bad(value)
 
+    _SCALARS[check_scalar] = (accepted, no_bool, bad)
     return check_scalar
 
 
