@@ -39,6 +39,19 @@ def _free_port() -> int:
         return port
 
 
+def worker_cpu(port: int) -> float:
+    """CPU seconds used so far by the gunicorn worker serving ``port`` (Linux /proc)."""
+    pid = _WORKERS.get(port)
+    if pid is None:
+        return float("nan")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: port -> pid of its gunicorn worker (the arbiter's only child).
+_WORKERS: dict[int, int] = {}
+
+
 @contextlib.contextmanager
 def gunicorn(app: str, extra_env: dict[str, str] | None = None) -> Iterator[int]:
     port = _free_port()
@@ -71,6 +84,9 @@ def gunicorn(app: str, extra_env: dict[str, str] | None = None) -> Iterator[int]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn {app} did not start")
             time.sleep(0.1)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            _WORKERS[port] = int(children[0])
         yield port
     finally:
         proc.terminate()
@@ -154,10 +170,16 @@ def bench_receiver(quick: bool = False) -> list[Any]:
         for a in apps:  # warm-up
             _load(ports[a], PATHS[a], 0.5)
         # One load process runs every round: short slices, apps back to back.
+        cpu0 = {a: worker_cpu(ports[a]) for a in apps}
+        served: dict[str, int] = {a: 0 for a in apps}
         for a, per_round in _rounds(ports, reps, seconds).items():
             for r in per_round:
                 rates[a].append(r["ok"] / r["seconds"])
                 errors[a] += int(r["errors"])
+                served[a] += int(r["ok"])
+        # Worker CPU per webhook: steadier than throughput (the load generator
+        # shares the 2 CPUs), shown in the notes.
+        cpu_us = {a: (worker_cpu(ports[a]) - cpu0[a]) / max(served[a], 1) * 1e6 for a in apps}
     med = {a: statistics.median(v) for a, v in rates.items() if v}
     rows = []
 
@@ -169,7 +191,9 @@ def bench_receiver(quick: bool = False) -> list[Any]:
             return
         ratio = statistics.median(x / y for x, y in zip(rates[a], rates[peer], strict=True))
         ok = ratio >= limit and errors[a] == 0 and errors[peer] == 0
-        note = f"errors {a}/{peer}: {errors[a]}/{errors[peer]}" if errors[a] or errors[peer] else ""
+        note = f"worker CPU per webhook {cpu_us[a]:.0f} us vs {peer} {cpu_us[peer]:.0f} us"
+        if errors[a] or errors[peer]:
+            note += f"; errors {a}/{peer}: {errors[a]}/{errors[peer]}"
         rows.append(
             Result(name, f"{med[a]:,.0f}/s", f"{peer} {med[peer]:,.0f}/s", ratio, target, ok, note)
         )
