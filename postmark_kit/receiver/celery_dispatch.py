@@ -264,6 +264,12 @@ def make_celery(config: Mapping[str, Any] | None = None) -> Any:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
+            # kombu's defaults look for tasks of dead workers only every ~100 s
+            # (10 s x 1 in 10 sweeps), and a worker killed holding the sweep's
+            # mutex blocks every sweep for 5 minutes: look every few seconds.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 30,
             "socket_timeout": _SOCKET_TIMEOUT,
             "socket_connect_timeout": _SOCKET_TIMEOUT,
         },
