@@ -115,7 +115,10 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     if req.content_length is not None and req.content_length > limit:
         return _error(413, f"body over the {limit}-byte limit")
     try:
-        body = req.stream.read(limit + 1)
+        # Content-Length (checked above) sizes the read: read(limit + 1) would make
+        # a server that leaves the stream unbounded allocate the whole limit each time.
+        declared = req.content_length
+        body = req.stream.read((limit if declared is None else declared) + 1)
     except OSError:  # a malformed chunked body (werkzeug raises OSError for it)
         return _error(400, "body could not be read")
     if len(body) > limit:
