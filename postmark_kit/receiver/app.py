@@ -66,11 +66,15 @@ def _answer(
     status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")) + "\n",
+        _COMPACT(body) + "\n",
         status=status,
         mimetype="application/json",
-        headers=dict(headers or {}),
+        headers=dict(headers) if headers else None,
     )
+
+
+#: One encoder for every answer (``json.dumps`` with options builds a new one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
