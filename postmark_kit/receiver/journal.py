@@ -258,7 +258,7 @@ class _PendingAppend:
 
 
 @attrs.frozen
-class Outcome:
+class _Outcome:
     """One round of plugin calls on an event, to record."""
 
     event_id: int
@@ -500,25 +500,18 @@ class WebhookJournal:
         ``failed`` maps plugin -> (hook, error text).  Returns the event's new
         state: ``pending`` (a retry is due later), ``done`` or ``dead``.
         """
-        outcome = Outcome(event_id, tuple(succeeded), dict(failed), first)
-        return self.finish_many([outcome], settings)[0]
-
-    def finish_many(self, outcomes: Sequence[Outcome], settings: JournalSettings) -> list[str]:
-        """:meth:`finish` for a batch, in one transaction (one commit, one fsync)."""
-        now = time.time()
-        states: list[str] = []
+        outcome = _Outcome(event_id, tuple(succeeded), dict(failed), first)
         with self._lock:
             self._begin()
             try:
-                for outcome in outcomes:
-                    states.append(self._finish_one(outcome, settings, now))
+                state = self._finish_one(outcome, settings, time.time())
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return states
+        return state
 
-    def _finish_one(self, outcome: Outcome, settings: JournalSettings, now: float) -> str:
+    def _finish_one(self, outcome: _Outcome, settings: JournalSettings, now: float) -> str:
         event_id = outcome.event_id
         if outcome.first and not outcome.failed:
             # The common case: every plugin took it at once.  Per-plugin rows only
