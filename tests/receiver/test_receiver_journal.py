@@ -376,3 +376,44 @@ def test_standalone_app_journals_by_default(make_app: Any, tmp_path: Path) -> No
         assert (tmp_path / "default.sqlite3").exists()
     finally:
         PostmarkReceiver.shutdown(app)
+
+
+def test_concurrent_appends_share_commits_and_each_gets_its_answer(tmp_path: Path) -> None:
+    """Group commit: 400 appends from 16 threads (a quarter repeats): one answer each, right."""
+    import threading
+    from datetime import UTC, datetime
+
+    from postmark_kit.receiver.dispatch import Webhook
+
+    journal = WebhookJournal(tmp_path / "j.sqlite3")
+    results: dict[int, int | None] = {}
+    lock = threading.Lock()
+
+    def send(first: int) -> None:
+        for n in range(first, 400, 16):
+            key = f"k{n % 300}"  # n >= 300 repeats an earlier key
+            webhook = Webhook(
+                body=b"{}", payload={}, dedupe_key=key, kind="bounce", received_at=datetime.now(UTC)
+            )
+            answer = journal.append(webhook)
+            with lock:
+                results[n] = answer
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert len(results) == 400
+        ids = [v for v in results.values() if v is not None]
+        assert len(ids) == len(set(ids)) == 300  # every key journaled once, ids distinct
+        for n, answer in results.items():  # each caller got its own row's id back
+            if answer is not None:
+                entry = journal.get(answer)
+                assert entry is not None and entry.dedupe_key == f"k{n % 300}"
+        for n in range(100):  # of a key sent twice, exactly one send journaled it
+            assert (results[n] is None) != (results[n + 300] is None)
+        assert journal.counts()["pending"] == 300
+    finally:
+        journal.close()
