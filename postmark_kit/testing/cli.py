@@ -6,6 +6,7 @@ import secrets
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -66,16 +67,19 @@ def demo(timeout: float) -> None:
         WebhookTriggers,
     )
     from ..plugins.store import EventStore
-    from ..receiver import create_app
+    from ..receiver import PostmarkReceiver, create_app
     from .app import HARD_BOUNCE_ADDRESS
     from .server import _QuietHandler
 
     password = secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory(prefix="postmark-kit-demo-") as tmp:
         store_path = Path(tmp) / "events.sqlite3"
+        journal_path = Path(tmp) / "journal.sqlite3"
         receiver_app = create_app(
             {
                 "POSTMARK_EVENT_STORE": str(store_path),
+                "POSTMARK_JOURNAL": str(journal_path),
+                "POSTMARK_JOURNAL_POLL": 0.05,
                 "POSTMARK_URL_PREFIX": "/postmark",
                 "POSTMARK_LOG_EVENTS": False,
                 "POSTMARK_LOAD_ENTRYPOINTS": False,
@@ -138,10 +142,14 @@ def demo(timeout: float) -> None:
                 )
                 drained = fake.wait_for_webhooks(timeout=timeout)
                 deliveries = fake.deliveries
+                # The receiver answered once each event was journaled; its worker
+                # stores them just after.
+                drained = drained and _journal_settles(journal_path, timeout)
         finally:
             receiver.shutdown()
             receiver.server_close()
             thread.join(timeout=5)
+            PostmarkReceiver.shutdown(receiver_app)
 
         posted = Counter(d.record_type for d in deliveries if d.delivered)
         failed = [d for d in deliveries if not d.delivered]
@@ -165,3 +173,19 @@ def demo(timeout: float) -> None:
             )
             sys.exit(1)
         click.echo("All webhooks arrived and were stored.")
+
+
+def _journal_settles(path: Path, timeout: float) -> bool:
+    """Wait until the receiver's worker has dispatched every journaled event."""
+    from ..receiver.journal import WebhookJournal
+
+    journal = WebhookJournal(path, create=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while journal.counts()["pending"]:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+    finally:
+        journal.close()
