@@ -83,9 +83,10 @@ def serve(
     from .app import PostmarkReceiver, create_app
     from .config import ConfigError
 
-    # Fail here, with a clear message, rather than in every worker.
+    # Fail here, with a clear message, rather than in every worker (and leave the
+    # journal's events to the workers' dispatchers, not this check's).
     try:
-        PostmarkReceiver.shutdown(create_app())
+        PostmarkReceiver.shutdown(create_app({"POSTMARK_JOURNAL_WORKER": False}))
     except (ConfigError, ImportError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
