@@ -167,11 +167,23 @@ def read_acks(path: Path) -> list[tuple[int, str]]:
 
 
 def wait_for_dispatch(tmp: Path, keys: set[str], timeout: float) -> dict[tuple[str, str], int]:
+    """Wait until every key reached every plugin and the journal holds nothing pending.
+
+    The journal decides: a plugin's call shows before the worker has run the
+    next plugin (the store) and recorded the event, so the calls alone are not
+    enough to read the store or the journal's counts after.
+    """
     deadline = time.monotonic() + timeout
     while True:
         calls = read_calls(tmp / "calls.sqlite3") if (tmp / "calls.sqlite3").exists() else {}
         if all((p, k) in calls for p in PLUGINS for k in keys):
-            return dict(calls)
+            journal = WebhookJournal(tmp / "journal.sqlite3", create=False)
+            try:
+                pending = journal.counts()["pending"]
+            finally:
+                journal.close()
+            if not pending:
+                return dict(read_calls(tmp / "calls.sqlite3"))
         if time.monotonic() > deadline:
             missing = [k for k in keys if any((p, k) not in calls for p in PLUGINS)]
             pytest.fail(f"{len(missing)} events not dispatched in {timeout}s, e.g. {missing[:5]}")
