@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests_mock
 import yaml
-from conftest import API, SHARED, load_response
+
+from tests.conftest import API, SHARED, load_response
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: The pages whose examples this test owns.

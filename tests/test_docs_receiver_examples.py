@@ -8,10 +8,10 @@ import types
 from pathlib import Path
 from typing import Any
 
-from conftest import load_webhook
 from flask import Flask
 
 from postmark_kit import hookimpl
+from tests.conftest import load_webhook
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

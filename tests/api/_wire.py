@@ -11,7 +11,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from conftest import API, SERVER_TOKEN
+from tests.conftest import API, SERVER_TOKEN
 
 #: ``body=NO_BODY``: the request must carry no body and no Content-Type.
 NO_BODY: Any = object()
@@ -73,7 +73,7 @@ def sent_exactly(
     account: bool = False,
 ) -> None:
     """The one request made: method, exact path and query (case kept), token, exact JSON."""
-    from conftest import ACCOUNT_TOKEN
+    from tests.conftest import ACCOUNT_TOKEN
 
     req = only_request(mock)
     url = urlsplit(req.url)

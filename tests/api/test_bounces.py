@@ -7,8 +7,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _wire import NO_BODY, assert_request, only_request, query_of
-from conftest import API, load_response
 
 from postmark_kit import ClientValidationError
 from postmark_kit.models.bounces import (
@@ -19,6 +17,8 @@ from postmark_kit.models.bounces import (
     DeliveryStats,
 )
 from postmark_kit.models.common import Dump
+from tests.api._wire import NO_BODY, assert_request, only_request, query_of
+from tests.conftest import API, load_response
 
 EST = timezone(timedelta(hours=-5))
 EDT = timezone(timedelta(hours=-4))

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests_mock
 import yaml
-from conftest import ACCOUNT_TOKEN, API, SERVER_TOKEN, SHARED, load_response
 
 from postmark_kit import (
     AccountClient,
@@ -30,6 +29,7 @@ from postmark_kit import (
     ServerClient,
     TemplatedEmail,
 )
+from tests.conftest import ACCOUNT_TOKEN, API, SERVER_TOKEN, SHARED, load_response
 
 CATALOG = SHARED / "api" / "endpoints.yaml"
 

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests_mock
-from conftest import ACCOUNT_TOKEN, API, load_response
 
 from postmark_kit import AccountClient, ClientValidationError
 from postmark_kit.models import DataRemoval, DataRemovalStatus
+from tests.conftest import ACCOUNT_TOKEN, API, load_response
 
 
 def _sent(mock: requests_mock.Mocker, method: str, path: str) -> Any:

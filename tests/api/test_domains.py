@@ -7,11 +7,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests_mock
-from conftest import ACCOUNT_TOKEN, API, load_response
 
 from postmark_kit import AccountClient, ClientValidationError, NotFoundError
 from postmark_kit.convert import unstructure
 from postmark_kit.models import ActionResult, Domain
+from tests.conftest import ACCOUNT_TOKEN, API, load_response
 
 
 def _sent(mock: requests_mock.Mocker, method: str, path: str) -> Any:

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _wire import NO_BODY, assert_request, only_request, sent_json
-from conftest import API, load_response
 
 from postmark_kit import (
     TEST_SERVER_TOKEN,
@@ -30,6 +28,8 @@ from postmark_kit import (
     UnprocessableEntityError,
 )
 from postmark_kit.models.email import BulkSendResult, BulkStatus
+from tests.api._wire import NO_BODY, assert_request, only_request, sent_json
+from tests.conftest import API, load_response
 
 EST = timezone(timedelta(hours=-5))
 

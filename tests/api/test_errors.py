@@ -6,8 +6,6 @@ import logging
 
 import pytest
 import requests
-from _wire import only_request
-from conftest import API, SERVER_TOKEN
 
 from postmark_kit import (
     ApiError,
@@ -27,6 +25,8 @@ from postmark_kit import (
     ServerError,
     UnprocessableEntityError,
 )
+from tests.api._wire import only_request
+from tests.conftest import API, SERVER_TOKEN
 
 INACTIVE = (
     "You tried to send to recipient(s) that have been marked as inactive. Found inactive "

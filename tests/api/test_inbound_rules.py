@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _wire import assert_request, only_request, query_of
-from conftest import API, load_response
 
 from postmark_kit import ClientValidationError, Page
 from postmark_kit.models.common import ActionResult
 from postmark_kit.models.inbound_rules import InboundRule
+from tests.api._wire import assert_request, only_request, query_of
+from tests.conftest import API, load_response
 
 PATH = "/triggers/inboundrules"
 

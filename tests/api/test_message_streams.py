@@ -7,9 +7,6 @@ from typing import Any
 
 import pytest
 import requests_mock
-from _wire import all_modelled as _all_modelled
-from _wire import sent_exactly as _sent
-from conftest import API, load_response
 
 from postmark_kit import ClientValidationError, NotFoundError, ServerClient
 from postmark_kit.models import (
@@ -19,6 +16,9 @@ from postmark_kit.models import (
     SubscriptionManagementConfiguration,
     UnsubscribeHandlingType,
 )
+from tests.api._wire import all_modelled as _all_modelled
+from tests.api._wire import sent_exactly as _sent
+from tests.conftest import API, load_response
 
 EDT = timezone(timedelta(hours=-4))
 

@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from _wire import assert_request, query_of
-from conftest import API
 
 from postmark_kit import ClientValidationError
 from postmark_kit.models.bounces import Bounce
 from postmark_kit.models.messages import InboundMessageSummary, OutboundMessage
+from tests.api._wire import assert_request, query_of
+from tests.conftest import API
 
 NY = ZoneInfo("America/New_York")
 WINDOW = 10_000

@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import pytest
 import requests_mock
-from conftest import API, SERVER_TOKEN, load_response
 
 from postmark_kit import ClientValidationError, ServerClient, TrackLinks, UnprocessableEntityError
 from postmark_kit.convert import Model
 from postmark_kit.models import Server, ServerColor
+from tests.conftest import API, SERVER_TOKEN, load_response
 
 NO_BODY: Any = object()
 

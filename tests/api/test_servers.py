@@ -7,12 +7,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests_mock
-from _wire import all_modelled as _all_modelled
-from _wire import sent_exactly
-from conftest import API, load_response
 
 from postmark_kit import AccountClient, ClientValidationError, NotFoundError, TrackLinks
 from postmark_kit.models import ActionResult, DeliveryType, Server, ServerColor
+from tests.api._wire import all_modelled as _all_modelled
+from tests.api._wire import sent_exactly
+from tests.conftest import API, load_response
 
 _sent = functools.partial(sent_exactly, account=True)
 

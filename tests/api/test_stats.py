@@ -7,8 +7,6 @@ from typing import Any
 
 import attrs
 import pytest
-from _wire import assert_request, only_request, query_of
-from conftest import API, load_response
 
 from postmark_kit.convert import Model
 from postmark_kit.models.stats import (
@@ -28,6 +26,8 @@ from postmark_kit.models.stats import (
     UsageCounts,
     UsageDay,
 )
+from tests.api._wire import assert_request, only_request, query_of
+from tests.conftest import API, load_response
 
 #: method, operation id, path, model class
 ENDPOINTS = [

@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests_mock
-from conftest import API, SERVER_TOKEN, load_response
 
 from postmark_kit import ApiError, BatchSendError, ClientValidationError, ServerClient
 from postmark_kit.convert import unstructure
@@ -19,6 +18,7 @@ from postmark_kit.models import (
     SuppressionResult,
     SuppressionStatus,
 )
+from tests.conftest import API, SERVER_TOKEN, load_response
 
 BASE = f"{API}/message-streams/outbound/suppressions"
 

@@ -7,9 +7,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests_mock
-from _wire import all_modelled as _all_modelled
-from _wire import sent_exactly as _sent
-from conftest import API, load_response
 
 from postmark_kit import (
     AccountClient,
@@ -31,6 +28,9 @@ from postmark_kit.models import (
     TemplateValidation,
     TemplateValidationIssue,
 )
+from tests.api._wire import all_modelled as _all_modelled
+from tests.api._wire import sent_exactly as _sent
+from tests.conftest import API, load_response
 
 
 def test_list_sends_capitalised_paging_and_returns_summaries(

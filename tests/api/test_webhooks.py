@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests_mock
-from _wire import all_modelled as _all_modelled
-from _wire import sent_exactly as _sent
-from conftest import API, load_response
 
 from postmark_kit import ClientValidationError, Header, NotFoundError, ServerClient
 from postmark_kit.models import (
@@ -19,6 +16,9 @@ from postmark_kit.models import (
     Webhook,
     WebhookTriggers,
 )
+from tests.api._wire import all_modelled as _all_modelled
+from tests.api._wire import sent_exactly as _sent
+from tests.conftest import API, load_response
 
 DOCUMENTED_TRIGGERS = WebhookTriggers(
     open=OpenTrigger(enabled=True, post_first_open_only=False),

@@ -8,9 +8,9 @@ import shlex
 from pathlib import Path
 
 from click.testing import CliRunner
-from test_cli_query import run
 
 from postmark_kit.cli import main
+from tests.cli.test_cli_query import run
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 

@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests_mock as requests_mock_module
-from conftest import API, SERVER_TOKEN, load_response
-from test_cli_query import api_run, outbound_messages, query_of, serve_pages
+
+from tests.cli.test_cli_query import api_run, outbound_messages, query_of, serve_pages
+from tests.conftest import API, SERVER_TOKEN, load_response
 
 
 def ids_in(path: Path) -> list[str]:

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests_mock as requests_mock_module
 from click.testing import CliRunner
-from conftest import API, SERVER_TOKEN, load_response
 
 from postmark_kit.cli import main
+from tests.conftest import API, SERVER_TOKEN, load_response
 
 #: Unset the variables a developer's shell may carry into the runner.
 NEWEST = datetime(2024, 5, 20, 10, 0, tzinfo=timezone(timedelta(hours=-4)))

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import requests_mock as requests_mock_module
-from conftest import API, SERVER_TOKEN, load_response
-from test_cli_query import api_run, run
+
+from tests.cli.test_cli_query import api_run, run
+from tests.conftest import API, SERVER_TOKEN, load_response
 
 
 def dry(*args: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Plugins for the journal tests that record every call in a SQLite file.
 
 Importable by receiver processes the tests start (``POSTMARK_PLUGINS=
-_journal_plugins:CounterA``, with this folder on ``PYTHONPATH``): the file is
-named by ``JOURNAL_TEST_CALLS``.  No unique constraint, so a second call for
+tests.receiver._journal_plugins:CounterA``, the checkout on ``PYTHONPATH``); the
+file is named by ``JOURNAL_TEST_CALLS``.  No unique constraint, so a second call for
 one event shows up as a second row.
 """
 

@@ -1,7 +1,6 @@
 """Receiver test support: a clean POSTMARK_* environment, an app factory, a recording plugin.
 
-Not a conftest.py: that module name would shadow tests/conftest.py for ``from conftest import``.
-Test modules import the fixtures they use from here.
+Test modules import the fixtures they use from here (``tests.receiver._receiver_support``).
 """
 
 from __future__ import annotations

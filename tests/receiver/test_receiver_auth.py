@@ -16,7 +16,13 @@ import time
 from typing import Any
 
 import pytest
-from _receiver_support import (  # noqa: F401
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from postmark_kit import hookimpl
+from postmark_kit.receiver import ConfigError, PostmarkReceiver, create_app
+from tests.conftest import load_webhook
+from tests.receiver._receiver_support import (  # noqa: F401
     AUTH,
     Recorder,
     clean_env,
@@ -25,12 +31,6 @@ from _receiver_support import (  # noqa: F401
     serve_wsgi,
     store_path,
 )
-from conftest import load_webhook
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from postmark_kit import hookimpl
-from postmark_kit.receiver import ConfigError, PostmarkReceiver, create_app
 
 BOUNCE = load_webhook("bounce")
 

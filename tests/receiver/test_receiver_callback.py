@@ -9,11 +9,11 @@ import logging
 from typing import Any
 
 import pytest
-from _receiver_support import clean_env, make_app, post, store_path  # noqa: F401
-from conftest import API, SERVER_TOKEN, load_webhook
 
 from postmark_kit import ServerClient
 from postmark_kit.plugins import BlockSendersPlugin, LoggingPlugin
+from tests.conftest import API, SERVER_TOKEN, load_webhook
+from tests.receiver._receiver_support import clean_env, make_app, post, store_path  # noqa: F401
 
 RULES = f"{API}/triggers/inboundrules"
 INBOUND = load_webhook("inbound")

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_webhook
 from flask import Flask
+
+from tests.conftest import load_webhook
 
 pytest.importorskip("celery", reason="celery is not installed (pip install -e '.[celery]')")
 if shutil.which("redis-server") is None:
@@ -40,6 +41,7 @@ from postmark_kit.receiver.celery_dispatch import (
 )
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]  # on the worker's path: the plugins are tests.receiver._celery_test_plugins
 QUEUE = "postmark-test"
 MAX_RETRIES = 3
 WAIT = 15.0
@@ -124,12 +126,14 @@ def start_worker(
             "POSTMARK_CELERY_QUEUE": queue,
             "POSTMARK_CELERY_MAX_RETRIES": str(MAX_RETRIES),
             "POSTMARK_CELERY_RETRY_BACKOFF": "0.1",
-            "POSTMARK_PLUGINS": "_celery_test_plugins:Steady,_celery_test_plugins:Flaky",
+            "POSTMARK_PLUGINS": ",".join(
+                f"tests.receiver._celery_test_plugins:{name}" for name in ("Steady", "Flaky")
+            ),
             "POSTMARK_LOAD_ENTRYPOINTS": "false",
             # The callback client is built (never called here): port 9 is discard.
             "POSTMARK_SERVER_TOKEN": "worker-token",
             "POSTMARK_BASE_URL": "http://127.0.0.1:9",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
             **settings,
         }
     )

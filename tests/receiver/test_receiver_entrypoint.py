@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _receiver_support import clean_env, make_app, post, store_path  # noqa: F401
-from conftest import ROOT, load_webhook
 
 from postmark_kit.receiver import PostmarkReceiver
+from tests.conftest import ROOT, load_webhook
+from tests.receiver._receiver_support import clean_env, make_app, post, store_path  # noqa: F401
 
 DIST = ROOT / "plugins" / "postmark-kit-csv-export"
 

@@ -10,16 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from _receiver_support import (  # noqa: F401 - fixtures
-    KINDS,
-    WEBHOOK,
-    Recorder,
-    clean_env,
-    make_app,
-    post,
-    store_path,
-)
-from conftest import load_webhook
 
 from postmark_kit.events import (
     BounceEvent,
@@ -36,6 +26,16 @@ from postmark_kit.events import (
 )
 from postmark_kit.models.bounces import Bounce
 from postmark_kit.receiver import Webhook
+from tests.conftest import load_webhook
+from tests.receiver._receiver_support import (  # noqa: F401 - fixtures
+    KINDS,
+    WEBHOOK,
+    Recorder,
+    clean_env,
+    make_app,
+    post,
+    store_path,
+)
 
 EXPECTED = {
     "bounce": ("postmark_bounce", BounceEvent),

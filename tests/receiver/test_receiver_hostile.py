@@ -26,8 +26,6 @@ from urllib.parse import quote
 
 import attrs
 import pytest
-from _receiver_support import AUTH, KINDS, WEBHOOK, Recorder, clean_env, serve_wsgi  # noqa: F401
-from conftest import SHARED, load_webhook
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +33,8 @@ from hypothesis import strategies as st
 from postmark_kit.convert import json_name
 from postmark_kit.events import EVENT_TYPES, MAX_DEPTH, InboundMessage, UnknownEvent
 from postmark_kit.receiver import PostmarkReceiver, create_app
+from tests.conftest import SHARED, load_webhook
+from tests.receiver._receiver_support import AUTH, KINDS, WEBHOOK, Recorder, clean_env, serve_wsgi  # noqa: F401
 
 #: Requests sent by this module (the closing note's "inputs tried").
 INPUTS = 0

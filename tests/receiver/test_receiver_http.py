@@ -18,7 +18,11 @@ from typing import Any
 
 import pytest
 import requests
-from _receiver_support import (  # noqa: F401
+from werkzeug.serving import make_server
+
+from postmark_kit.plugins import EventStore
+from tests.conftest import ROOT, load_webhook
+from tests.receiver._receiver_support import (  # noqa: F401
     AUTH,
     KINDS,
     Recorder,
@@ -27,10 +31,6 @@ from _receiver_support import (  # noqa: F401
     make_app,
     store_path,
 )
-from conftest import ROOT, load_webhook
-from werkzeug.serving import make_server
-
-from postmark_kit.plugins import EventStore
 
 
 @pytest.fixture

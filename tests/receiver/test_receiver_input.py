@@ -10,10 +10,11 @@ import json
 from typing import Any
 
 import pytest
-from _receiver_support import Recorder, clean_env, make_app, post, store_path  # noqa: F401
-from conftest import load_webhook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import load_webhook
+from tests.receiver._receiver_support import Recorder, clean_env, make_app, post, store_path  # noqa: F401
 
 BOUNCE = load_webhook("bounce")
 

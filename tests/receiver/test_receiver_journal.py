@@ -11,18 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import _receiver_support
 import pytest
-from _journal_plugins import CounterA, CounterB, read_calls
-from _receiver_support import Recorder, post
 from click.testing import CliRunner
-from conftest import load_webhook
 
 from postmark_kit import hookimpl
 from postmark_kit.cli import main
 from postmark_kit.receiver import PostmarkReceiver
 from postmark_kit.receiver.config import ConfigError
 from postmark_kit.receiver.journal import JournalDispatcher, JournalSettings, WebhookJournal
+from tests.conftest import load_webhook
+from tests.receiver import _receiver_support
+from tests.receiver._journal_plugins import CounterA, CounterB, read_calls
+from tests.receiver._receiver_support import Recorder, post
 
 # The fixtures this module uses (assigned: parameters named like them are not redefinitions).
 clean_env = _receiver_support.clean_env
@@ -235,7 +235,7 @@ def test_replay_now_dispatches_with_the_configured_plugins(
     drain_all(app)
     PostmarkReceiver.shutdown(app)
     monkeypatch.setenv("JOURNAL_TEST_CALLS", str(calls))
-    monkeypatch.setenv("POSTMARK_PLUGINS", "_journal_plugins:CounterA")
+    monkeypatch.setenv("POSTMARK_PLUGINS", "tests.receiver._journal_plugins:CounterA")
     monkeypatch.setenv("POSTMARK_LOAD_ENTRYPOINTS", "false")
     monkeypatch.setenv("POSTMARK_EVENT_STORE", "")
     path = str(tmp_path / "journal.sqlite3")

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import requests
-from _journal_plugins import read_calls
-from _receiver_support import AUTH, die_with_parent
 
 from postmark_kit.plugins.store import EventStore
 from postmark_kit.receiver.journal import WebhookJournal
+from tests.receiver._journal_plugins import read_calls
+from tests.receiver._receiver_support import AUTH, die_with_parent
 
 pytest.importorskip("gunicorn")
 
@@ -57,14 +57,16 @@ class Receiver:
             "POSTMARK_EVENT_STORE": str(tmp / "events.sqlite3"),
             "POSTMARK_LOG_EVENTS": "false",
             "POSTMARK_LOAD_ENTRYPOINTS": "false",
-            "POSTMARK_PLUGINS": "_journal_plugins:CounterA,_journal_plugins:CounterB",
+            "POSTMARK_PLUGINS": ",".join(
+                f"tests.receiver._journal_plugins:{name}" for name in ("CounterA", "CounterB")
+            ),
             "POSTMARK_JOURNAL_POLL": "0.2",
             "JOURNAL_TEST_CALLS": str(tmp / "calls.sqlite3"),
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_WORKERS": "2",
             "GUNICORN_THREADS": "4",
             "GUNICORN_LOG_LEVEL": "warning",
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+            "PYTHONPATH": str(ROOT),
         }
 
     def start(self) -> None:

@@ -11,8 +11,6 @@ import types
 from typing import Any
 
 import pytest
-from _receiver_support import AUTH, Recorder, clean_env, make_app, post, store_path  # noqa: F401
-from conftest import SERVER_TOKEN, load_webhook
 from flask import Flask
 
 from postmark_kit import ServerClient, hookimpl
@@ -24,6 +22,8 @@ from postmark_kit.receiver import (
     register_dispatcher,
 )
 from postmark_kit.receiver.dispatch import DISPATCHERS, DispatchResult
+from tests.conftest import SERVER_TOKEN, load_webhook
+from tests.receiver._receiver_support import AUTH, Recorder, clean_env, make_app, post, store_path  # noqa: F401
 
 BOUNCE = load_webhook("bounce")
 INBOUND = load_webhook("inbound")

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _receiver_support import KINDS, clean_env, make_app, post, store_path  # noqa: F401
 from click.testing import CliRunner
-from conftest import load_webhook
 
 from postmark_kit.cli import main
 from postmark_kit.events import DeliveryEvent, parse_event
 from postmark_kit.plugins import EventStore
 from postmark_kit.plugins.store import StoreError
+from tests.conftest import load_webhook
+from tests.receiver._receiver_support import KINDS, clean_env, make_app, post, store_path  # noqa: F401
 
 
 def test_every_type_is_stored_with_its_raw_json(make_app: Any, store_path: Path) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 import pytest
 import requests_mock
-from conftest import load_response
 
 from postmark_kit import AccountClient, ServerClient
 from postmark_kit.convert import Model
@@ -22,6 +21,7 @@ from postmark_kit.models.email import BulkEmail, BulkRecipient, Email, Templated
 from postmark_kit.models.webhooks import Trigger, WebhookTriggers
 from postmark_kit.pagination import Page
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, FakePostmark
+from tests.conftest import load_response
 
 Ids = dict[str, Any]
 Call = Callable[[ServerClient, Ids], Any]

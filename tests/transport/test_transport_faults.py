@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SERVER_TOKEN, load_response
-from faultserver import FaultServer, Reply, Reset, closed_port
 
 from postmark_kit import ServerClient
 from postmark_kit.errors import (
@@ -30,6 +28,8 @@ from postmark_kit.errors import (
 )
 from postmark_kit.models.email import Email
 from postmark_kit.transport import RetryPolicy
+from tests.conftest import SERVER_TOKEN, load_response
+from tests.transport.faultserver import FaultServer, Reply, Reset, closed_port
 
 #: (connect, read): a short read timeout keeps the timeout tests fast.
 FAST_TIMEOUT = (2.0, 0.3)

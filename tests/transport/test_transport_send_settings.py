@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import SERVER_TOKEN, load_response
-from faultserver import FaultServer, Reply, closed_port
 
 from postmark_kit import ServerClient
 from postmark_kit.errors import NetworkError
+from tests.conftest import SERVER_TOKEN, load_response
+from tests.transport.faultserver import FaultServer, Reply, closed_port
 
 PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
