@@ -53,11 +53,13 @@ class _State:
         if self.closed:
             return
         self.closed = True
+        # The dispatcher first: a journal worker still running would call
+        # plugins that postmark_unconfigure has already closed.
+        self.dispatcher.close()
         try:
             self.pm.hook.postmark_unconfigure(config=dict(self.config.raw))
         except Exception:
             log.exception("postmark_unconfigure failed")
-        self.dispatcher.close()
         if self.owns_client and self.client is not None:
             self.client.close()
 

@@ -332,18 +332,22 @@ class WebhookJournal:
         self._queue: list[_PendingAppend] = []
         self._committing = False
         try:
-            # No SQLite busy handler: it sleeps 1, 2, 5, 10... ms per try, which
-            # turns the sub-millisecond waits of several processes committing
-            # every request into many milliseconds.  _begin/_read wait in short steps.
+            # While opening, SQLite's own busy handler: after a crash the first
+            # connection recovers the WAL under an exclusive lock, and every
+            # receiver process restarting at once must wait for it, not fail.
             self._db = sqlite3.connect(
-                self.path, timeout=0, check_same_thread=False, isolation_level=None
+                self.path, timeout=_BUSY_WAIT, check_same_thread=False, isolation_level=None
             )
             # FULL: a commit is on disk before the 200 goes back, even on power loss.
             self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             if create:
-                self._retry(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
-                self._retry(lambda: self._db.executescript(_SCHEMA))
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.executescript(_SCHEMA)
             self._db.create_function("pk_owner_alive", 1, _owner_alive, deterministic=False)
+            # Then none: it sleeps 1, 2, 5, 10... ms per try, which turns the
+            # sub-millisecond waits of several processes committing every
+            # request into many milliseconds.  _begin/_read wait in short steps.
+            self._db.execute("PRAGMA busy_timeout = 0")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         self._closed = False

@@ -417,3 +417,26 @@ def test_concurrent_appends_share_commits_and_each_gets_its_answer(tmp_path: Pat
         assert journal.counts()["pending"] == 300
     finally:
         journal.close()
+
+
+def test_opening_waits_for_a_lock_held_elsewhere(tmp_path: Path) -> None:
+    """After a crash every restarting process opens the journal at once while one
+    recovers the WAL under an exclusive lock: the others wait, they don't fail to boot."""
+    import threading
+
+    path = tmp_path / "j.sqlite3"
+    WebhookJournal(path).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Exclusive locking mode: even readers are kept out (as during WAL recovery).
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.5, holder.close)
+    release.start()
+    started = time.monotonic()
+    try:
+        journal = WebhookJournal(path)
+        assert time.monotonic() - started >= 0.3  # it did wait for the lock
+        assert journal.counts()["pending"] == 0
+        journal.close()
+    finally:
+        release.join()
