@@ -81,6 +81,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_until_healthy(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
+    """Poll ``<url>/health`` until it answers 200; fail with the server's stderr if it dies."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{url}/health", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            pytest.fail(f"{what} did not start: {err}")
+        time.sleep(0.1)
+
+
 def _wait_for_kinds(store: Path, kinds: list[str], timeout: float = 20) -> list[str]:
     """The standalone app journals, then a worker fills the store: wait for it."""
     deadline = time.monotonic() + timeout
@@ -121,16 +136,7 @@ def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}/postmark"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            time.sleep(0.1)
+        _wait_until_healthy(proc, url, "gunicorn")
         body = json.dumps(load_webhook("inbound"))
         for _ in range(2):  # a Postmark retry: stored once
             response = requests.post(
@@ -183,16 +189,7 @@ def test_serve_command_runs_gunicorn(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}/postmark"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            time.sleep(0.1)
+        _wait_until_healthy(proc, url, "serve")
         response = requests.post(
             f"{url}/webhook", json=load_webhook("click"), auth=AUTH, timeout=10
         )
