@@ -37,7 +37,14 @@ class Recorder:
 
 def test_receiving_page_drop_in_example_receives_a_webhook() -> None:
     recorder = Recorder()
-    ns = run_blocks("receiving.md", {"__name__": "docs_receiving", "my_plugin": recorder})
+    ns = run_blocks(
+        "receiving.md",
+        {
+            "__name__": "docs_receiving",
+            "my_plugin": recorder,
+            "bounce_payload": load_webhook("bounce"),
+        },
+    )
     credentials = base64.b64encode(b"postmark:a long random string").decode()
     response = (
         ns["app"]
@@ -49,7 +56,8 @@ def test_receiving_page_drop_in_example_receives_a_webhook() -> None:
         )
     )
     assert response.status_code == 200
-    assert [type(e).__name__ for e in recorder.events] == ["DeliveryEvent"]
+    # The answers example posted a bounce first.
+    assert [type(e).__name__ for e in recorder.events] == ["BounceEvent", "DeliveryEvent"]
 
 
 def test_plugins_page_examples_run_and_their_test_passes(tmp_path: Path) -> None:

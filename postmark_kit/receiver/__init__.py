@@ -1,6 +1,13 @@
 """Receive Postmark webhooks in Flask and dispatch typed events to pluggy plugins."""
 
-from .app import EVENT_KINDS, PostmarkReceiver, create_app
+from .app import (
+    DUPLICATE_HEADER,
+    EVENT_HEADER,
+    EVENT_KINDS,
+    KEY_HEADER,
+    PostmarkReceiver,
+    create_app,
+)
 from .config import POSTMARK_WEBHOOK_IPS, ConfigError, ReceiverConfig
 from .dispatch import (
     Dispatcher,
@@ -15,7 +22,10 @@ from .dispatch import (
 from .manager import PluginLoadError, build_plugin_manager
 
 __all__ = [
+    "DUPLICATE_HEADER",
+    "EVENT_HEADER",
     "EVENT_KINDS",
+    "KEY_HEADER",
     "POSTMARK_WEBHOOK_IPS",
     "ConfigError",
     "DispatchError",

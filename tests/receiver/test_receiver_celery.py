@@ -255,7 +255,7 @@ def test_events_reach_each_plugin_once_with_their_metadata(
         body = json.dumps(load_webhook(kind)).encode()
         resp = post(app, body, trace)
         assert resp.status_code == 200, resp.get_data(as_text=True)
-        assert resp.get_json()["key"] == f"trace:{trace}"
+        assert resp.headers["Postmark-Kit-Key"] == f"trace:{trace}"
         sent[f"trace:{trace}"] = (kind, body)
     for key in sent:
         wait_for(

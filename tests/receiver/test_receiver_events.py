@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -59,7 +60,8 @@ def _deliver(make_app: Any, name: str, **kw: Any) -> tuple[Recorder, Any]:
 def test_each_type_reaches_its_hook_then_postmark_event(make_app: Any, name: str) -> None:
     recorder, response = _deliver(make_app, name, headers={"X-PM-Webhook-Trace-Id": f"t-{name}"})
     assert response.status_code == 200
-    assert response.get_json()["event"] == name
+    assert response.headers["Postmark-Kit-Event"] == name
+    assert response.get_data() == b""
     hook, cls = EXPECTED[name]
     assert recorder.hooks() == [hook, "postmark_event"]
     (_, event, client, webhook), (_, same, _, _) = recorder.calls
@@ -70,6 +72,23 @@ def test_each_type_reaches_its_hook_then_postmark_event(make_app: Any, name: str
     assert webhook.trace_id == f"t-{name}"
     assert webhook.dedupe_key == f"trace:t-{name}"
     assert webhook.payload == load_webhook(name)
+
+
+@pytest.mark.parametrize(
+    "recipient", ["plain@example.com", "ünïcode@exämple.com", "line\nbreak@example.com", "50%@x.io"]
+)
+def test_accepted_answer_names_the_key_in_a_header_safe_form(make_app: Any, recipient: str) -> None:
+    """A key built from body fields may hold any text; the header carries it percent-encoded."""
+    delivery = {**load_webhook("delivery"), "Recipient": recipient}
+    recorder = Recorder()
+    response = post(make_app(plugins=[recorder]).test_client(), delivery)
+    assert response.status_code == 200 and response.get_data() == b""
+    assert "Content-Type" not in response.headers and response.headers["Content-Length"] == "0"
+    header = response.headers["Postmark-Kit-Key"]
+    assert header.isascii() and header.isprintable()
+    webhook = recorder.calls[0][3]
+    assert unquote(header) == webhook.dedupe_key and recipient in webhook.dedupe_key
+    assert "Postmark-Kit-Duplicate" not in response.headers
 
 
 @pytest.mark.parametrize("name", KINDS)

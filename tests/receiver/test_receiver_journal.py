@@ -94,7 +94,7 @@ def test_event_is_committed_before_the_answer_and_dispatched_after(
     app = journaled(make_app, tmp_path, plugins=[recorder])
     response = post(app.test_client(), BOUNCE, headers={"X-PM-Webhook-Trace-Id": "t-1"})
     assert response.status_code == 200
-    assert response.get_json()["key"] == "trace:t-1"
+    assert response.headers["Postmark-Kit-Key"] == "trace:t-1"
     assert recorder.calls == []  # not yet: the worker runs plugins, not the request
     # Another connection (another process could be reading) sees the committed row.
     other = WebhookJournal(tmp_path / "journal.sqlite3", create=False)
@@ -120,11 +120,11 @@ def test_postmark_retries_are_acknowledged_and_never_dispatched_twice(
     app = journaled(make_app, tmp_path, plugins=[recorder])
     client = app.test_client()
     first = post(client, BOUNCE, headers={"X-PM-Webhook-Trace-Id": "same"})
-    assert "duplicate" not in first.get_json()
+    assert "Postmark-Kit-Duplicate" not in first.headers
     drain_all(app)
     for _ in range(3):
         again = post(client, BOUNCE, headers={"X-PM-Webhook-Trace-Id": "same"})
-        assert again.status_code == 200 and again.get_json()["duplicate"] is True
+        assert again.status_code == 200 and again.headers["Postmark-Kit-Duplicate"] == "true"
     # No trace id: the type-specific key (bounce ID) dedupes.
     post(client, BOUNCE)
     post(client, BOUNCE)
