@@ -18,6 +18,8 @@ from .config import ReceiverConfig
 __all__ = ["AuthFailure", "check_request", "client_ip"]
 
 REALM = "postmark-kit"
+_BASIC_CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+_HEADER_CHALLENGE = {"WWW-Authenticate": f'Header realm="{REALM}"'}
 
 
 @attrs.frozen
@@ -68,30 +70,31 @@ def _ip_allowed(ip: str | None, config: ReceiverConfig) -> bool:
     return any(addr in net or (mapped is not None and mapped in net) for net in config.allowed_ips)
 
 
+def _challenge(config: ReceiverConfig) -> dict[str, str]:
+    return dict(_BASIC_CHALLENGE if config.basic_auth else _HEADER_CHALLENGE)
+
+
 def check_request(request: Request, config: ReceiverConfig) -> AuthFailure | None:
     """``None`` when the request may pass, else the answer to send."""
     if config.allowed_ips is not None:
         ip = client_ip(request, config.trusted_proxies)
         if not _ip_allowed(ip, config):
             return AuthFailure(403, "source address not allowed")
-    challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
     if config.basic_auth:
         assert config.webhook_username is not None and config.webhook_password is not None
         auth = request.authorization
         if auth is None or auth.type != "basic":
-            return AuthFailure(401, "authentication required", challenge)
+            return AuthFailure(401, "authentication required", dict(_BASIC_CHALLENGE))
         # Both compared, always: no early exit that would time the username.
         user_ok = _same(auth.username, config.webhook_username)
         password_ok = _same(auth.password, config.webhook_password)
         if not (user_ok & password_ok):
-            return AuthFailure(401, "invalid credentials", challenge)
+            return AuthFailure(401, "invalid credentials", dict(_BASIC_CHALLENGE))
     if config.secret_auth:
         assert config.secret_header is not None and config.secret_value is not None
         given = request.headers.get(config.secret_header)
-        if not config.basic_auth:
-            challenge = {"WWW-Authenticate": f'Header realm="{REALM}"'}
         if given is None:
-            return AuthFailure(401, f"missing {config.secret_header} header", challenge)
+            return AuthFailure(401, f"missing {config.secret_header} header", _challenge(config))
         if not hmac.compare_digest(_header_bytes(given), config.secret_value.encode("utf-8")):
-            return AuthFailure(401, f"invalid {config.secret_header} header", challenge)
+            return AuthFailure(401, f"invalid {config.secret_header} header", _challenge(config))
     return None

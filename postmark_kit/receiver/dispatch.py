@@ -11,6 +11,7 @@ modes plug in with :func:`register_dispatcher`: they get the same
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -123,14 +124,53 @@ def event_hook_names(kind: str) -> list[str]:
     return [f"postmark_{kind}", "postmark_event"] if kind != "unknown" else ["postmark_event"]
 
 
+@attrs.frozen
+class _Plan:
+    """Who gets an event of one kind: worked out once, not per webhook.
+
+    ``impls`` is what it was built from (pluggy's implementation lists of the
+    kind's hooks); a plugin registered or removed since changes them, and the
+    plan is built again.
+    """
+
+    impls: tuple[list[pluggy.HookImpl], ...]
+    #: (plugin name, hook name, function, its argument names), in call order.
+    calls: tuple[tuple[str, str, Callable[..., Any], tuple[str, ...]], ...]
+    #: Plugin names in call order, no repeats.
+    plugins: tuple[str, ...]
+    #: The result when every plugin took the event (frozen, so one serves every call).
+    all_ok: DispatchResult
+
+
+#: plugin manager -> kind -> plan; weak so a manager's plans go with it.
+_PLANS: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[str, _Plan]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _plan(pm: pluggy.PluginManager, kind: str) -> _Plan:
+    hooks = event_hook_names(kind)
+    impls = tuple(getattr(pm.hook, name).get_hookimpls() for name in hooks)
+    plans = _PLANS.get(pm)
+    if plans is None:
+        plans = _PLANS.setdefault(pm, {})
+    plan = plans.get(kind)
+    if plan is not None and plan.impls == impls:  # the same HookImpl objects: unchanged
+        return plan
+    calls = []
+    for name, hook_impls in zip(hooks, impls, strict=True):
+        for impl in reversed(hook_impls):  # pluggy's call order (tryfirst/trylast honoured)
+            if not (impl.hookwrapper or impl.wrapper):
+                calls.append((impl.plugin_name, name, impl.function, tuple(impl.argnames)))
+    plugins = tuple(dict.fromkeys(c[0] for c in calls))
+    plan = _Plan(impls, tuple(calls), plugins, DispatchResult(succeeded=plugins))
+    plans[kind] = plan
+    return plan
+
+
 def event_plugins(pm: pluggy.PluginManager, kind: str) -> list[str]:
     """Names of the plugins implementing a hook for ``kind`` (call order, no repeats)."""
-    names: list[str] = []
-    for hook in event_hook_names(kind):
-        for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
-            if not (impl.hookwrapper or impl.wrapper) and impl.plugin_name not in names:
-                names.append(impl.plugin_name)
-    return names
+    return list(_plan(pm, kind).plugins)
 
 
 def call_event_hooks(
@@ -149,44 +189,35 @@ def call_event_hooks(
     plugins that failed, never the ones that already succeeded).
     """
     kind = event_kind(event)
+    plan = _plan(pm, kind)
     kwargs: dict[str, Any] = {"event": event, "client": client, "webhook": webhook}
     failures: list[PluginFailure] = []
     rejection: Reject | None = None
-    called: list[str] = []
-    for name in event_hook_names(kind):
-        caller = getattr(pm.hook, name)
-        for impl in reversed(caller.get_hookimpls()):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            if only is not None and impl.plugin_name not in only:
-                continue
-            if impl.plugin_name not in called:
-                called.append(impl.plugin_name)
-            try:
-                impl.function(*[kwargs[a] for a in impl.argnames])
-            except Reject as exc:
-                log.warning(
-                    "plugin %s rejected %s event %s: %s",
-                    impl.plugin_name,
-                    kind,
-                    webhook.dedupe_key,
-                    exc.reason,
-                )
-                rejection = rejection or exc
-            except Exception as exc:
-                log.exception(
-                    "plugin %s failed in %s on %s event %s",
-                    impl.plugin_name,
-                    name,
-                    kind,
-                    webhook.dedupe_key,
-                )
-                failures.append(PluginFailure(plugin=impl.plugin_name, hook=name, error=exc))
+    for plugin, hook, function, argnames in plan.calls:
+        if only is not None and plugin not in only:
+            continue
+        try:
+            if argnames == ("event",):
+                function(event)
+            else:
+                function(*[kwargs[a] for a in argnames])
+        except Reject as exc:
+            log.warning(
+                "plugin %s rejected %s event %s: %s", plugin, kind, webhook.dedupe_key, exc.reason
+            )
+            rejection = rejection or exc
+        except Exception as exc:
+            log.exception(
+                "plugin %s failed in %s on %s event %s", plugin, hook, kind, webhook.dedupe_key
+            )
+            failures.append(PluginFailure(plugin=plugin, hook=hook, error=exc))
+    if only is None and not failures and rejection is None:
+        return plan.all_ok
     failed = {f.plugin for f in failures}
     return DispatchResult(
         failures=tuple(failures),
         rejection=rejection,
-        succeeded=tuple(n for n in called if n not in failed),
+        succeeded=tuple(n for n in plan.plugins if n not in failed and (only is None or n in only)),
     )
 
 

@@ -259,3 +259,25 @@ def test_event_hook_wrappers_are_reported(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.WARNING, logger="postmark_kit.receiver"):
         build_plugin_manager([Wrapping()], load_entrypoints=False)
     assert any("wrapper postmark_event is ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_plugins_registered_or_removed_at_runtime_are_seen_by_the_next_event(
+    make_app: Any,
+) -> None:
+    """Who gets an event is worked out once per kind, and again when the plugins change."""
+    first, second = Recorder(), Recorder()
+    app = make_app(plugins=[first])
+    client = app.test_client()
+    pm = PostmarkReceiver.plugin_manager(app)
+    assert post(client, BOUNCE).status_code == 200
+    pm.register(second, name="second")
+    assert post(client, {**BOUNCE, "ID": 2}).status_code == 200
+    assert [e.id for _h, e, *_ in first.calls[::2]] == [BOUNCE["ID"], 2]
+    assert [e.id for _h, e, *_ in second.calls[::2]] == [2]
+    assert second.hooks() == ["postmark_bounce", "postmark_event"]
+    pm.unregister(first)
+    assert post(client, {**BOUNCE, "ID": 3}).status_code == 200
+    assert len(first.calls) == 4 and [e.id for _h, e, *_ in second.calls[::2]] == [2, 3]
+    # Another kind is planned on its own.
+    assert post(client, load_webhook("delivery")).status_code == 200
+    assert second.hooks()[-2:] == ["postmark_delivery", "postmark_event"]
