@@ -71,11 +71,12 @@ def attachment_from_part(part: email.message.Message) -> Attachment:
         data = payload if isinstance(payload, bytes) else b""
         default_name = "attachment"
     cid = part.get("Content-ID")
+    cid_text = str(cid).strip().strip("<>") if cid else None
     return Attachment.from_bytes(
-        part.get_filename() or default_name,
+        part.get_filename() or cid_text or default_name,
         data,
         content_type,
-        content_id=f"cid:{str(cid).strip().strip('<>')}" if cid else None,
+        content_id=f"cid:{cid_text}" if cid_text else None,
     )
 
 

@@ -21,25 +21,7 @@ from postmark_kit.flask import ConfigError, Postmark, PostmarkState
 from postmark_kit.receiver import PostmarkReceiver
 from postmark_kit.testing import FakePostmark
 from tests.conftest import API, SERVER_TOKEN
-
-
-def ok(request: Any, context: Any) -> Any:
-    body = request.json()
-    if isinstance(body, list):
-        return [ok_item(m, i) for i, m in enumerate(body)]
-    if "Messages" in body:
-        return [ok_item(m, i) for i, m in enumerate(body["Messages"])]
-    return ok_item(body, 0)
-
-
-def ok_item(message: dict[str, Any], i: int) -> dict[str, Any]:
-    return {
-        "To": message.get("To"),
-        "SubmittedAt": "2024-05-01T10:00:00Z",
-        "MessageID": f"id-{i}",
-        "ErrorCode": 0,
-        "Message": "OK",
-    }
+from tests.sending._support import answer, register_sends
 
 
 def make_app(**config: Any) -> Flask:
@@ -55,8 +37,7 @@ def make_app(**config: Any) -> Flask:
 
 @pytest.fixture
 def api(mock_api: requests_mock_module.Mocker) -> requests_mock_module.Mocker:
-    for path in ("/email", "/email/batch", "/email/withTemplate", "/email/batchWithTemplates"):
-        mock_api.post(API + path, json=ok)
+    register_sends(mock_api)
     return mock_api
 
 
@@ -200,8 +181,8 @@ def test_record_messages_nests_and_stops_recording(api: requests_mock_module.Moc
 
 
 def test_one_client_per_app_with_an_app_factory(mock_api: requests_mock_module.Mocker) -> None:
-    mock_api.post("http://one.test/email", json=ok)
-    mock_api.post("http://two.test/email", json=ok)
+    mock_api.post("http://one.test/email", json=answer)
+    mock_api.post("http://two.test/email", json=answer)
     postmark = Postmark()
     one = make_app(POSTMARK_SERVER_TOKEN="token-one", POSTMARK_BASE_URL="http://one.test")
     two = make_app(POSTMARK_SERVER_TOKEN="token-two", POSTMARK_BASE_URL="http://two.test")
