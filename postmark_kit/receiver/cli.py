@@ -395,7 +395,7 @@ def replay_events(
 
 
 def _dispatch_now(journal_path: str) -> None:
-    from .app import PostmarkReceiver, _state, create_app
+    from .app import PostmarkReceiver, create_app
     from .config import ConfigError
     from .journal import JournalDispatcher
 
@@ -411,7 +411,7 @@ def _dispatch_now(journal_path: str) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     try:
-        dispatcher = _state(app).dispatcher
+        dispatcher = PostmarkReceiver.state_for(app).dispatcher
         assert isinstance(dispatcher, JournalDispatcher)
         count = dispatcher.drain()
         journal = dispatcher.journal
