@@ -339,10 +339,15 @@ def _record(state: PostmarkState, emails: list[Sendable]) -> list[SendResult]:
 
 
 def _receiver_client(app: Flask) -> ServerClient | None:
-    """The client of a webhook receiver already set up on ``app``, if any."""
+    """The client of the webhook receiver already set up on ``app`` for the same server."""
     from .receiver.app import PostmarkReceiver
 
     try:
-        return PostmarkReceiver.client_for(app)
+        state = PostmarkReceiver.state_for(app)
     except RuntimeError:
+        return None  # no receiver, or several (each with its own settings)
+    if state.closed or state.client is None:
         return None
+    if state.config.server_token != app.config["POSTMARK_SERVER_TOKEN"]:
+        return None  # a receiver for another Postmark server
+    return state.client
