@@ -352,8 +352,9 @@ def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool
 @click.option(
     "--now",
     is_flag=True,
-    help="Dispatch here, with the plugins of the POSTMARK_* settings, instead of "
-    "leaving it to the running receiver's worker.",
+    help="Dispatch here instead of leaving it to the running receiver's worker: with "
+    "the plugins of the POSTMARK_* settings, or of the receiver in the app "
+    "POSTMARK_FLASK_APP names (module:app or module:create_app).",
 )
 def replay_events(
     journal_path: str, use_celery: bool, event_ids: tuple[int, ...], replay_all: bool, now: bool
@@ -395,27 +396,40 @@ def replay_events(
 
 
 def _dispatch_now(journal_path: str) -> None:
-    from .app import PostmarkReceiver, _state, create_app
+    from .app import PostmarkReceiver, create_app, load_app
     from .config import ConfigError
     from .journal import JournalDispatcher
 
+    host = os.environ.get("POSTMARK_FLASK_APP")
     try:
-        app = create_app(
-            {
-                "POSTMARK_DISPATCH": "journal",
-                "POSTMARK_JOURNAL": journal_path,
-                "POSTMARK_JOURNAL_WORKER": False,
-            }
-        )
-    except (ConfigError, ImportError) as exc:
+        if host:
+            # The host app's receiver: its plugins, its config, its application context.
+            app = load_app(host)
+        else:
+            app = create_app(
+                {
+                    "POSTMARK_DISPATCH": "journal",
+                    "POSTMARK_JOURNAL": journal_path,
+                    "POSTMARK_JOURNAL_WORKER": False,
+                }
+            )
+        state = PostmarkReceiver.state_for(app)
+    except (ConfigError, ImportError, RuntimeError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     try:
-        dispatcher = _state(app).dispatcher
-        assert isinstance(dispatcher, JournalDispatcher)
+        dispatcher = state.dispatcher
+        if not isinstance(dispatcher, JournalDispatcher) or os.path.abspath(
+            dispatcher.settings.path
+        ) != os.path.abspath(journal_path):
+            click.echo(
+                f"Error: the receiver of {host} does not dispatch from {journal_path} "
+                "(POSTMARK_DISPATCH=journal, POSTMARK_JOURNAL)",
+                err=True,
+            )
+            sys.exit(2)
         count = dispatcher.drain()
-        journal = dispatcher.journal
-        counts = journal.counts()
+        counts = dispatcher.journal.counts()
     finally:
         PostmarkReceiver.shutdown(app)
     click.echo(
