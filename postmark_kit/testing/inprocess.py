@@ -62,6 +62,8 @@ ALL_TRIGGERS: Final[Mapping[str, Mapping[str, bool]]] = {
 }
 
 _HOSTS = itertools.count(1)
+#: Delivery rounds per ``deliver()``: plugins causing webhooks causing plugins...
+_MAX_ROUNDS = 100
 
 
 def receiver_webhook(
@@ -158,6 +160,7 @@ class AppWebhooks:
     ) -> None:
         self.fake = fake
         self.app = app
+        self.receiver = receiver
         self.path, self.auth, self.headers = receiver_webhook(
             app, receiver=receiver, path=path, auth=auth, headers=headers
         )
@@ -223,12 +226,36 @@ class AppWebhooks:
     def deliver(self) -> list[Delivery]:
         """Post every webhook the simulator has for the app into it, now; returns them.
 
-        Waits for the simulator's HTTP webhooks too (``fake.wait_for_webhooks``).
-        A webhook a plugin's callback causes is delivered in the same call.
+        In journal mode the journaled events are then dispatched on this thread
+        (the dispatcher's ``drain``), so the plugins have run when it returns.
+        A webhook a plugin causes (its callback sent mail) is delivered, and
+        dispatched, in the same call.
         """
-        delivered = self.fake.dispatcher.deliver_in_process()
-        self.fake.wait_for_webhooks(timeout=self.timeout)
-        return [d for d in delivered if self._mine(d.url)]
+        mine: list[Delivery] = []
+        for _ in range(_MAX_ROUNDS):
+            batch = [d for d in self.fake.dispatcher.deliver_in_process() if self._mine(d.url)]
+            if batch:
+                mine += batch
+                self._drain_journal()
+            if not self._pending():
+                break
+        return mine
+
+    def _pending(self) -> bool:
+        return any(d.in_process and d.attempts == 0 for d in self.deliveries)
+
+    def _drain_journal(self) -> None:
+        """Journal mode: run the journaled events' plugins now, on this thread.
+
+        With ``POSTMARK_JOURNAL_WORKER=false`` (advised in tests) this is the only
+        place they run, so ``deliver()`` returning means the plugins ran.
+        """
+        from ..receiver import PostmarkReceiver
+
+        dispatcher = PostmarkReceiver.state_for(self.app, self.receiver).dispatcher
+        drain = getattr(dispatcher, "drain", None)  # JournalDispatcher's
+        if callable(drain):
+            drain(timeout=self.timeout)
 
     @property
     def deliveries(self) -> list[Delivery]:

@@ -263,3 +263,28 @@ def test_a_named_second_receiver_gets_its_own_webhooks(
     finally:
         PostmarkReceiver.shutdown(app, "billing")
         PostmarkReceiver.shutdown(app, "postmark_kit")
+
+
+def test_journal_mode_plugins_have_run_when_deliver_returns(
+    postmark_fake: FakePostmark,
+    tmp_path: Any,
+    postmark_webhooks_into: Callable[..., AppWebhooks],
+) -> None:
+    watcher = BounceWatcher()
+    app = make_app(
+        postmark_fake,
+        watcher,
+        POSTMARK_DISPATCH="journal",
+        POSTMARK_JOURNAL=str(tmp_path / "journal.sqlite3"),
+        POSTMARK_JOURNAL_WORKER=False,  # only deliver() dispatches: deterministic
+    )
+    try:
+        hooks = postmark_webhooks_into(app)
+        app.test_client().post("/signup", data={"email": HARD_BOUNCE_ADDRESS})
+        delivered = hooks.deliver()
+        assert watcher.bounced == [HARD_BOUNCE_ADDRESS]
+        # the mail the plugin sent while handling the bounce, delivered and dispatched too
+        assert [d.record_type for d in delivered] == ["Bounce", "SubscriptionChange", "Delivery"]
+        assert watcher.kinds == ["bounce", "subscription_change", "delivery"]
+    finally:
+        PostmarkReceiver.shutdown(app)
