@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -240,7 +241,7 @@ class Transport:
                 retry_after = getattr(failure, "retry_after", None)
                 retryable = status in policy.retry_statuses and (idempotent or status == 429)
             if not retryable or attempt >= policy.max_retries:
-                raise failure from cause
+                raise failure from self._safe_cause(cause)
             delay = policy.backoff(attempt, retry_after)
             log.warning(
                 "postmark %s %s failed (%s); retry %d/%d in %.2fs",
@@ -253,6 +254,27 @@ class Transport:
             )
             policy.sleep(delay)
             attempt += 1
+
+    def _safe_cause(self, cause: BaseException | None) -> BaseException | None:
+        """``cause`` without the token: left out if its text quotes it, redacted where held.
+
+        requests' exceptions keep the prepared request, headers and all: the
+        token header is redacted there (the request is this call's own).
+        """
+        if cause is None:
+            return None
+        if self._token in "".join(traceback.format_exception(cause)):
+            return None
+        seen: set[int] = set()
+        current: BaseException | None = cause
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            for holder in (current, getattr(current, "response", None)):
+                headers = getattr(getattr(holder, "request", None), "headers", None)
+                if headers is not None and self._token_header in headers:
+                    headers[self._token_header] = "[redacted]"
+            current = current.__cause__ or current.__context__
+        return cause
 
     def _connection_failure(
         self, exc: requests.RequestException, method: str, path: str

@@ -114,7 +114,7 @@ def test_one_swapped_field_at_a_time_never_escapes_as_another_exception(
     server_client: ServerClient,
     account_client: AccountClient,
 ) -> None:
-    """Each documented key swapped alone: the model takes it or the call raises InvalidResponseError."""
+    """Each documented key swapped alone: accepted, or an InvalidResponseError naming it."""
     doc = load_response(op_id)
     items = doc if isinstance(doc, list) else [doc]
     for key in sorted({k for item in items for k in item}):
