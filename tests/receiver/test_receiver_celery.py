@@ -64,48 +64,91 @@ def wait_for(what: str, cond: Callable[[], Any], timeout: float = WAIT) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+#: How docs/celery.md requires Redis to run (AOF, fsync every second, no eviction).
+DURABLE = ("--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
+
+
+class RedisServer:
+    """A redis-server on loopback in its own directory; stopped (and restarted) by the test."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.args = args
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self.workdir),
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        conn = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+
+        def up() -> bool:
+            try:
+                return bool(conn.ping())
+            except redis.ConnectionError:
+                assert self.proc is not None and self.proc.poll() is None, "redis-server exited"
+                return False
+
+        try:
+            wait_for("redis-server", up, timeout=10)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """SIGTERM: Redis writes its AOF and exits, as in a clean restart."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def control_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Where the worker's plugins report (never restarted or filled by a fault test)."""
+    server = RedisServer(tmp_path_factory.mktemp("control"), "--appendonly", "no")
+    server.start()
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = RedisServer(
+        tmp_path_factory.mktemp("redis"), *DURABLE, "--enable-debug-command", "yes"
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    conn = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    server.start()
+    yield server.url
+    server.stop()
 
-    def up() -> bool:
-        try:
-            return bool(conn.ping())
-        except redis.ConnectionError:
-            assert proc.poll() is None, "redis-server exited"
-            return False
 
-    try:
-        wait_for("redis-server", up, timeout=10)
-        yield url
-    finally:
-        conn.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A durable Redis of the test's own, to restart or fill up."""
+    server = RedisServer(tmp_path / "own", *DURABLE)
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -115,10 +158,25 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     conn.close()
 
 
+@pytest.fixture
+def ctl(control_url: str) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(control_url, socket_timeout=5, socket_connect_timeout=5)
+    yield conn
+    conn.close()
+
+
 def start_worker(
-    redis_url: str, log_path: Path, queue: str = QUEUE, **settings: str
+    redis_url: str,
+    log_path: Path,
+    queue: str = QUEUE,
+    *,
+    control: str | None = None,
+    pool: str = "threads",
+    concurrency: int = 2,
+    wait: bool = True,
+    **settings: str,
 ) -> subprocess.Popen[bytes]:
-    """A real ``celery worker`` process on ``queue``, started and ready."""
+    """A real ``celery worker`` process on ``queue``, started (and ready, with ``wait``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMARK_")}
     env.update(
         {
@@ -134,6 +192,7 @@ def start_worker(
             "POSTMARK_SERVER_TOKEN": "worker-token",
             "POSTMARK_BASE_URL": "http://127.0.0.1:9",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+            **({"POSTMARK_TEST_CONTROL": control} if control else {}),
             **settings,
         }
     )
@@ -146,9 +205,9 @@ def start_worker(
                 "-A",
                 "postmark_kit.receiver.celery_dispatch:celery_app",
                 "worker",
-                "--pool=threads",
+                f"--pool={pool}",
                 "-c",
-                "2",
+                str(concurrency),
                 "-Q",
                 queue,
                 "--without-gossip",
@@ -161,18 +220,22 @@ def start_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    if wait:
+        wait_ready(proc, log_path)
+    return proc
 
+
+def wait_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
     def ready() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"celery worker exited:\n{log_path.read_text()[-3000:]}")
         return b" ready." in log_path.read_bytes()
 
     try:
-        wait_for("the celery worker", ready, timeout=30)
+        wait_for("the celery worker", ready, timeout=timeout)
     except BaseException:
         stop_worker(proc)
         raise
-    return proc
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -186,8 +249,15 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    proc = start_worker(redis_url, tmp_path_factory.mktemp("worker") / "worker.log")
+def worker(
+    redis_url: str, control_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    proc = start_worker(
+        redis_url,
+        tmp_path_factory.mktemp("worker") / "worker.log",
+        control=control_url,
+        POSTMARK_CELERY_LOCK_TIMEOUT="3",
+    )
     try:
         yield
     finally:
@@ -230,13 +300,13 @@ def post(app: Flask, payload: Any, trace_id: str) -> Any:
     )
 
 
-def calls(r: redis.Redis, plugin: str, key: str) -> list[dict[str, Any]]:
-    found = [json.loads(c) for c in r.lrange(f"ctl:calls:{plugin}", 0, -1)]
+def calls(ctl: redis.Redis, plugin: str, key: str) -> list[dict[str, Any]]:
+    found = [json.loads(c) for c in ctl.lrange(f"ctl:calls:{plugin}", 0, -1)]
     return [c for c in found if c["key"] == key]
 
 
-def attempts(r: redis.Redis, plugin: str, key: str) -> int:
-    return sum(1 for a in r.lrange(f"ctl:attempts:{plugin}", 0, -1) if a.decode() == key)
+def attempts(ctl: redis.Redis, plugin: str, key: str) -> int:
+    return sum(1 for a in ctl.lrange(f"ctl:attempts:{plugin}", 0, -1) if a.decode() == key)
 
 
 def settle() -> None:
@@ -246,7 +316,7 @@ def settle() -> None:
 
 @pytest.mark.usefixtures("worker")
 def test_events_reach_each_plugin_once_with_their_metadata(
-    receiver: Callable[..., Flask], r: redis.Redis
+    receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
 ) -> None:
     app = receiver()
     sent: dict[str, tuple[str, bytes]] = {}
@@ -259,13 +329,14 @@ def test_events_reach_each_plugin_once_with_their_metadata(
         sent[f"trace:{trace}"] = (kind, body)
     for key in sent:
         wait_for(
-            f"{key} in both plugins", lambda k=key: calls(r, "steady", k) and calls(r, "flaky", k)
+            f"{key} in both plugins",
+            lambda k=key: calls(ctl, "steady", k) and calls(ctl, "flaky", k),
         )
     settle()
     for key, (kind, body) in sent.items():
         for plugin in ("steady", "flaky"):
-            (call,) = calls(r, plugin, key)
-            assert attempts(r, plugin, key) == 1
+            (call,) = calls(ctl, plugin, key)
+            assert attempts(ctl, plugin, key) == 1
             assert call["kind"] == kind
             assert call["trace_id"] == key.removeprefix("trace:")
             assert call["body"].encode() == body
@@ -278,7 +349,7 @@ def test_postmark_retry_is_not_enqueued_twice_and_no_token_is(
     receiver: Callable[..., Flask], r: redis.Redis
 ) -> None:
     idle = f"idle-{uuid.uuid4()}"  # no worker consumes it: the queue shows what was sent
-    app = receiver(POSTMARK_CELERY_QUEUE=idle, POSTMARK_DEDUPE_TTL=60)
+    app = receiver(POSTMARK_CELERY_QUEUE=idle, POSTMARK_DEDUPE_TTL=86400)
     trace = str(uuid.uuid4())
     payload = load_webhook("bounce")
     first = post(app, payload, trace)
@@ -287,7 +358,7 @@ def test_postmark_retry_is_not_enqueued_twice_and_no_token_is(
     assert [first.status_code, again.status_code, other.status_code] == [200, 200, 200]
     queued = r.lrange(idle, 0, -1)
     assert len(queued) == 2
-    assert 0 < r.ttl(f"postmark-kit:seen:trace:{trace}") <= 60
+    assert 3600 < r.ttl(f"postmark-kit:seen:trace:{trace}") <= 86400
     for raw in queued:
         message = json.loads(raw)
         assert message["headers"]["task"] == TASK_NAME
@@ -297,7 +368,7 @@ def test_postmark_retry_is_not_enqueued_twice_and_no_token_is(
 
 @pytest.mark.usefixtures("worker")
 def test_postmark_retry_reaches_the_plugins_once(
-    receiver: Callable[..., Flask], r: redis.Redis
+    receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
 ) -> None:
     app = receiver()
     trace = str(uuid.uuid4())
@@ -305,25 +376,25 @@ def test_postmark_retry_reaches_the_plugins_once(
     assert post(app, payload, trace).status_code == 200
     assert post(app, payload, trace).status_code == 200
     key = f"trace:{trace}"
-    wait_for("the delivery", lambda: calls(r, "steady", key))
+    wait_for("the delivery", lambda: calls(ctl, "steady", key))
     settle()
-    assert attempts(r, "steady", key) == 1
-    assert attempts(r, "flaky", key) == 1
+    assert attempts(ctl, "steady", key) == 1
+    assert attempts(ctl, "flaky", key) == 1
 
 
 @pytest.mark.usefixtures("worker")
 def test_failing_plugin_is_retried_and_the_other_is_not_called_again(
-    receiver: Callable[..., Flask], r: redis.Redis
+    receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
 ) -> None:
     trace = str(uuid.uuid4())
     key = f"trace:{trace}"
-    r.set(f"ctl:fail:flaky:{key}", 2)
+    ctl.set(f"ctl:fail:flaky:{key}", 2)
     assert post(receiver(), load_webhook("bounce"), trace).status_code == 200
-    wait_for("flaky's third attempt to succeed", lambda: calls(r, "flaky", key))
+    wait_for("flaky's third attempt to succeed", lambda: calls(ctl, "flaky", key))
     settle()
-    assert attempts(r, "flaky", key) == 3
-    assert attempts(r, "steady", key) == 1
-    assert len(calls(r, "steady", key)) == 1
+    assert attempts(ctl, "flaky", key) == 3
+    assert attempts(ctl, "steady", key) == 1
+    assert len(calls(ctl, "steady", key)) == 1
     assert not [
         d for d in dead_letters({"POSTMARK_CELERY_BROKER": r_url(r)}) if d.dedupe_key == key
     ]
@@ -336,11 +407,11 @@ def r_url(r: redis.Redis) -> str:
 
 @pytest.mark.usefixtures("worker")
 def test_plugin_failing_every_time_ends_in_the_dead_letters_and_replays(
-    receiver: Callable[..., Flask], r: redis.Redis
+    receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
 ) -> None:
     trace = str(uuid.uuid4())
     key = f"trace:{trace}"
-    r.set(f"ctl:fail:flaky:{key}", 1000)
+    ctl.set(f"ctl:fail:flaky:{key}", 1000)
     body = json.dumps(load_webhook("spam_complaint")).encode()
     assert post(receiver(), body, trace).status_code == 200
     config = {"POSTMARK_CELERY_BROKER": r_url(r), "POSTMARK_CELERY_QUEUE": QUEUE}
@@ -354,9 +425,9 @@ def test_plugin_failing_every_time_ends_in_the_dead_letters_and_replays(
     assert "RuntimeError: flaky told to fail" in letter.error
     assert letter.message["body"].encode() == body
     assert letter.message["trace_id"] == trace
-    assert attempts(r, "flaky", key) == MAX_RETRIES + 1
-    assert attempts(r, "steady", key) == 1
-    assert calls(r, "flaky", key) == []
+    assert attempts(ctl, "flaky", key) == MAX_RETRIES + 1
+    assert attempts(ctl, "steady", key) == 1
+    assert calls(ctl, "flaky", key) == []
 
     # The command line lists it (settings from the environment, as in production).
     from click.testing import CliRunner
@@ -373,14 +444,14 @@ def test_plugin_failing_every_time_ends_in_the_dead_letters_and_replays(
     assert key in keys
 
     # Fixed: a replay reaches the plugin that gave up, and only that one.
-    r.delete(f"ctl:fail:flaky:{key}")
+    ctl.delete(f"ctl:fail:flaky:{key}")
     replayed = CliRunner().invoke(main, ["events", "replay", "--celery", "--all"], env=env)
     assert replayed.exit_code == 0, replayed.output
     assert "event(s) for the Celery workers" in replayed.output
-    wait_for("the replayed event", lambda: calls(r, "flaky", key))
+    wait_for("the replayed event", lambda: calls(ctl, "flaky", key))
     settle()
-    assert attempts(r, "steady", key) == 1
-    assert len(calls(r, "flaky", key)) == 1
+    assert attempts(ctl, "steady", key) == 1
+    assert len(calls(ctl, "flaky", key)) == 1
     assert dead() == []
 
 
@@ -392,12 +463,12 @@ def test_broker_down_answers_5xx_and_leaves_the_event_unseen(
     seen = f"postmark-kit:seen:trace:{trace}"
     payload = load_webhook("open")
 
-    # Broker down, dedupe store up: the claim is taken, then dropped again.
+    # Broker down, dedupe store up: refused before any claim, with the reason.
     app = receiver(POSTMARK_CELERY_BROKER=down, POSTMARK_CELERY_REDIS=redis_url)
     started = time.monotonic()
     resp = post(app, payload, trace)
     assert resp.status_code == 503
-    assert resp.get_json() == {"error": "the event could not be queued"}
+    assert resp.get_json() == {"error": "the broker Redis is unreachable (ConnectionError)"}
     assert time.monotonic() - started < 10
     assert not r.exists(seen)
 
@@ -413,40 +484,56 @@ def test_broker_down_answers_5xx_and_leaves_the_event_unseen(
 
 
 def test_task_of_a_killed_worker_is_delivered_again(
-    receiver: Callable[..., Flask], r: redis.Redis, redis_url: str, tmp_path: Path
+    receiver: Callable[..., Flask],
+    r: redis.Redis,
+    ctl: redis.Redis,
+    redis_url: str,
+    control_url: str,
+    tmp_path: Path,
 ) -> None:
     queue = f"crash-{uuid.uuid4()}"
     trace = str(uuid.uuid4())
     key = f"trace:{trace}"
     block = f"ctl:block:steady:{key}"
-    r.set(block, 1)
-    first = start_worker(redis_url, tmp_path / "first.log", queue)
+    ctl.set(block, 1)
+    first = start_worker(
+        redis_url,
+        tmp_path / "first.log",
+        queue,
+        control=control_url,
+        POSTMARK_CELERY_LOCK_TIMEOUT="2",
+    )
     try:
         assert (
             post(receiver(POSTMARK_CELERY_QUEUE=queue), load_webhook("bounce"), trace).status_code
             == 200
         )
-        wait_for("steady to start on the event", lambda: attempts(r, "steady", key) == 1)
+        wait_for("steady to start on the event", lambda: attempts(ctl, "steady", key) == 1)
         first.kill()  # SIGKILL mid-task: no ack, no warm shutdown
         first.wait(timeout=10)
     finally:
         stop_worker(first)
-    r.delete(block)
-    assert calls(r, "steady", key) == []
+    ctl.delete(block)
+    assert calls(ctl, "steady", key) == []
     # A second worker takes the unacknowledged task once its visibility timeout passed.
     second = start_worker(
-        redis_url, tmp_path / "second.log", queue, POSTMARK_CELERY_VISIBILITY_TIMEOUT="1"
+        redis_url,
+        tmp_path / "second.log",
+        queue,
+        control=control_url,
+        POSTMARK_CELERY_VISIBILITY_TIMEOUT="1",
+        POSTMARK_CELERY_LOCK_TIMEOUT="1",
     )
     try:
         # kombu restores unacknowledged tasks on its own schedule: allow for a busy machine.
-        wait_for("the task to be delivered again", lambda: calls(r, "steady", key), timeout=90)
+        wait_for("the task to be delivered again", lambda: calls(ctl, "steady", key), timeout=90)
         settle()
     finally:
         stop_worker(second)
-    assert attempts(r, "steady", key) == 2
-    assert len(calls(r, "steady", key)) == 1
+    assert attempts(ctl, "steady", key) == 2
+    assert len(calls(ctl, "steady", key)) == 1
     # flaky had finished before the kill (or had not started): called exactly once.
-    assert attempts(r, "flaky", key) == 1
+    assert attempts(ctl, "flaky", key) == 1
 
 
 @pytest.mark.parametrize(
