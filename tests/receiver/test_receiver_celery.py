@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -555,3 +556,366 @@ def test_bad_celery_settings_fail_at_startup_without_echoing_urls(
     with pytest.raises(ConfigError, match=message) as info:
         receiver(**{key: value})
     assert "pw-secret" not in str(info.value)
+
+
+# -- Redis durability, guard rails, health ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reason"),
+    [
+        ("appendonly", "no", "appendonly is 'no'"),
+        ("appendfsync", "no", "appendfsync is 'no'"),
+        ("maxmemory-policy", "allkeys-lru", "maxmemory-policy is 'allkeys-lru'"),
+        ("maxmemory-policy", "volatile-ttl", "maxmemory-policy is 'volatile-ttl'"),
+    ],
+)
+def test_unsafe_redis_is_refused_at_startup_unless_allowed(
+    receiver: Callable[..., Flask], own_redis: RedisServer, setting: str, value: str, reason: str
+) -> None:
+    from postmark_kit.receiver import ConfigError
+
+    conn = redis.Redis.from_url(own_redis.url)
+    conn.config_set(setting, value)
+    with pytest.raises(ConfigError, match="not safe for POSTMARK_DISPATCH=celery") as info:
+        receiver(POSTMARK_CELERY_BROKER=own_redis.url)
+    assert reason in str(info.value)
+    assert "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS" in str(info.value)
+    # The explicit opt-out (a demo, a test): accepted.
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url, POSTMARK_CELERY_ALLOW_UNSAFE_REDIS="true")
+    assert post(app, load_webhook("open"), str(uuid.uuid4())).status_code == 200
+    conn.close()
+
+
+def test_worker_refuses_an_evicting_redis(own_redis: RedisServer, tmp_path: Path) -> None:
+    conn = redis.Redis.from_url(own_redis.url)
+    conn.config_set("maxmemory-policy", "volatile-lru")
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(own_redis.url, log_path, wait=False)
+    try:
+        assert proc.wait(timeout=60) != 0
+    finally:
+        stop_worker(proc)
+    assert "maxmemory-policy is 'volatile-lru'" in log_path.read_text()
+    conn.close()
+
+
+def test_redis_unreachable_at_startup_is_checked_before_the_first_event(
+    receiver: Callable[..., Flask], tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path, "--appendonly", "no")
+    app = receiver(POSTMARK_CELERY_BROKER=server.url)  # down: init_app succeeds
+    health = app.test_client().get("/postmark/health")
+    assert health.status_code == 503
+    assert health.get_json() == {"ok": False, "error": "the broker Redis is unreachable"}
+    server.start()
+    try:
+        # Up, but without AOF: events are refused, and health says why.
+        resp = post(app, load_webhook("open"), str(uuid.uuid4()))
+        assert resp.status_code == 503
+        assert "durability" in resp.get_json()["error"]
+        health = app.test_client().get("/postmark/health")
+        assert health.status_code == 503
+        assert "appendonly is 'no'" in health.get_json()["error"]
+    finally:
+        server.stop()
+
+
+def test_health_pings_broker_and_state_store(
+    receiver: Callable[..., Flask], redis_url: str, own_redis: RedisServer
+) -> None:
+    app = receiver(POSTMARK_CELERY_REDIS=own_redis.url)
+    assert app.test_client().get("/postmark/health").status_code == 200
+    conn = redis.Redis.from_url(own_redis.url)
+    conn.config_set("maxmemory", "1")
+    try:
+        resp = app.test_client().get("/postmark/health")
+        assert resp.status_code == 503
+        assert resp.get_json()["error"] == (
+            "the state store Redis is out of memory (maxmemory reached)"
+        )
+    finally:
+        conn.config_set("maxmemory", "0")
+        conn.close()
+    own_redis.stop()
+    resp = app.test_client().get("/postmark/health")
+    assert resp.status_code == 503
+    assert resp.get_json() == {"ok": False, "error": "the state store Redis is unreachable"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"POSTMARK_CELERY_VISIBILITY_TIMEOUT": 60, "POSTMARK_CELERY_TIME_LIMIT": 120},
+            "Redis would hand a task that is still running to a second worker",
+        ),
+        ({"POSTMARK_DEDUPE_TTL": 1}, "Postmark's first retry comes a minute later"),
+        (
+            {"POSTMARK_DEDUPE_TTL": 3600, "POSTMARK_CELERY_RETRY_BACKOFF": 600},
+            "a retry would call them again",
+        ),
+    ],
+)
+def test_contradictory_time_settings_are_refused_with_the_reason(
+    receiver: Callable[..., Flask], settings: dict[str, Any], message: str
+) -> None:
+    from postmark_kit.receiver import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        receiver(**settings)
+
+
+def test_short_dedupe_ttl_is_warned_about(
+    receiver: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver(POSTMARK_DEDUPE_TTL=86400 // 4, POSTMARK_CELERY_VISIBILITY_TIMEOUT=600)
+    assert "shorter than Postmark's retry window" in caplog.text
+
+
+# -- faults: stalls, memory, restarts, dropped connections ------------------------
+
+
+def test_claim_of_a_refused_request_never_makes_its_retry_a_duplicate(
+    receiver: Callable[..., Flask], r: redis.Redis, redis_url: str
+) -> None:
+    idle = f"idle-{uuid.uuid4()}"
+    app = receiver(POSTMARK_CELERY_QUEUE=idle, POSTMARK_CELERY_REDIS_TIMEOUT=0.3)
+    trace = str(uuid.uuid4())
+    seen = f"postmark-kit:seen:trace:{trace}"
+    payload = load_webhook("bounce")
+    staller = redis.Redis.from_url(redis_url, socket_timeout=10)
+    stall = threading.Thread(target=staller.execute_command, args=("DEBUG", "SLEEP", "1.2"))
+    stall.start()
+    time.sleep(0.1)
+    refused = post(app, payload, trace)
+    stall.join()
+    staller.close()
+    assert refused.status_code == 503
+    assert refused.get_json() == {"error": "the dedupe store Redis did not answer in time"}
+    # The stalled claim ran once Redis woke up, after the 503: it must not make
+    # Postmark's retry a "duplicate" with no task.
+    retry = post(app, payload, trace)
+    assert retry.headers.get("Postmark-Kit-Duplicate") != "true"
+    if retry.status_code == 503:
+        wait_for("the stale claim to lapse", lambda: not r.exists(seen), timeout=5)
+        retry = post(app, payload, trace)
+    assert retry.status_code == 200
+    assert retry.headers.get("Postmark-Kit-Duplicate") != "true"
+    assert r.llen(idle) == 1
+    r.delete(idle)
+
+
+def test_memory_full_is_named_and_workers_survive_it(
+    receiver: Callable[..., Flask], own_redis: RedisServer, control_url: str, tmp_path: Path
+) -> None:
+    conn = redis.Redis.from_url(own_redis.url)
+    ctl = redis.Redis.from_url(control_url)
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url)
+    conn.config_set("maxmemory", "1")
+    trace = str(uuid.uuid4())
+    resp = post(app, load_webhook("delivery"), trace)
+    assert resp.status_code == 503
+    assert "out of memory" in resp.get_json()["error"]
+    # A worker started while memory is full waits instead of dying.
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(own_redis.url, log_path, control=control_url, wait=False)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        conn.config_set("maxmemory", "0")
+        wait_ready(proc, log_path, timeout=60)
+        assert post(app, load_webhook("delivery"), trace).status_code == 200
+        key = f"trace:{trace}"
+        wait_for("the event", lambda: calls(ctl, "steady", key) and calls(ctl, "flaky", key))
+    finally:
+        stop_worker(proc)
+        conn.close()
+        ctl.close()
+    assert "Unrecoverable" not in log_path.read_text()
+
+
+@pytest.fixture
+def fault_worker(
+    own_redis: RedisServer, control_url: str, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A prefork worker (pool processes that can be killed) on the test's own Redis."""
+    proc = start_worker(
+        own_redis.url,
+        tmp_path / "fault-worker.log",
+        control=control_url,
+        pool="prefork",
+        POSTMARK_CELERY_MAX_RETRIES="1",
+        POSTMARK_CELERY_VISIBILITY_TIMEOUT="10",
+        POSTMARK_CELERY_LOCK_TIMEOUT="3",
+    )
+    yield proc
+    stop_worker(proc)
+
+
+def test_redis_restart_in_flight_neither_loses_nor_repeats(
+    receiver: Callable[..., Flask], own_redis: RedisServer, fault_worker: Any, ctl: redis.Redis
+) -> None:
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url)
+    trace = str(uuid.uuid4())
+    key = f"trace:{trace}"
+    for plugin in ("steady", "flaky"):
+        ctl.set(f"ctl:block:{plugin}:{key}", 1)
+    assert post(app, load_webhook("bounce"), trace).status_code == 200
+    first = wait_for(
+        "a plugin to start",
+        lambda: [p for p in ("steady", "flaky") if attempts(ctl, p, key) == 1],
+    )[0]
+    own_redis.stop()
+    # The plugin returns while Redis is down: its success cannot be recorded yet.
+    ctl.delete(f"ctl:block:{first}:{key}")
+    wait_for("the plugin to return", lambda: calls(ctl, first, key))
+    time.sleep(1.0)
+    own_redis.start()  # the same AOF: every queued task is still there
+    for plugin in ("steady", "flaky"):
+        ctl.delete(f"ctl:block:{plugin}:{key}")
+    wait_for(
+        "both plugins", lambda: calls(ctl, "steady", key) and calls(ctl, "flaky", key), timeout=30
+    )
+    time.sleep(2)
+    assert len(calls(ctl, "steady", key)) == 1
+    assert len(calls(ctl, "flaky", key)) == 1
+    assert attempts(ctl, first, key) == 1
+
+
+def test_task_whose_pool_process_dies_is_dead_lettered_after_max_attempts(
+    receiver: Callable[..., Flask], own_redis: RedisServer, fault_worker: Any, ctl: redis.Redis
+) -> None:
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url)
+    trace = str(uuid.uuid4())
+    key = f"trace:{trace}"
+    ctl.set(f"ctl:kill:flaky:{key}", 1)
+    assert post(app, load_webhook("open"), trace).status_code == 200
+    config = {"POSTMARK_CELERY_BROKER": own_redis.url}
+    (letter,) = wait_for("the dead letter", lambda: dead_letters(config), timeout=60)
+    assert letter.plugin == "flaky"
+    assert letter.attempts == 2  # POSTMARK_CELERY_MAX_RETRIES=1
+    assert "worker process died" in letter.error
+    time.sleep(1)
+    assert attempts(ctl, "flaky", key) == 2
+    assert len(calls(ctl, "steady", key)) == 1
+
+
+def test_dead_letter_write_failing_is_not_lost_and_keeps_the_plugin(
+    receiver: Callable[..., Flask], own_redis: RedisServer, fault_worker: Any, ctl: redis.Redis
+) -> None:
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url)
+    conn = redis.Redis.from_url(own_redis.url)
+    trace = str(uuid.uuid4())
+    key = f"trace:{trace}"
+    ctl.set(f"ctl:fail:flaky:{key}", 1000)
+    ctl.set(f"ctl:block:flaky:{key}", 2)  # hold the last attempt
+    assert post(app, load_webhook("bounce"), trace).status_code == 200
+    wait_for("the last attempt", lambda: attempts(ctl, "flaky", key) == 2, timeout=30)
+    conn.config_set("maxmemory", "1")  # no write succeeds: the dead letter cannot be written
+    ctl.delete(f"ctl:block:flaky:{key}")
+    time.sleep(2)
+    conn.config_set("maxmemory", "0")
+    config = {"POSTMARK_CELERY_BROKER": own_redis.url}
+    (letter,) = wait_for("the dead letter", lambda: dead_letters(config), timeout=40)
+    assert letter.plugin == "flaky"
+    assert letter.attempts == 2
+    assert "RuntimeError: flaky told to fail" in letter.error
+    conn.close()
+
+
+@pytest.mark.usefixtures("worker")
+def test_dropped_connection_never_runs_a_plugin_twice_at_once(
+    receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
+) -> None:
+    trace = str(uuid.uuid4())
+    key = f"trace:{trace}"
+    ctl.set(f"ctl:block:steady:{key}", 1)
+    ctl.set(f"ctl:block:flaky:{key}", 1)
+    assert post(receiver(), load_webhook("click"), trace).status_code == 200
+    wait_for(
+        "a plugin to start", lambda: attempts(ctl, "steady", key) or attempts(ctl, "flaky", key)
+    )
+    # Every client of the broker loses its connection: kombu puts the running task back.
+    r.client_kill_filter(_type="normal", skipme=True)
+    time.sleep(2)
+    ctl.delete(f"ctl:block:steady:{key}", f"ctl:block:flaky:{key}")
+    wait_for("both plugins", lambda: calls(ctl, "steady", key) and calls(ctl, "flaky", key))
+    time.sleep(3)
+    assert attempts(ctl, "steady", key) == 1
+    assert attempts(ctl, "flaky", key) == 1
+
+
+# -- replay -------------------------------------------------------------------------
+
+
+def _letter(plugin: str, trace: str, kind: str = "bounce") -> str:
+    message = {
+        "v": 1,
+        "dedupe_key": f"trace:{trace}",
+        "kind": kind,
+        "received_at": "2026-11-30T10:00:00+00:00",
+        "trace_id": trace,
+        "body": json.dumps(load_webhook(kind)),
+    }
+    record = {
+        "plugin": plugin,
+        "hook": "postmark_event",
+        "error": "RuntimeError: down",
+        "attempts": 4,
+        "failed_at": "2026-11-30T10:00:00+00:00",
+        "message": message,
+    }
+    return json.dumps(record)
+
+
+@pytest.mark.usefixtures("worker")
+def test_replay_reaches_only_the_failed_plugin_and_keeps_unknown_ones(
+    r: redis.Redis, ctl: redis.Redis, redis_url: str
+) -> None:
+    from postmark_kit.receiver.celery_dispatch import replay_dead_letters
+
+    config = {"POSTMARK_CELERY_BROKER": redis_url, "POSTMARK_CELERY_QUEUE": QUEUE}
+    known, ghost = str(uuid.uuid4()), str(uuid.uuid4())
+    # No done-set for either event (expired): only the plugin named may run.
+    r.rpush("postmark-kit:dead", _letter("flaky", known), _letter("ghost", ghost))
+    assert replay_dead_letters(config) >= 2
+    wait_for("flaky", lambda: calls(ctl, "flaky", f"trace:{known}"))
+    kept = wait_for(
+        "the ghost letter back",
+        lambda: [d for d in dead_letters(config) if d.dedupe_key == f"trace:{ghost}"],
+    )
+    time.sleep(1)
+    assert kept[0].plugin == "ghost"
+    assert "no plugin named 'ghost'" in kept[0].error
+    assert attempts(ctl, "steady", f"trace:{known}") == 0
+    assert attempts(ctl, "steady", f"trace:{ghost}") == 0
+    assert attempts(ctl, "flaky", f"trace:{ghost}") == 0
+    r.delete("postmark-kit:dead")
+
+
+def test_two_replays_at_once_queue_each_event_once(r: redis.Redis, redis_url: str) -> None:
+    from postmark_kit.receiver.celery_dispatch import replay_dead_letters
+
+    prefix = f"concurrent-{uuid.uuid4().hex[:8]}"
+    idle = f"idle-{uuid.uuid4()}"
+    config = {
+        "POSTMARK_CELERY_BROKER": redis_url,
+        "POSTMARK_CELERY_QUEUE": idle,
+        "POSTMARK_CELERY_KEY_PREFIX": prefix,
+    }
+    traces = [str(uuid.uuid4()) for _ in range(150)]
+    r.rpush(f"{prefix}:dead", *(_letter("flaky", t) for t in traces))
+    counts: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: counts.append(replay_dead_letters(config)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == len(traces)
+    assert r.llen(idle) == len(traces)
+    assert r.llen(f"{prefix}:dead") == 0
+    r.delete(idle)
