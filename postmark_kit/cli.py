@@ -19,6 +19,7 @@ from typing import IO, Any, NoReturn
 import attrs
 import click
 
+from . import demo as demo_cli
 from ._version import __version__
 from .client import ServerClient
 from .convert import Model, json_name, structure, unstructure
@@ -766,7 +767,7 @@ def stats(
 main.add_command(receiver_cli.serve)
 main.add_command(receiver_cli.events)
 main.add_command(testing_cli.fake_server)
-main.add_command(testing_cli.demo)
+main.add_command(demo_cli.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover
