@@ -185,7 +185,11 @@ class EmailBackend(BaseEmailBackend):
         self.message_stream: str | None = pick(message_stream, "MESSAGE_STREAM")
         self.track_opens: bool | None = pick(track_opens, "TRACK_OPENS")
         self.track_links = _track_links(pick(track_links, "TRACK_LINKS"), "POSTMARK TRACK_LINKS")
-        self.timeout: float | tuple[float, float] = pick(timeout, "TIMEOUT") or DEFAULT_TIMEOUT
+        given_timeout = pick(timeout, "TIMEOUT") or DEFAULT_TIMEOUT
+        # A list (settings read from JSON or YAML) means (connect, read), as a tuple does.
+        self.timeout: float | tuple[float, float] = (
+            tuple(given_timeout) if isinstance(given_timeout, list) else given_timeout
+        )
         self.retries: int | None = pick(retries, "RETRIES")
         self.client = client
         self._owns_client = False

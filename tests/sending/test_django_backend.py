@@ -324,6 +324,18 @@ def test_settings(api: requests_mock_module.Mocker) -> None:
     assert api.last_request.headers["X-Postmark-Server-Token"] == "from-kwargs"
 
 
+def test_timeout_and_retries_settings_reach_the_client(api: requests_mock_module.Mocker) -> None:
+    conf = {"SERVER_TOKEN": SERVER_TOKEN, "BASE_URL": API, "TIMEOUT": [2, 7], "RETRIES": 0}
+    with override_settings(POSTMARK=conf):
+        backend = mail.get_connection()
+        assert isinstance(backend, EmailBackend)
+        with backend:
+            backend.send_messages([EmailMessage("s", "b", to=["a@example.com"])])
+    assert backend.timeout == (2, 7)
+    assert backend.retries == 0
+    assert api.last_request.timeout == (2, 7)
+
+
 def test_one_client_per_open_connection(api: requests_mock_module.Mocker) -> None:
     backend = mail.get_connection()
     assert isinstance(backend, EmailBackend)
