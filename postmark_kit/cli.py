@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import time as time_module
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 from email import policy as email_policy
@@ -341,6 +342,13 @@ def _email_from_eml(raw: bytes) -> Email:
 # messages
 
 
+#: The statuses Postmark's message search filters on, per direction.
+_MESSAGE_STATUSES = {
+    "outbound": ("queued", "sent"),
+    "inbound": ("blocked", "processed", "queued", "failed", "scheduled"),
+}
+
+
 def _outbound_row(m: OutboundMessage) -> list[str]:
     to = ", ".join(a.email or "" for a in m.to) or ", ".join(m.recipients)
     return [
@@ -425,6 +433,11 @@ def messages(
       postmark-kit messages inbound --status blocked --json
     """
     meta = _pairs(metadata, "--metadata")
+    if status is not None:
+        valid = _MESSAGE_STATUSES[direction]
+        if status.lower() not in valid:
+            _fail(f"--status {status!r} is not a {direction} status: use {', '.join(valid)}", 2)
+        status = status.lower()
     if direction == "inbound" and (message_stream or meta):
         _fail("--stream and --metadata filter outbound messages only", 2)
     if direction == "outbound" and mailbox_hash:
@@ -513,6 +526,20 @@ def _record_key(kind: str, record: Any) -> str:
     )
 
 
+def _record_kind(record: Any) -> str | None:
+    """What an exported line holds: ``opens``, ``clicks`` or ``messages`` (None: not known)."""
+    if not isinstance(record, dict):
+        return None
+    record_type = record.get("RecordType")
+    if record_type == "Open":
+        return "opens"
+    if record_type == "Click":
+        return "clicks"
+    if record_type is None and "Status" in record and "Recipients" in record:
+        return "messages"
+    return None
+
+
 def _read_done(path: str, kind: str) -> set[str]:
     """Keys of the records already in a JSON lines file.
 
@@ -521,8 +548,11 @@ def _read_done(path: str, kind: str) -> set[str]:
     off.  Anything else that is not an exported record stops the command
     before the file is touched.
     """
-    with open(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     done: set[str] = set()
@@ -530,22 +560,75 @@ def _read_done(path: str, kind: str) -> set[str]:
         if not raw.strip():
             continue
         try:
-            done.add(_record_key(kind, json.loads(raw)))
+            record = json.loads(raw)
+            found = _record_kind(record)
+            if found is not None and found != kind:
+                _fail(
+                    f"{path} holds exported {_EXPORT_NOUNS[found]} (line {number}), not "
+                    f"{_EXPORT_NOUNS[kind]}: refusing to append to it (--what {found}?)",
+                    2,
+                )
+            done.add(_record_key(kind, record))
         except (ValueError, KeyError):
             if number == len(lines) + 1 and raw.lstrip().startswith(b"{"):
                 # Torn last line: drop it (it is re-exported below).
-                with open(path, "rb+") as fh:
-                    fh.truncate(len(data) - len(tail))
+                try:
+                    with open(path, "rb+") as fh:
+                        fh.truncate(len(data) - len(tail))
+                except OSError as exc:
+                    _fail(f"cannot repair {path}: {exc.strerror or exc}", 2)
                 break
             _fail(f"{path}:{number} is not an exported record; refusing to append to it", 2)
     else:
         if tail.strip():
-            with open(path, "ab") as fh:  # a whole last record that lacks its newline
-                fh.write(b"\n")
+            try:
+                with open(path, "ab") as fh:  # a whole last record that lacks its newline
+                    fh.write(b"\n")
+            except OSError as exc:
+                _fail(f"cannot write {path}: {exc.strerror or exc}", 2)
     return done
 
 
 _EXPORT_NOUNS = {"messages": "messages", "opens": "open events", "clicks": "click events"}
+
+
+def _check_writable(path: str) -> None:
+    """Refuse, before any API call, an output file that cannot be created or written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        _fail(f"cannot write {path}: no such directory {folder}", 2)
+    if os.path.isdir(path):
+        _fail(f"cannot write {path}: it is a directory", 2)
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        _fail(f"cannot write {path}: permission denied", 2)
+
+
+class _Throttle:
+    """Moves a progress bar at most a few times a second, not once per record.
+
+    click redraws the whole line on each ``update``: once per record that is
+    tens of kilobytes of escape codes for a few thousand messages.
+    """
+
+    interval = 0.25
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.pending = 0
+        self.last = time_module.monotonic()
+
+    def step(self) -> None:
+        self.pending += 1
+        now = time_module.monotonic()
+        if now - self.last >= self.interval:
+            self.flush()
+            self.last = now
+
+    def flush(self) -> None:
+        if self.pending:
+            self.bar.update(self.pending)
+            self.pending = 0
 
 
 @main.command()
@@ -614,6 +697,10 @@ def export(
     _check_range(from_date, to_date)
     if kind != "messages" and (from_email or status or meta):
         _fail("--from, --status and --metadata filter messages only", 2)
+    if status is not None:
+        if status.lower() not in _MESSAGE_STATUSES["outbound"]:
+            _fail(f"--status {status!r} is not a message status: use queued, sent", 2)
+        status = status.lower()
     if resume and overwrite:
         _fail("--resume and --overwrite exclude each other", 2)
     to_stdout = output == "-"
@@ -623,6 +710,8 @@ def export(
     exists = not to_stdout and os.path.exists(output) and os.path.getsize(output) > 0
     if exists and not (resume or overwrite):
         _fail(f"{output} exists: pass --resume to continue it or --overwrite to replace it", 2)
+    if not to_stdout:
+        _check_writable(output)
     if resume and exists:
         done = _read_done(output, kind)
     filters: dict[str, Any] = {
@@ -652,12 +741,16 @@ def export(
                 total = client.outbound.list_clicks(count=1, **filters).total if progress else 0
                 records = client.outbound.stream_clicks(**filters)
             if not to_stdout:
-                out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+                try:
+                    out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+                except OSError as exc:
+                    _fail(f"cannot write {output}: {exc.strerror or exc}", 2)
             with click.progressbar(
                 length=total, label="Exporting", file=sys.stderr, show_pos=True, hidden=not progress
             ) as bar:
+                redraw = _Throttle(bar)
                 for item in records:
-                    bar.update(1)
+                    redraw.step()
                     record = _record(item)
                     key = _record_key(kind, record) if "MessageID" in record else None
                     if key is not None and key in done:
@@ -670,18 +763,27 @@ def export(
                     if key is not None:
                         done.add(key)
                     written += 1
+                redraw.flush()
     except PostmarkError as exc:
         hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
         _api_error(exc, hint)
     except BrokenPipeError:
         _reader_gone()
+    except OSError as exc:  # the disk filled up, the file system went read-only...
+        if to_stdout:
+            _fail(f"cannot write to standard output: {exc.strerror or exc}")
+        _fail(
+            f"cannot write {output}: {exc.strerror or exc} "
+            f"({written} written; free space, then rerun with --resume to continue)"
+        )
     except KeyboardInterrupt:
         hint = "" if to_stdout else f"; {written} written, rerun with --resume to continue"
         click.echo(f"Interrupted{hint}", err=True)
         sys.exit(130)
     finally:
         if out is not sys.stdout:
-            out.close()
+            with contextlib.suppress(OSError):  # a failed flush was reported above
+                out.close()
     where = "" if to_stdout else f" to {output}"
     already = f", {skipped} already there" if skipped else ""
     click.echo(f"Exported {written} {noun}{where}{already}.", err=True)
