@@ -561,10 +561,17 @@ def _build(
                 "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
                 prefix,
             )
-    with app.app_context():
-        pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
-        if routes:
-            pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+    try:
+        with app.app_context():
+            pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
+            if routes:
+                pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+    except BaseException:
+        # A plugin refused the settings: the app must not start, and nothing of
+        # this receiver may keep running (a journal worker thread, an open client).
+        del app.extensions[extension_key(receiver.name)]
+        state.close()
+        raise
     return state
 
 
@@ -594,7 +601,8 @@ def worker_state(
     """The receiver a worker process runs events with, outside any request.
 
     With the host ``app`` (or ``POSTMARK_FLASK_APP`` in ``config``, see
-    :func:`load_app`): that app's receiver (``name`` picks one of several),
+    :func:`load_app`): that app's receiver (``name``, or ``POSTMARK_RECEIVER``
+    in ``config``, picks one of several),
     its plugins and callback client, in its application context.  Without:
     plugins and client built from the ``POSTMARK_*`` settings in ``config``,
     as the standalone receiver builds them, in the context of a bare app that
@@ -604,6 +612,8 @@ def worker_state(
     if app is None and settings.get("POSTMARK_FLASK_APP"):
         app = load_app(str(settings["POSTMARK_FLASK_APP"]))
     if app is not None:
+        if name is None and settings.get("POSTMARK_RECEIVER"):
+            name = str(settings["POSTMARK_RECEIVER"])
         return PostmarkReceiver.state_for(app, name)
     bare = Flask("postmark_kit.worker")
     bare.config.update(settings)
