@@ -438,3 +438,20 @@ def test_a_receiver_for_another_server_keeps_its_own_client(apps: list[Flask]) -
 def test_state_for_an_app_without_a_receiver_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="init_app was not called"):
         PostmarkReceiver.state_for(Flask("bare"))
+
+
+def test_receiver_modules_import_no_private_names_of_other_modules() -> None:
+    """The receiver's modules use each other's public API only (cli.py took ``_state``)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "postmark_kit" / "receiver"
+    found = []
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                found += [
+                    f"{source.name}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                ]
+    assert found == []
