@@ -295,6 +295,11 @@ def _blueprint(name: str, state: ReceiverState) -> Blueprint:
 
     @bp.get("/health")
     def health() -> Response:
+        # A dispatcher with outside dependencies (Celery: Redis) says whether they answer.
+        check = getattr(state.dispatcher, "health", None)
+        problem = check() if check is not None else None
+        if problem:
+            return _answer(503, {"ok": False, "error": problem})
         return _answer(200, {"ok": True})
 
     return bp

@@ -13,11 +13,11 @@ reacts" is a plain unit test::
 :func:`post_webhook` posts one payload (see :mod:`.payloads`) into an app's
 receiver the way Postmark would, without a simulator.
 
-The receiver's URL and credentials are read from the app's ``POSTMARK_*``
-settings (``POSTMARK_URL_PREFIX``, ``POSTMARK_WEBHOOK_USERNAME``/``_PASSWORD``,
-``POSTMARK_WEBHOOK_SECRET_HEADER``/``_VALUE``); pass ``path``/``auth``/``headers``
-for a receiver configured otherwise.  Only the app's config is read: this module
-does not import the receiver.
+The receiver's URL and credentials are read from its state on the app (its URL
+prefix, ``POSTMARK_WEBHOOK_USERNAME``/``_PASSWORD``,
+``POSTMARK_WEBHOOK_SECRET_HEADER``/``_VALUE``); ``receiver=`` picks one of
+several receivers by name, and ``path``/``auth``/``headers`` override.  The
+receiver package is imported only then: the simulator itself never needs it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class _FromConfig:
         return "FROM_CONFIG"
 
 
-#: Default of ``auth``/``headers``: whatever the app's ``POSTMARK_*`` settings require.
+#: Default of ``auth``/``headers``: whatever the app's receiver requires.
 FROM_CONFIG: Final = _FromConfig()
 
 #: Every trigger Postmark's webhooks have, all on (bounce and complaint dumps included).
@@ -62,33 +62,40 @@ ALL_TRIGGERS: Final[Mapping[str, Mapping[str, bool]]] = {
 }
 
 _HOSTS = itertools.count(1)
+#: Delivery rounds per ``deliver()``: plugins causing webhooks causing plugins...
+_MAX_ROUNDS = 100
 
 
 def receiver_webhook(
     app: Flask,
     *,
+    receiver: str | None = None,
     path: str | None = None,
     auth: tuple[str, str] | _FromConfig | None = FROM_CONFIG,
     headers: Mapping[str, str] | _FromConfig | None = FROM_CONFIG,
 ) -> tuple[str, tuple[str, str] | None, dict[str, str]]:
     """Where the app's receiver takes webhooks, and what it wants to see: (path, auth, headers).
 
-    The path is ``POSTMARK_URL_PREFIX`` + ``/webhook`` (the endpoint taking every kind).
+    Read from the receiver's state (:meth:`PostmarkReceiver.state_for
+    <postmark_kit.receiver.PostmarkReceiver.state_for>`; ``receiver`` names one
+    of several): its URL prefix + ``/webhook`` (the endpoint taking every kind),
+    its basic-auth credentials and its secret header.  Explicit ``path``,
+    ``auth`` and ``headers`` win.
     """
-    config = app.config
-    if path is None:
-        prefix = str(config.get("POSTMARK_URL_PREFIX", "/postmark") or "").rstrip("/")
-        if prefix and not prefix.startswith("/"):
-            prefix = "/" + prefix
-        path = f"{prefix}/webhook"
-    if isinstance(auth, _FromConfig):
-        user = config.get("POSTMARK_WEBHOOK_USERNAME")
-        password = config.get("POSTMARK_WEBHOOK_PASSWORD")
-        auth = (str(user), str(password)) if user and password else None
-    if isinstance(headers, _FromConfig):
-        name = config.get("POSTMARK_WEBHOOK_SECRET_HEADER")
-        value = config.get("POSTMARK_WEBHOOK_SECRET_VALUE")
-        headers = {str(name): str(value)} if name and value else {}
+    if path is None or isinstance(auth, _FromConfig) or isinstance(headers, _FromConfig):
+        # Only here, when asked about an app's receiver: the simulator never needs it.
+        from ..receiver import PostmarkReceiver
+
+        state = PostmarkReceiver.state_for(app, receiver)
+        config = state.config
+        if path is None:
+            path = f"{state.url_prefix}/webhook"
+        if isinstance(auth, _FromConfig):
+            user, password = config.webhook_username, config.webhook_password
+            auth = (user, password) if user is not None and password is not None else None
+        if isinstance(headers, _FromConfig):
+            name, value = config.secret_header, config.secret_value
+            headers = {name: value} if name is not None and value is not None else {}
     return path, auth, dict(headers or {})
 
 
@@ -96,6 +103,7 @@ def post_webhook(
     app: Flask,
     payload: Mapping[str, Any],
     *,
+    receiver: str | None = None,
     path: str | None = None,
     auth: tuple[str, str] | _FromConfig | None = FROM_CONFIG,
     headers: Mapping[str, str] | _FromConfig | None = FROM_CONFIG,
@@ -107,7 +115,9 @@ def post_webhook(
     ``trace_id`` sets ``X-PM-Webhook-Trace-Id`` (the receiver's dedupe key when
     present: post twice with one id to test a Postmark retry).
     """
-    path, auth, extra = receiver_webhook(app, path=path, auth=auth, headers=headers)
+    path, auth, extra = receiver_webhook(
+        app, receiver=receiver, path=path, auth=auth, headers=headers
+    )
     sent = {"Content-Type": "application/json", **extra}
     if auth is not None:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
@@ -139,6 +149,7 @@ class AppWebhooks:
         fake: FakePostmark,
         app: Flask,
         *,
+        receiver: str | None = None,
         path: str | None = None,
         auth: tuple[str, str] | _FromConfig | None = FROM_CONFIG,
         headers: Mapping[str, str] | _FromConfig | None = FROM_CONFIG,
@@ -149,8 +160,9 @@ class AppWebhooks:
     ) -> None:
         self.fake = fake
         self.app = app
+        self.receiver = receiver
         self.path, self.auth, self.headers = receiver_webhook(
-            app, path=path, auth=auth, headers=headers
+            app, receiver=receiver, path=path, auth=auth, headers=headers
         )
         self.timeout = timeout
         #: The made-up origin the simulator posts to (nothing listens there).
@@ -214,12 +226,36 @@ class AppWebhooks:
     def deliver(self) -> list[Delivery]:
         """Post every webhook the simulator has for the app into it, now; returns them.
 
-        Waits for the simulator's HTTP webhooks too (``fake.wait_for_webhooks``).
-        A webhook a plugin's callback causes is delivered in the same call.
+        In journal mode the journaled events are then dispatched on this thread
+        (the dispatcher's ``drain``), so the plugins have run when it returns.
+        A webhook a plugin causes (its callback sent mail) is delivered, and
+        dispatched, in the same call.
         """
-        delivered = self.fake.dispatcher.deliver_in_process()
-        self.fake.wait_for_webhooks(timeout=self.timeout)
-        return [d for d in delivered if self._mine(d.url)]
+        mine: list[Delivery] = []
+        for _ in range(_MAX_ROUNDS):
+            batch = [d for d in self.fake.dispatcher.deliver_in_process() if self._mine(d.url)]
+            if batch:
+                mine += batch
+                self._drain_journal()
+            if not self._pending():
+                break
+        return mine
+
+    def _pending(self) -> bool:
+        return any(d.in_process and d.attempts == 0 for d in self.deliveries)
+
+    def _drain_journal(self) -> None:
+        """Journal mode: run the journaled events' plugins now, on this thread.
+
+        With ``POSTMARK_JOURNAL_WORKER=false`` (advised in tests) this is the only
+        place they run, so ``deliver()`` returning means the plugins ran.
+        """
+        from ..receiver import PostmarkReceiver
+
+        dispatcher = PostmarkReceiver.state_for(self.app, self.receiver).dispatcher
+        drain = getattr(dispatcher, "drain", None)  # JournalDispatcher's
+        if callable(drain):
+            drain(timeout=self.timeout)
 
     @property
     def deliveries(self) -> list[Delivery]:

@@ -230,3 +230,61 @@ def test_two_apps_each_get_the_webhooks(
     finally:
         for app in apps:
             PostmarkReceiver.shutdown(app)
+
+
+def test_a_named_second_receiver_gets_its_own_webhooks(
+    postmark_fake: FakePostmark,
+    postmark_client: ServerClient,
+    postmark_webhooks_into: Callable[..., AppWebhooks],
+) -> None:
+    main, billing = BounceWatcher(), BounceWatcher()
+    app = make_app(postmark_fake, main)
+    app.config.update(
+        POSTMARK_BILLING_URL_PREFIX="/billing",
+        POSTMARK_BILLING_WEBHOOK_USERNAME="billing",
+        POSTMARK_BILLING_WEBHOOK_PASSWORD="other-pass",
+        POSTMARK_BILLING_LOAD_ENTRYPOINTS=False,
+    )
+    PostmarkReceiver(app, name="billing", config_prefix="POSTMARK_BILLING_", plugins=[billing])
+    try:
+        hooks = postmark_webhooks_into(app, receiver="billing", inbound=False)
+        assert hooks.path == "/billing/webhook" and hooks.auth == ("billing", "other-pass")
+        postmark_client.email.send(
+            Email(from_email="sender@example.com", to="gil@example.com", subject="s", text_body="t")
+        )
+        (delivery,) = hooks.deliver()
+        assert delivery.delivered
+        assert billing.kinds == ["delivery"] and main.kinds == []
+        body = payloads.bounce(email="h@example.com")
+        with pytest.raises(RuntimeError, match="pass name="):
+            post_webhook(app, body)  # two receivers: which one?
+        assert post_webhook(app, body, receiver="postmark_kit").status_code == 200
+        assert main.bounced == ["h@example.com"] and billing.bounced == []
+    finally:
+        PostmarkReceiver.shutdown(app, "billing")
+        PostmarkReceiver.shutdown(app, "postmark_kit")
+
+
+def test_journal_mode_plugins_have_run_when_deliver_returns(
+    postmark_fake: FakePostmark,
+    tmp_path: Any,
+    postmark_webhooks_into: Callable[..., AppWebhooks],
+) -> None:
+    watcher = BounceWatcher()
+    app = make_app(
+        postmark_fake,
+        watcher,
+        POSTMARK_DISPATCH="journal",
+        POSTMARK_JOURNAL=str(tmp_path / "journal.sqlite3"),
+        POSTMARK_JOURNAL_WORKER=False,  # only deliver() dispatches: deterministic
+    )
+    try:
+        hooks = postmark_webhooks_into(app)
+        app.test_client().post("/signup", data={"email": HARD_BOUNCE_ADDRESS})
+        delivered = hooks.deliver()
+        assert watcher.bounced == [HARD_BOUNCE_ADDRESS]
+        # the mail the plugin sent while handling the bounce, delivered and dispatched too
+        assert [d.record_type for d in delivered] == ["Bounce", "SubscriptionChange", "Delivery"]
+        assert watcher.kinds == ["bounce", "subscription_change", "delivery"]
+    finally:
+        PostmarkReceiver.shutdown(app)
