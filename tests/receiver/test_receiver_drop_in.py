@@ -455,3 +455,24 @@ def test_receiver_modules_import_no_private_names_of_other_modules() -> None:
                     if alias.name.startswith("_")
                 ]
     assert found == []
+
+
+@pytest.mark.parametrize("sending_first", [True, False], ids=["sending-first", "receiver-first"])
+def test_one_client_with_the_sending_extension_in_either_order(
+    apps: list[Flask], sending_first: bool
+) -> None:
+    from postmark_kit.flask import Postmark
+
+    recorder = Recorder()
+    app = host_app(POSTMARK_SERVER_TOKEN="server-token-0123")
+    if sending_first:
+        sending = Postmark(app)
+    PostmarkReceiver(app, plugins=[recorder])
+    if not sending_first:
+        sending = Postmark(app)
+    apps.append(app)
+    post(app.test_client(), BOUNCE)
+    shared = app.extensions["postmark"].client
+    assert recorder.calls[0][2] is shared is PostmarkReceiver.client_for(app)
+    with app.app_context():
+        assert sending.client is shared
