@@ -23,6 +23,7 @@ from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
 from .auth import check_request, client_ip
 from .config import ConfigError, ReceiverConfig, config_from_env
 from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook, bind_app
+from .journal import DEFAULT_JOURNAL
 from .manager import build_plugin_manager, builtin_plugins, load_object
 
 __all__ = [
@@ -516,12 +517,18 @@ def _build(
                 f"receiver {receiver.name!r}: URL prefix {prefix or '/'!r} is taken by "
                 f"receiver {other.name!r} (set POSTMARK_URL_PREFIX or url_prefix=)"
             )
-        if config.dispatch == other.config.dispatch == "journal" and _journal_path(
-            config
-        ) == _journal_path(other.config):
+        both = config.dispatch if config.dispatch == other.config.dispatch else None
+        if both == "journal" and _journal_path(config) == _journal_path(other.config):
             raise ConfigError(
                 f"receiver {receiver.name!r}: journal {_journal_path(config)!r} is used by "
                 f"receiver {other.name!r}; give each receiver its own POSTMARK_JOURNAL"
+            )
+        if both == "celery" and _queue(config) == _queue(other.config):
+            # One queue: either receiver's workers would run the other's events.
+            raise ConfigError(
+                f"receiver {receiver.name!r}: Celery queue {_queue(config)!r} is used by "
+                f"receiver {other.name!r}; give each receiver its own POSTMARK_CELERY_QUEUE "
+                "(and POSTMARK_CELERY_KEY_PREFIX)"
             )
     client = receiver.client
     owns_client = False
@@ -581,8 +588,12 @@ def _build(
 
 
 def _journal_path(config: ReceiverConfig) -> str:
-    path = config.raw.get("POSTMARK_JOURNAL") or "postmark-journal.sqlite3"
+    path = config.raw.get("POSTMARK_JOURNAL") or DEFAULT_JOURNAL
     return os.path.abspath(str(path))
+
+
+def _queue(config: ReceiverConfig) -> str:
+    return str(config.raw.get("POSTMARK_CELERY_QUEUE") or "postmark").strip()
 
 
 def load_app(spec: str) -> Flask:

@@ -202,6 +202,17 @@ def test_two_receivers_on_one_prefix_or_one_journal_fail_at_startup(
         PostmarkReceiver(app2, name="b", config={**settings, "POSTMARK_URL_PREFIX": "/b"})
 
 
+def test_two_celery_receivers_on_one_queue_fail_at_startup(apps: list[Flask]) -> None:
+    pytest.importorskip("celery")
+    app = host_app(POSTMARK_DISPATCH="celery", POSTMARK_CELERY_BROKER="redis://127.0.0.1:9/0")
+    PostmarkReceiver(app)
+    apps.append(app)
+    with pytest.raises(ConfigError, match="Celery queue 'postmark' is used by"):
+        PostmarkReceiver(app, name="b", config={"POSTMARK_URL_PREFIX": "/b"})
+    other_queue = {"POSTMARK_URL_PREFIX": "/c", "POSTMARK_CELERY_QUEUE": "postmark-c"}
+    PostmarkReceiver(app, name="c", config=other_queue)
+
+
 # -- Flask-WTF CSRF ---------------------------------------------------------------
 
 
