@@ -415,8 +415,8 @@ class PostmarkReceiver:
     def client_for(app: Flask, name: str | None = None) -> ServerClient | None:
         """The callback client the app's plugins receive (``None`` without a server token).
 
-        When the sending extension (``app.extensions["postmark"]``) was set up
-        first, this is its client: one connection pool, one configuration.
+        With the sending extension on the app too (``app.extensions["postmark"]``),
+        both have this one client, whichever was set up first (for the same server).
         """
         return PostmarkReceiver.state_for(app, name).client
 
