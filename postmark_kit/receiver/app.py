@@ -220,8 +220,11 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     try:
         # The receiver's own limit, not the host app's MAX_CONTENT_LENGTH (``req.stream``
         # applies that one, and a big inbound message would get Flask's HTML 413).
-        # One byte over, so that a chunked body past the limit reads as longer than it.
-        stream = get_input_stream(req.environ, max_content_length=limit + 1)
+        # With a Content-Length (checked above) the stream is bounded by it, and a
+        # server that terminates its input hands it over unwrapped; a chunked body is
+        # cut one byte past the limit, so that it reads as longer than the limit.
+        cap = None if declared is not None else limit + 1
+        stream = get_input_stream(req.environ, max_content_length=cap)
         # Content-Length (checked above) sizes the read: read(limit + 1) would make
         # a server that leaves the stream unbounded allocate the whole limit each time.
         body = stream.read((limit if declared is None else declared) + 1)

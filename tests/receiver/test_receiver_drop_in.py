@@ -32,6 +32,7 @@ from tests.receiver._receiver_support import (  # noqa: F401
     Recorder,
     clean_env,
     post,
+    serve_wsgi,
 )
 
 BOUNCE = load_webhook("bounce")
@@ -279,6 +280,28 @@ def test_host_max_content_length_does_not_cut_inbound_mail(apps: list[Flask]) ->
     assert len(recorder.calls[0][3].body) == len(body)
     # The host's own views keep the host's limit.
     assert client.post("/signup", data=b"x" * (2 * 1024 * 1024)).status_code == 413
+
+
+def test_host_max_content_length_over_real_http(apps: list[Flask]) -> None:
+    """The same through werkzeug's server: real framing, Content-Length and chunked."""
+    import requests
+
+    recorder = Recorder()
+    app = host_app(MAX_CONTENT_LENGTH=1024 * 1024, POSTMARK_MAX_BODY_BYTES=3 * 1024 * 1024)
+    PostmarkReceiver(app, plugins=[recorder])
+    apps.append(app)
+    body = _big_inbound(2 * 1024 * 1024)
+    headers = {"Content-Type": "application/json"}
+    with serve_wsgi(app) as port, requests.Session() as http:
+        url = f"http://127.0.0.1:{port}/postmark/webhook"
+        sized = http.post(url, data=body, auth=AUTH, headers=headers, timeout=30)
+        chunked = http.post(url, data=iter([body]), auth=AUTH, headers=headers, timeout=30)
+        too_big = _big_inbound(4 * 1024 * 1024)
+        over = http.post(url, data=iter([too_big]), auth=AUTH, headers=headers, timeout=30)
+    assert sized.status_code == 200, sized.text[:200]
+    assert chunked.status_code == 200, chunked.text[:200]
+    assert over.status_code == 413 and over.json() == {"error": "body over the 3145728-byte limit"}
+    assert [len(c[3].body) for c in recorder.calls[::2]] == [len(body)] * 2  # inline: no dedupe
 
 
 def test_the_receivers_own_limit_still_answers_json(apps: list[Flask]) -> None:
