@@ -488,7 +488,7 @@ def messages(
     if direction == "outbound" and mailbox_hash:
         _fail("--mailbox-hash filters inbound messages only", 2)
     _check_range(from_date, to_date)
-    max_messages = limit or None
+    max_items = limit or None
     page_size = min(MAX_COUNT, limit) if limit else MAX_COUNT
     # A message sent while the search pages shifts the later pages, so the
     # walk can return a message twice: show each once.
@@ -499,7 +499,7 @@ def messages(
             items: Iterator[OutboundMessage] | Iterator[InboundMessageSummary]
             if direction == "outbound":
                 items = client.outbound.stream(
-                    max_messages=max_messages,
+                    max_items=max_items,
                     page_size=page_size,
                     recipient=recipient,
                     from_email=from_email,
@@ -513,7 +513,7 @@ def messages(
                 )
             else:
                 items = client.inbound.stream(
-                    max_messages=max_messages,
+                    max_items=max_items,
                     page_size=page_size,
                     recipient=recipient,
                     from_email=from_email,

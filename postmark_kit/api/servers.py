@@ -107,7 +107,26 @@ class ServersApi(Resource):
 
         Pass ``""`` to clear a URL or the inbound domain.
         """
-        body = settings_update_body(dict(locals()))
+        body = settings_update_body(
+            _ServerFields(
+                name=name,
+                color=color,
+                raw_email_enabled=raw_email_enabled,
+                smtp_api_activated=smtp_api_activated,
+                inbound_hook_url=inbound_hook_url,
+                bounce_hook_url=bounce_hook_url,
+                open_hook_url=open_hook_url,
+                delivery_hook_url=delivery_hook_url,
+                click_hook_url=click_hook_url,
+                post_first_open_only=post_first_open_only,
+                inbound_domain=inbound_domain,
+                inbound_spam_threshold=inbound_spam_threshold,
+                track_opens=track_opens,
+                track_links=track_links,
+                include_bounce_content_in_hook=include_bounce_content_in_hook,
+                enable_smtp_api_error_hooks=enable_smtp_api_error_hooks,
+            )
+        )
         return self._call("PUT", f"/servers/{seg(server_id)}", Server, json_body=body)
 
     def delete(self, server_id: int) -> ActionResult:
