@@ -1,22 +1,28 @@
 """pytest fixtures for code that talks to Postmark: a running simulator and a client for it.
 
 Registered through the ``pytest11`` entry point, so installing postmark-kit makes
-``postmark_fake`` and ``postmark_client`` available to any test suite.
+``postmark_fake`` and ``postmark_client`` available to any test suite.  Loading
+the plugin imports nothing else: the simulator (Flask, werkzeug) and the client
+are imported by the fixtures, when a test uses them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ..client import ServerClient
-from .server import FakePostmark
+if TYPE_CHECKING:
+    from ..client import ServerClient
+    from .server import FakePostmark
 
 
 @pytest.fixture(scope="session")
 def _postmark_fake_session() -> Iterator[FakePostmark]:
     """One simulator per session; tests get it reset, so starting a server is paid once."""
+    from .server import FakePostmark
+
     with FakePostmark() as fake:
         yield fake
 
@@ -32,6 +38,8 @@ def postmark_fake(_postmark_fake_session: FakePostmark) -> Iterator[FakePostmark
 @pytest.fixture
 def postmark_client(postmark_fake: FakePostmark) -> Iterator[ServerClient]:
     """A ``ServerClient`` pointed at ``postmark_fake`` (no retry sleeps)."""
+    from ..client import ServerClient
+
     client = ServerClient(
         postmark_fake.server_token,
         base_url=postmark_fake.base_url,
