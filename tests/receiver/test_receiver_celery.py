@@ -25,6 +25,8 @@ from flask import Flask
 
 from tests.conftest import load_webhook
 
+pytestmark = pytest.mark.slow  # run by the full suite; skipped by -m 'not slow'
+
 pytest.importorskip("celery", reason="celery is not installed (pip install -e '.[celery]')")
 if shutil.which("redis-server") is None:
     pytest.skip(
