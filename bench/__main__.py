@@ -25,27 +25,13 @@ from zoneinfo import ZoneInfo
 import requests
 
 from . import data
+from .results import Result, print_table
 from .server import CannedServer, response_bytes
 
 TOKEN = "bench-token"  # noqa: S105 - a fake token for a local server
 MESSAGE_ID = "07311c54-0687-4ab9-b034-b54b5bad88ba"
 NY = ZoneInfo("America/New_York")
 STREAM_TOTAL = 100_000
-
-
-class Result:
-    def __init__(
-        self,
-        name: str,
-        ours: str,
-        baseline: str,
-        ratio: float | None,
-        target: str,
-        ok: bool | None,
-        note: str = "",
-    ) -> None:
-        self.name, self.ours, self.baseline = name, ours, baseline
-        self.ratio, self.target, self.ok, self.note = ratio, target, ok, note
 
 
 class Samples:
@@ -417,27 +403,6 @@ def bench_latency(reps: int, results: list[Result]) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def print_table(results: list[Result]) -> None:
-    rows = [("benchmark", "ours", "baseline", "ratio", "target", "result")]
-    for r in results:
-        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
-        if r.target == "reported":
-            verdict = "-"
-        else:
-            verdict = "skipped" if r.ok is None else ("pass" if r.ok else "FAIL")
-        rows.append((r.name, r.ours, r.baseline, ratio, r.target, verdict))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for i, row in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    notes = [r for r in results if r.note]
-    if notes:
-        print()
-        for r in notes:
-            print(f"  {r.name}: {r.note}")
 
 
 def main(argv: list[str] | None = None) -> int:

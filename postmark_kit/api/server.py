@@ -7,7 +7,7 @@ from typing import Any
 from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.email import TrackLinks
-from ..models.servers import Server, ServerColor, _ServerFields
+from ..models.servers import Server, ServerColor, ServerFields
 from ._base import Resource
 
 __all__ = ["ServerApi"]
@@ -44,7 +44,7 @@ class ServerApi(Resource):
         Pass ``""`` to clear a URL or the inbound domain.
         """
         body = settings_update_body(
-            _ServerFields(
+            ServerFields(
                 name=name,
                 color=color,
                 raw_email_enabled=raw_email_enabled,
@@ -66,7 +66,7 @@ class ServerApi(Resource):
         return self._call("PUT", "/server", Server, json_body=body)
 
 
-def settings_update_body(fields: _ServerFields) -> dict[str, Any]:
+def settings_update_body(fields: ServerFields) -> dict[str, Any]:
     """The PUT body of a server-settings update: only the settings the caller gave."""
     body: dict[str, Any] = unstructure(fields)
     if not body:

@@ -8,7 +8,7 @@ from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.common import ActionResult
 from ..models.email import TrackLinks
-from ..models.servers import DeliveryType, Server, ServerColor, _ServerFields
+from ..models.servers import DeliveryType, Server, ServerColor, ServerFields
 from ..pagination import MAX_COUNT, Page, paginate
 from ._base import Resource, query, seg
 from .server import settings_update_body
@@ -61,7 +61,7 @@ class ServersApi(Resource):
         """Create a server.  ``delivery_type`` (Live/Sandbox) cannot be changed later."""
         if not name:
             raise ClientValidationError("a server needs a name")
-        fields = _ServerFields(
+        fields = ServerFields(
             name=name,
             color=color,
             raw_email_enabled=raw_email_enabled,
@@ -108,7 +108,7 @@ class ServersApi(Resource):
         Pass ``""`` to clear a URL or the inbound domain.
         """
         body = settings_update_body(
-            _ServerFields(
+            ServerFields(
                 name=name,
                 color=color,
                 raw_email_enabled=raw_email_enabled,
