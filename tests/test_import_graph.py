@@ -57,14 +57,25 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
 
 
 def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
-    """module -> {(imported module, name imported from it or None)} within ``package``."""
+    """module -> {(imported module, name used from it or None)} within ``package``.
+
+    A name is "used from" a module when imported from it (``from .config import
+    _bool``) or read as an attribute of it (``from . import config`` then
+    ``config._bool``).
+    """
     modules = _modules(package)
     out: dict[str, set[tuple[str, str | None]]] = {}
     for module, path in modules.items():
         found: set[tuple[str, str | None]] = set()
-        for node in _statements(ast.parse(path.read_text(encoding="utf-8"))):
+        bound: dict[str, str] = {}  # local name -> package module it stands for
+        nodes = list(_statements(ast.parse(path.read_text(encoding="utf-8"))))
+        for node in nodes:
             if isinstance(node, ast.Import):
-                found |= {(a.name, None) for a in node.names if a.name.split(".")[0] == package}
+                for a in node.names:
+                    if a.name.split(".")[0] == package:
+                        found.add((a.name, None))
+                        if a.asname:
+                            bound[a.asname] = a.name
             elif isinstance(node, ast.ImportFrom):
                 target = _resolve(module, path, node)
                 if target.split(".")[0] != package:
@@ -73,8 +84,16 @@ def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
                     sub = f"{target}.{alias.name}"
                     if sub in modules:  # "from . import cli": the submodule itself
                         found.add((sub, None))
+                        bound[alias.asname or alias.name] = sub
                     else:
                         found.add((target, alias.name))
+        for node in nodes:
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in bound
+            ):
+                found.add((bound[node.value.id], node.attr))
         out[module] = {(m, n) for m, n in found if m != module}
     return out
 
