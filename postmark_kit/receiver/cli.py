@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -14,7 +15,46 @@ import click
 
 from .app import EVENT_KINDS
 
-__all__ = ["events", "serve"]
+__all__ = ["LOG_DATEFMT", "LOG_FORMAT", "events", "gunicorn_logconfig", "line_buffered", "serve"]
+
+#: The receiver's log lines under gunicorn: time, pid and level first, as gunicorn's own.
+LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+LOG_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
+
+
+def gunicorn_logconfig(level: str = "info") -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict`` for the receiver (``serve`` and receiver/gunicorn.conf.py).
+
+    Without it a gunicorn worker's Python logging has no handler: the
+    ``POSTMARK_LOG_EVENTS`` lines (INFO) are dropped and plugin errors come
+    out bare, with no time, level or pid.  Here every logger but gunicorn's
+    (the receiver's, the plugins') writes to stderr with :data:`LOG_FORMAT`
+    at ``level``; ``postmark_kit.events`` (one line per event, only when
+    ``POSTMARK_LOG_EVENTS`` is on) at INFO whatever ``level`` says.
+    gunicorn's error log (stderr) and access log (stdout) are left as its
+    ``errorlog``/``accesslog`` settings say.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": level.upper(), "handlers": ["postmark_kit"]},
+        "loggers": {"postmark_kit.events": {"level": "INFO"}},
+        "handlers": {
+            "postmark_kit": {
+                "class": "logging.StreamHandler",
+                "formatter": "postmark_kit",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "formatters": {"postmark_kit": {"format": LOG_FORMAT, "datefmt": LOG_DATEFMT}},
+    }
+
+
+def line_buffered() -> None:
+    """stdout and stderr flushed at each line, even into a pipe (systemd, docker logs)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
 
 
 @click.command()
@@ -98,20 +138,26 @@ def serve(
         "timeout": timeout,
         "graceful_timeout": 30,
         "loglevel": log_level,
-        "accesslog": "-",
-        "errorlog": "-",
+        "accesslog": "-",  # stdout
+        "errorlog": "-",  # stderr
+        "logconfig_dict": gunicorn_logconfig(log_level),
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # gunicorn 25+ opens a control socket, in $HOME/.gunicorn without
+        # XDG_RUNTIME_DIR: nothing of the receiver's belongs there.
+        "control_socket_disable": True,
     }
 
     class ReceiverApplication(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # older gunicorn lacks the newer settings
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             # Built in each worker, after the fork: own SQLite connection, own client pool.
             return create_app()
 
+    line_buffered()
     ReceiverApplication().run()
 
 

@@ -154,7 +154,8 @@ class JournalSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
-        from .config import _bool, _int
+        from .config import as_bool as _bool
+        from .config import as_int as _int
 
         def get(key: str, default: Any) -> Any:
             value = raw.get(key)

@@ -54,3 +54,13 @@ def create_app() -> Flask:
     app.config.from_prefixed_env("HOST")  # HOST_POSTMARK_DISPATCH=journal ...
     receiver.init_app(app)
     return app
+
+
+class BrokenOnClick:
+    """Fails on every click: its error must reach the logs with time, level and pid."""
+
+    plugin_name = "broken-on-click"
+
+    @hookimpl
+    def postmark_click(self, event: Any) -> None:
+        raise RuntimeError("the CRM is down")
