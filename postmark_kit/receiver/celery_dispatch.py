@@ -57,7 +57,7 @@ from celery.signals import (  # type: ignore[import-untyped]
 from kombu.transport.redis import Transport as _KombuRedisTransport
 
 from ..events import Event, event_kind, parse_event
-from .config import ConfigError, ReceiverConfig, config_from_env
+from .config import ConfigError, config_from_env
 from .dispatch import (
     DispatchError,
     DispatchResult,
@@ -68,6 +68,7 @@ from .dispatch import (
 
 if TYPE_CHECKING:
     from ..client import ServerClient
+    from .app import ReceiverState
 
 __all__ = [
     "CELERY_DEFAULTS",
@@ -564,6 +565,7 @@ class _Worker:
         self._lock = threading.Lock()
         self._built: tuple[pluggy.PluginManager, ServerClient | None, redis.Redis] | None = None
         self._redis: redis.Redis | None = None
+        self._state: ReceiverState | None = None
 
     def connection(self) -> redis.Redis:
         with self._lock:
@@ -578,40 +580,25 @@ class _Worker:
             return self._built
 
     def _build(self) -> tuple[pluggy.PluginManager, ServerClient | None, redis.Redis]:
-        # Reuse the receiver's own plugin selection so both sides agree.
-        from ..client import ServerClient
-        from .app import _builtin_plugins
-        from .manager import build_plugin_manager
+        # The receiver's own plugin selection, so both sides agree: the host app's
+        # receiver with POSTMARK_FLASK_APP (its plugins, client and app context),
+        # else plugins and client built from the settings, as the standalone receiver does.
+        from .app import worker_state
 
-        config = ReceiverConfig.from_mapping(self.raw)
-        client: ServerClient | None = None
-        if config.server_token:
-            kw: dict[str, Any] = {"base_url": config.base_url} if config.base_url else {}
-            client = ServerClient(config.server_token, **kw)
-        pm = build_plugin_manager(
-            [*_builtin_plugins(config), *config.plugins],
-            load_entrypoints=config.load_entrypoints,
-        )
-        pm.hook.postmark_configure(config=dict(config.raw), client=client)
+        self._state = state = worker_state(self.raw)
         if self._redis is None:
             self._redis = self.settings.connect()
-        return pm, client, self._redis
+        return state.plugin_manager, state.client, self._redis
 
     def close(self) -> None:
         with self._lock:
             built, self._built = self._built, None
             conn, self._redis = self._redis, None
+            state, self._state = self._state, None
         if conn is not None:
             conn.close()
-        if built is None:
-            return
-        pm, client, _conn = built
-        try:
-            pm.hook.postmark_unconfigure(config=dict(ReceiverConfig.from_mapping(self.raw).raw))
-        except Exception:
-            log.exception("postmark_unconfigure failed")
-        if client is not None:
-            client.close()
+        if built is not None and state is not None:
+            state.close()  # postmark_unconfigure, and the client if the worker built it
 
 
 _workers: weakref.WeakSet[_Worker] = weakref.WeakSet()
