@@ -26,7 +26,7 @@ from .client import ServerClient
 from .convert import Model, json_name, structure, unstructure
 from .errors import ClientValidationError, PostmarkError
 from .models.common import Attachment
-from .models.email import Email
+from .models.email import Email, TemplatedEmail
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
@@ -45,6 +45,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "events": "postmark_kit.receiver.cli:events",
     "fake-server": "postmark_kit.testing.cli:fake_server",
     "demo": "postmark_kit.demo:demo",
+    "templates": "postmark_kit.cli_commands.templates:templates",
 }
 
 
@@ -274,6 +275,19 @@ def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None
     "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata pair; repeat for several."
 )
 @click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--template",
+    default=None,
+    metavar="ALIAS",
+    help="Send with this stored template (alias, or numeric id): Postmark renders it.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="JSON file with the template model (with --template; '-' for stdin).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the JSON that would be sent; send nothing.")
 @_server_options
 def send(
@@ -290,6 +304,8 @@ def send(
     message_stream: str | None,
     metadata: tuple[str, ...],
     attach: tuple[str, ...],
+    template: str | None,
+    model_path: str | None,
     dry_run: bool,
     server_token: str | None,
     base_url: str,
@@ -304,7 +320,31 @@ def send(
       postmark-kit send --file welcome.eml --to ada@example.com
       postmark-kit send --dry-run --from you@example.com --to a@example.com --text Hi > mail.json
       postmark-kit send --file mail.json
+      postmark-kit send --template welcome --model model.json --from you@example.com --to a@b.com
     """
+    if template is not None or model_path is not None:
+        if template is None:
+            _fail("--model goes with --template ALIAS", 2)
+        given = {"--file": source, "--subject": subject, "--text": text_body, "--html": html_body}
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            _fail(f"{', '.join(clash)}: the template gives the content; drop it or --template", 2)
+        templated = TemplatedEmail(
+            from_email=from_email,
+            to=list(to) or None,
+            cc=list(cc) or None,
+            bcc=list(bcc) or None,
+            reply_to=reply_to,
+            tag=tag,
+            message_stream=message_stream,
+            metadata=_pairs(metadata, "--metadata") or None,
+            attachments=[Attachment.from_path(p) for p in attach] or None,
+            template_id=int(template) if template.isdigit() else None,
+            template_alias=None if template.isdigit() else template,
+            template_model=_load_model(model_path) if model_path is not None else {},
+        )
+        _send_templated(templated, dry_run, server_token, base_url, timeout, retries)
+        return
     base = _load_email(source) if source is not None else Email()
     meta = {**(base.metadata or {}), **_pairs(metadata, "--metadata")}
     email = attrs.evolve(
@@ -334,6 +374,50 @@ def send(
     try:
         with _server_client(server_token, base_url, timeout, retries) as client:
             result = client.email.send(email)
+    except PostmarkError as exc:
+        _api_error(exc)
+    out: dict[str, Any] = {
+        "MessageID": result.message_id,
+        "To": result.to,
+        "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
+    }
+    click.echo(json.dumps(out))
+
+
+def _load_model(path: str) -> dict[str, Any]:
+    """A template model: one JSON object from a file ('-': standard input)."""
+    try:
+        with click.open_file(path, "rb") as fh:
+            raw: bytes = fh.read()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        _fail(f"{path} is not JSON ({exc})", 2)
+    if not isinstance(data, dict):
+        _fail(f"{path} must hold one JSON object (the model), not {type(data).__name__}", 2)
+    return data
+
+
+def _send_templated(
+    email: TemplatedEmail,
+    dry_run: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    if not email.from_email:
+        _fail("give --from", 2)
+    if not email.to:
+        _fail("give --to", 2)
+    if dry_run:
+        click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
+        return
+    try:
+        with _server_client(server_token, base_url, timeout, retries) as client:
+            result = client.email.send_with_template(email)
     except PostmarkError as exc:
         _api_error(exc)
     out: dict[str, Any] = {
