@@ -46,6 +46,13 @@ LAZY_COMMANDS: dict[str, str] = {
     "fake-server": "postmark_kit.testing.cli:fake_server",
     "demo": "postmark_kit.demo:demo",
     "templates": "postmark_kit.cli_commands.templates:templates",
+    "bounces": "postmark_kit.cli_commands.support:bounces",
+    "suppressions": "postmark_kit.cli_commands.support:suppressions",
+    "webhooks": "postmark_kit.cli_commands.support:webhooks",
+    "streams": "postmark_kit.cli_commands.support:streams",
+    "servers": "postmark_kit.cli_commands.support:servers",
+    "domains": "postmark_kit.cli_commands.support:domains",
+    "senders": "postmark_kit.cli_commands.support:senders",
 }
 
 
