@@ -73,6 +73,26 @@ class LazyGroup(click.Group):
             self.add_command(self._load(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a bug that escapes it is one line, not a traceback.
+
+        ``POSTMARK_KIT_DEBUG=1`` lets it through, traceback and all, for a bug report.
+        """
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            _reader_gone()
+        except Exception as exc:
+            if os.environ.get("POSTMARK_KIT_DEBUG"):
+                raise
+            text = " ".join(str(exc).split())[:200]
+            _fail(
+                f"internal error: {type(exc).__name__}{f': {text}' if text else ''} "
+                "(a bug: please report it; POSTMARK_KIT_DEBUG=1 shows the traceback)"
+            )
+
     def _load(self, name: str) -> click.Command:
         module_name, _, attribute = self.lazy_commands[name].partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
@@ -522,7 +542,7 @@ def _inbound_row(m: InboundMessageSummary) -> list[str]:
 @_date_range
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**63 - 1),
     default=50,
     show_default=True,
     help="At most this many messages, newest first; 0 for all.",
@@ -565,7 +585,11 @@ def messages(
     if status is not None:
         valid = _MESSAGE_STATUSES[direction]
         if status.lower() not in valid:
-            _fail(f"--status {status!r} is not a {direction} status: use {', '.join(valid)}", 2)
+            _fail(
+                f"--status {status!r} is not valid for {direction} messages: "
+                f"use {', '.join(valid)}",
+                2,
+            )
         status = status.lower()
     if direction == "inbound" and (message_stream or meta):
         _fail("--stream and --metadata filter outbound messages only", 2)

@@ -425,13 +425,19 @@ def _without_secrets(item: dict[str, Any]) -> dict[str, Any]:
     type=click.Choice(_TRIGGERS),
     help="An event to send; repeat for several (default: all).",
 )
-@click.option("--username", default=None, help="Basic-auth user Postmark sends.")
+@click.option(
+    "--username",
+    envvar="POSTMARK_WEBHOOK_USERNAME",
+    default=None,
+    show_envvar=True,
+    help="Basic-auth user Postmark sends (the receiver's own setting by default).",
+)
 @click.option(
     "--password",
     envvar="POSTMARK_WEBHOOK_PASSWORD",
     default=None,
     show_envvar=True,
-    help="Basic-auth password (prefer the environment variable).",
+    help="Basic-auth password (prefer the environment variable: it is never printed).",
 )
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE", help="Repeatable.")
 @server_options
