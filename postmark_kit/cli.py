@@ -108,7 +108,18 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="postmark-kit")
 def main() -> None:
-    """postmark-kit: send and query email through Postmark, receive its webhooks."""
+    """postmark-kit: send and query email through Postmark, receive its webhooks.
+
+    Tokens come from POSTMARK_SERVER_TOKEN / POSTMARK_ACCOUNT_TOKEN (or the
+    --server-token / --account-token options) and are never printed.  Every
+    listing is a table, or --json / --jsonl for scripts.
+
+    \b
+    Examples:
+      postmark-kit templates pull ./emails
+      postmark-kit bounces list --inactive --json
+      postmark-kit COMMAND --help
+    """
 
 
 # --------------------------------------------------------------------------

@@ -108,6 +108,10 @@ def serve(
 
     Settings come from POSTMARK_* environment variables (see receiver/example.env).
     Put it behind a TLS-terminating reverse proxy; see docs/deploying.md.
+
+    \b
+    Example:
+      postmark-kit serve --port 8000 --journal /var/lib/postmark/journal.sqlite3
     """
     try:
         from gunicorn.app.base import BaseApplication

@@ -25,6 +25,10 @@ def fake_server(
     """Run the local Postmark simulator until Ctrl-C.
 
     Its tokens are printed on purpose: they are local test credentials, not secrets.
+
+    \b
+    Example:
+      postmark-kit fake-server --port 8025
     """
     fake = FakePostmark(
         host=host,
