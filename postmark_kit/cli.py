@@ -16,26 +16,25 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from email import policy as email_policy
 from email.parser import BytesParser
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import attrs
 import click
 
 from ._version import __version__
-from .client import ServerClient
+from .cli_commands.common import api_failure as _api_error
+from .cli_commands.common import fail as _fail
+from .cli_commands.common import reader_gone as _reader_gone
+from .cli_commands.common import record as _record
+from .cli_commands.common import server_client as _server_client
+from .cli_commands.common import server_options as _server_options
+from .cli_commands.common import table as _table
 from .convert import Model, json_name, structure, unstructure
-from .errors import ClientValidationError, PostmarkError
+from .errors import PostmarkError
 from .models.common import Attachment
 from .models.email import Email, TemplatedEmail
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT
-from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
 
 #: Subcommands defined in other modules, imported only when run (or listed by
 #: ``--help``): the receiver and the simulator need Flask, which sending and
@@ -126,81 +125,6 @@ def main() -> None:
 # Shared by the commands that talk to Postmark with a server token.
 
 
-def _check_base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise click.BadParameter("must start with https:// (or http:// for a local simulator)")
-    return value
-
-
-def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--server-token``, ``--base-url``, ``--timeout``, ``--retries``: every API command."""
-    func = click.option(
-        "--retries",
-        type=click.IntRange(0, 10),
-        default=3,
-        show_default=True,
-        help="Retries of a failed call (reads: errors, 429, 5xx).",
-    )(func)
-    func = click.option(
-        "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=60.0,
-        show_default=True,
-        help="Read timeout per request, in seconds.",
-    )(func)
-    func = click.option(
-        "--base-url",
-        envvar="POSTMARK_BASE_URL",
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        show_envvar=True,
-        callback=_check_base_url,
-        help="API root (point it at a local simulator for tests).",
-    )(func)
-    func = click.option(
-        "--server-token",
-        envvar="POSTMARK_SERVER_TOKEN",
-        default=None,
-        metavar="TOKEN",
-        show_envvar=True,
-        help="Server API token (prefer the environment variable: flags end up in shell history).",
-    )(func)
-    return func
-
-
-def _server_client(
-    server_token: str | None, base_url: str, timeout: float, retries: int
-) -> ServerClient:
-    if not server_token:
-        _fail("no server token: pass --server-token or set POSTMARK_SERVER_TOKEN", 2)
-    assert server_token is not None
-    return ServerClient(
-        server_token,
-        base_url=base_url,
-        timeout=(min(DEFAULT_TIMEOUT[0], timeout), timeout),
-        retries=RetryPolicy(max_retries=retries),
-    )
-
-
-def _reader_gone() -> NoReturn:
-    """The reader of standard output went away (``... --json | head``): stop quietly.
-
-    Standard output is pointed at the null device so that Python's final
-    flush does not print a second error.
-    """
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(141)  # 128 + SIGPIPE, what shells report for a writer cut off by a pipe
-
-
-def _api_error(exc: PostmarkError, suffix: str = "") -> NoReturn:
-    """One line on stderr; exit 2 for a call refused before sending, else 1."""
-    code = 2 if isinstance(exc, ClientValidationError) else 1
-    click.echo(f"Error: {exc}{suffix}", err=True)
-    sys.exit(code)
-
-
 def _parse_date(
     _ctx: click.Context, param: click.Parameter, value: str | None
 ) -> date | datetime | None:
@@ -255,35 +179,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-def _record(model: Model) -> dict[str, Any]:
-    """A model as Postmark-shaped JSON, keeping fields this version does not model."""
-    data: dict[str, Any] = {**model.extra, **unstructure(model)}
-    return data
-
-
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
-
-
-def _clip(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
-
-
-def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None:
-    """Plain aligned columns; ``widths`` caps each column, the last one is not padded."""
-    real = [
-        min(cap, max([len(h), *(len(r[i]) for r in rows)]))
-        for i, (h, cap) in enumerate(zip(headers, widths, strict=True))
-    ]
-
-    def line(cells: list[str]) -> str:
-        parts = [_clip(c, w).ljust(w) for c, w in zip(cells, real, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    click.echo(click.style(line(headers), bold=True))
-    for row in rows:
-        click.echo(line(row))
 
 
 # --------------------------------------------------------------------------
