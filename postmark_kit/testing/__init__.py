@@ -1,8 +1,8 @@
 """A local Postmark simulator speaking Postmark's HTTP API, for tests and demos."""
 
-from .app import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, SimulatorState, create_app
 from .hooks import Delivery, WebhookDispatcher
 from .server import FakePostmark
+from .simulator import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, SimulatorState, create_app
 
 __all__ = [
     "HARD_BOUNCE_ADDRESS",

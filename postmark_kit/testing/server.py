@@ -10,8 +10,8 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .app import SimulatorState, create_app
 from .hooks import DEFAULT_RETRY_SCHEDULE, Delivery, WebhookDispatcher
+from .simulator import SimulatorState, create_app
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -29,7 +29,7 @@ from postmark_kit.models.webhooks import (
 )
 from postmark_kit.receiver import create_app
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, FakePostmark
-from postmark_kit.testing import app as sim_app
+from postmark_kit.testing import simulator as sim_app
 
 from .conftest import Sink
 
@@ -200,7 +200,9 @@ def test_unimplemented_operation_is_501_naming_it(
     postmark_fake: FakePostmark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every catalogued operation is simulated now: a future one stands in
-    monkeypatch.setattr(sim_app, "_CATALOG", [("POST", "/future/{}/thing", "future_thing")])
+    monkeypatch.setattr(
+        sim_app.app, "UNSIMULATED_OPERATIONS", [("POST", "/future/{}/thing", "future_thing")]
+    )
     resp = requests.post(
         f"{postmark_fake.base_url}/future/1/thing",
         headers={"X-Postmark-Account-Token": postmark_fake.account_token},

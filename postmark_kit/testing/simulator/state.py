@@ -1,0 +1,642 @@
+"""The simulated Postmark account: in-memory, lock-guarded state and what happens to mail.
+
+Nothing here knows about HTTP; the blueprints translate requests into these calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import chevron  # type: ignore[import-untyped]
+
+from ..hooks import WebhookDispatcher
+from .records import (
+    GEO,
+    HARD_BOUNCE_ADDRESS,
+    JSON,
+    MAX_RECIPIENTS,
+    SOFT_BOUNCE_ADDRESS,
+    addresses,
+    check_addresses,
+    client_info,
+    fail,
+    now_iso,
+    public,
+    signature_dns,
+)
+
+
+class SimulatorState:
+    """Everything the simulated account holds; all access under ``lock``."""
+
+    def __init__(
+        self,
+        *,
+        server_token: str,
+        account_token: str,
+        sender_email: str,
+        dispatcher: WebhookDispatcher,
+    ):
+        self.lock = threading.RLock()
+        self.server_token = server_token
+        self.account_token = account_token
+        self.sender_email = sender_email
+        self.dispatcher = dispatcher
+        self._ids = itertools.count(1)
+        self.reset()
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def reset(self) -> None:
+        """Back to a fresh account (used between tests by the pytest plugin)."""
+        with self.lock:
+            now = now_iso()
+            self.server: JSON = {
+                "ID": 1,
+                "Name": "Fake Postmark Server",
+                "ApiTokens": [self.server_token],
+                "Color": "blue",
+                "SmtpApiActivated": True,
+                "RawEmailEnabled": False,
+                "DeliveryType": "Live",
+                "ServerLink": "https://account.postmarkapp.com/servers/1/streams",
+                "InboundAddress": "fakehash@inbound.postmarkapp.com",
+                "InboundHookUrl": "",
+                "BounceHookUrl": "",
+                "OpenHookUrl": "",
+                "DeliveryHookUrl": "",
+                "ClickHookUrl": "",
+                "PostFirstOpenOnly": False,
+                "InboundDomain": "",
+                "InboundHash": "fakehash",
+                "InboundSpamThreshold": 0,
+                "TrackOpens": False,
+                "TrackLinks": "None",
+                "IncludeBounceContentInHook": False,
+                "EnableSmtpApiErrorHooks": False,
+            }
+            self.streams: dict[str, JSON] = {}
+            for sid, name, kind in (
+                ("outbound", "Default Transactional Stream", "Transactional"),
+                ("inbound", "Default Inbound Stream", "Inbound"),
+                ("broadcast", "Broadcasts", "Broadcasts"),
+            ):
+                self.streams[sid] = {
+                    "ID": sid,
+                    "ServerID": 1,
+                    "Name": name,
+                    "Description": "",
+                    "MessageStreamType": kind,
+                    "CreatedAt": now,
+                    "UpdatedAt": now,
+                    "ArchivedAt": None,
+                    "ExpectedPurgeDate": None,
+                    "SubscriptionManagementConfiguration": {"UnsubscribeHandlingType": "Postmark"},
+                }
+            domain = self.sender_email.split("@", 1)[1]
+            self.senders: dict[int, JSON] = {
+                1: signature_dns(
+                    {
+                        "ID": 1,
+                        "Domain": domain,
+                        "EmailAddress": self.sender_email,
+                        "ReplyToEmailAddress": "",
+                        "Name": "Fake Sender",
+                        "Confirmed": True,
+                    },
+                    verified=True,
+                )
+            }
+            self.templates: dict[int, JSON] = {}
+            self.domains: dict[int, JSON] = {}
+            self.outbound: list[JSON] = []  # oldest first
+            self.inbound: list[JSON] = []
+            self.bounces: list[JSON] = []
+            self.suppressions: dict[tuple[str, str], JSON] = {}
+            self.opens: list[JSON] = []
+            self.clicks: list[JSON] = []
+            self.webhooks: dict[int, JSON] = {}
+            self.inbound_rules: dict[int, JSON] = {}
+            self.bulk: dict[str, JSON] = {}
+            # the account: server #1 is ``self.server``; templates are kept per server
+            self.servers: dict[int, JSON] = {1: self.server}
+            self.server_templates: dict[int, dict[int, JSON]] = {1: self.templates}
+            #: Postmark refuses DELETE /servers until support enables it (ErrorCode 604).
+            self.allow_server_delete = False
+            self.data_removals: dict[int, JSON] = {}
+
+    # -- helpers ---------------------------------------------------------
+
+    def sender_for(self, from_value: str) -> None:
+        pairs = addresses(from_value)
+        if len(pairs) != 1:
+            raise fail(300, "Invalid 'From' address.")
+        addr = pairs[0][1].lower()
+        check_addresses(pairs, "From")
+        domain = addr.rsplit("@", 1)[1]
+        for dom in self.domains.values():
+            if dom["Name"].lower() == domain:
+                if not dom["DKIMVerified"]:
+                    raise fail(401, f"The domain '{domain}' has not been verified (DKIM).")
+                return
+        for sig in self.senders.values():
+            if sig["EmailAddress"].lower() == addr:
+                if not sig["Confirmed"]:
+                    raise fail(401, f"The sender signature '{addr}' has not been confirmed.")
+                return
+        raise fail(
+            400,
+            f"The 'From' address you supplied ({addr}) is not a Sender Signature on your account.",
+        )
+
+    def add_domain(
+        self, name: str, *, verified: bool = True, return_path: str | None = None
+    ) -> JSON:
+        """A domain; an unverified one has its first DKIM key pending, as on Postmark."""
+        did = self.next_id() + 2000
+        host, value = self.dkim_key(name)
+        dom: JSON = {
+            "Name": name,
+            "SPFVerified": verified,
+            "SPFHost": name,
+            "SPFTextValue": "v=spf1 a mx include:spf.mtasv.net ~all",
+            "DKIMVerified": verified,
+            "WeakDKIM": False,
+            "DKIMHost": host if verified else "",
+            "DKIMTextValue": value if verified else "",
+            "DKIMPendingHost": "" if verified else host,
+            "DKIMPendingTextValue": "" if verified else value,
+            "DKIMRevokedHost": "",
+            "DKIMRevokedTextValue": "",
+            "SafeToRemoveRevokedKeyFromDNS": False,
+            "DKIMUpdateStatus": "Verified" if verified else "Pending",
+            "ReturnPathDomain": return_path if return_path is not None else f"pm-bounces.{name}",
+            "ReturnPathDomainVerified": verified,
+            "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+            "ID": did,
+        }
+        self.domains[did] = dom
+        return dom
+
+    def dkim_key(self, domain: str) -> tuple[str, str]:
+        """A new (host, TXT value) DKIM pair, unique per call."""
+        n = self.next_id()
+        return f"{20260101000000 + n}pm._domainkey.{domain}", f"k=rsa; p=FAKEKEY{n}"
+
+    def signature(self, sid: str) -> JSON:
+        """Sender signature ``sid`` with its DNS fields (filled in for ``add_sender`` ones)."""
+        sig = self.senders.get(int(sid)) if sid.isdigit() else None
+        if sig is None:
+            raise fail(501, f"Sender signature {sid} not found.")
+        return signature_dns(sig, verified=bool(sig["Confirmed"]))
+
+    def erase_recipient(self, address: str) -> None:
+        """A completed data removal: forget every record about ``address``."""
+        a = address.lower()
+
+        def mentions(m: JSON) -> bool:
+            return a in [r.lower() for r in m["Recipients"]] or any(
+                x["Email"].lower() == a for k in ("To", "Cc", "Bcc") for x in m[k]
+            )
+
+        gone = {m["MessageID"] for m in self.outbound if mentions(m)}
+        self.outbound = [m for m in self.outbound if m["MessageID"] not in gone]
+        self.opens = [
+            o for o in self.opens if o["MessageID"] not in gone and o["Recipient"].lower() != a
+        ]
+        self.clicks = [
+            c for c in self.clicks if c["MessageID"] not in gone and c["Recipient"].lower() != a
+        ]
+        self.bounces = [
+            b for b in self.bounces if b["MessageID"] not in gone and b["Email"].lower() != a
+        ]
+        self.suppressions = {k: v for k, v in self.suppressions.items() if k[1] != a}
+        self.inbound = [
+            m
+            for m in self.inbound
+            if m["FromFull"]["Email"].lower() != a and m["OriginalRecipient"].lower() != a
+        ]
+
+    def server_by_id(self, sid: str) -> JSON:
+        server = self.servers.get(int(sid)) if sid.isdigit() else None
+        if server is None:
+            raise fail(601, f"Server {sid} does not exist.")
+        return server
+
+    def stream_id(self, sid: str) -> str:
+        """``sid`` if such a stream exists (422/1226 otherwise)."""
+        if sid not in self.streams:
+            raise fail(1226, f"The message stream '{sid}' was not found.")
+        return sid
+
+    def message(self, message_id: str) -> JSON:
+        for msg in self.outbound:
+            if msg["MessageID"] == message_id:
+                return msg
+        raise fail(701, f"Message with ID '{message_id}' does not exist.")
+
+    def fire(self, trigger: str, stream: str, payload: JSON) -> None:
+        """Queue ``payload`` for every webhook of ``stream`` with ``trigger`` enabled."""
+        for hook in self.webhooks.values():
+            if hook["MessageStream"] != stream:
+                continue
+            conf = hook["Triggers"].get(trigger, {})
+            if not conf.get("Enabled"):
+                continue
+            if trigger == "Open" and conf.get("PostFirstOpenOnly") and not payload.get("FirstOpen"):
+                continue
+            body = dict(payload)
+            if trigger in ("Bounce", "SpamComplaint") and not conf.get("IncludeContent"):
+                body.pop("Content", None)
+            auth = hook.get("HttpAuth") or {}
+            creds = (auth["Username"], auth["Password"]) if auth.get("Username") else None
+            headers = {h["Name"]: h["Value"] for h in hook.get("HttpHeaders") or []}
+            self.dispatcher.enqueue(hook["Url"], body, auth=creds, headers=headers)
+
+    # -- sending ---------------------------------------------------------
+
+    def send(self, body: Any, *, from_template: bool = False) -> JSON:
+        """Validate and record one message; raises ApiFailure with Postmark's code."""
+        if not isinstance(body, dict):
+            raise fail(402, "Received invalid JSON input.")
+        if not body.get("From"):
+            raise fail(300, "Invalid 'From' address: ''.")
+        if not body.get("To"):
+            raise fail(300, "Zero recipients specified")
+        to, cc, bcc = (addresses(body.get(k)) for k in ("To", "Cc", "Bcc"))
+        for pairs, field in ((to, "To"), (cc, "Cc"), (bcc, "Bcc")):
+            check_addresses(pairs, field)
+        if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
+            raise fail(300, "You may not have more than 50 recipients per message.")
+        if not from_template and not body.get("HtmlBody") and not body.get("TextBody"):
+            raise fail(300, "Provide either email TextBody or HtmlBody or both.")
+        stream = body.get("MessageStream") or "outbound"
+        if stream not in self.streams or self.streams[stream]["MessageStreamType"] == "Inbound":
+            raise fail(1235, f"The message stream '{stream}' was not found.")
+        if self.streams[stream]["ArchivedAt"]:
+            raise fail(1235, f"The message stream '{stream}' is archived.")
+        self.sender_for(body["From"])
+        everyone = [a.lower() for _, a in to + cc + bcc]
+        blocked = [a for a in everyone if (stream, a) in self.suppressions]
+        if blocked and len(blocked) == len(everyone):
+            raise fail(
+                406,
+                "You tried to send to recipient(s) that have been marked as inactive. "
+                f"Found inactive addresses: {', '.join(blocked)}.",
+            )
+        metadata = body.get("Metadata") or {}
+        if not isinstance(metadata, dict):
+            raise fail(300, "Metadata must be an object.")
+        now = now_iso()
+        msg: JSON = {
+            "Tag": body.get("Tag") or "",
+            "MessageID": str(uuid.uuid4()),
+            "MessageStream": stream,
+            "To": [{"Email": a, "Name": n or None} for n, a in to],
+            "Cc": [{"Email": a, "Name": n or None} for n, a in cc],
+            "Bcc": [{"Email": a, "Name": n or None} for n, a in bcc],
+            "Recipients": [a for _, a in to + cc + bcc if a.lower() not in blocked],
+            "ReceivedAt": now,
+            "From": body["From"],
+            "Subject": body.get("Subject") or "",
+            "Attachments": [a.get("Name", "") for a in body.get("Attachments") or []],
+            "Status": "Sent",
+            "TrackOpens": bool(body.get("TrackOpens", self.server["TrackOpens"])),
+            "TrackLinks": body.get("TrackLinks") or self.server["TrackLinks"],
+            "Metadata": metadata,
+            "Sandboxed": False,
+            "TextBody": body.get("TextBody") or "",
+            "HtmlBody": body.get("HtmlBody") or "",
+            "MessageEvents": [],
+            "_date": datetime.now(UTC),
+        }
+        msg["Body"] = self._dump(msg, body)
+        self.outbound.append(msg)
+        for recipient in msg["Recipients"]:
+            self._deliver(msg, recipient)
+        return {
+            "To": body["To"],
+            "SubmittedAt": now,
+            "MessageID": msg["MessageID"],
+            "ErrorCode": 0,
+            "Message": "OK",
+        }
+
+    @staticmethod
+    def _dump(msg: JSON, body: JSON) -> str:
+        lines = [
+            f"From: {msg['From']}",
+            f"To: {body.get('To')}",
+            f"Subject: {msg['Subject']}",
+            f"Message-ID: <{msg['MessageID']}@mtasv.net>",
+            f"X-PM-Message-Stream: {msg['MessageStream']}",
+            "",
+            msg["TextBody"] or msg["HtmlBody"],
+        ]
+        return "\r\n".join(lines)
+
+    def _base_event(self, msg: JSON, recipient: str) -> JSON:
+        return {
+            "MessageID": msg["MessageID"],
+            "Recipient": recipient,
+            "Tag": msg["Tag"],
+            "Metadata": msg["Metadata"],
+            "MessageStream": msg["MessageStream"],
+            "ServerID": 1,
+        }
+
+    def _deliver(self, msg: JSON, recipient: str) -> None:
+        now = now_iso()
+        lower = recipient.lower()
+        if lower in (HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS):
+            self._bounce(msg, recipient, hard=lower == HARD_BOUNCE_ADDRESS)
+            return
+        msg["MessageEvents"].append(
+            {
+                "Recipient": recipient,
+                "Type": "Delivered",
+                "ReceivedAt": now,
+                "Details": {
+                    "DeliveryMessage": "smtp;250 2.0.0 OK (fake)",
+                    "DestinationServer": "fake-postmark",
+                    "DestinationIP": "127.0.0.1",
+                },
+            }
+        )
+        event = self._base_event(msg, recipient)
+        event.update(
+            {
+                "RecordType": "Delivery",
+                "DeliveredAt": now,
+                "Details": "smtp;250 2.0.0 OK (fake)",
+            }
+        )
+        self.fire("Delivery", msg["MessageStream"], event)
+
+    def _bounce_record(self, msg: JSON, recipient: str, kind: str) -> JSON:
+        names = {
+            "HardBounce": (1, "Hard bounce", "The server was unable to deliver your message."),
+            "SoftBounce": (4096, "Soft bounce", "Unable to temporarily deliver this email."),
+            "SpamComplaint": (
+                512,
+                "Spam complaint",
+                "The subscriber explicitly marked this message as spam.",
+            ),
+        }
+        code, name, description = names[kind]
+        return {
+            "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
+            "ID": self.next_id(),
+            "Type": kind,
+            "TypeCode": code,
+            "Name": name,
+            "Tag": msg["Tag"],
+            "MessageID": msg["MessageID"],
+            "Metadata": msg["Metadata"],
+            "ServerID": 1,
+            "MessageStream": msg["MessageStream"],
+            "Description": description,
+            "Details": f"Simulated {name.lower()}",
+            "Email": recipient,
+            "From": addresses(msg["From"])[0][1],
+            "BouncedAt": now_iso(),
+            "DumpAvailable": True,
+            "Inactive": kind != "SoftBounce",
+            "CanActivate": kind != "SpamComplaint",
+            "Subject": msg["Subject"],
+            "Content": msg["Body"],
+            "_date": datetime.now(UTC),
+        }
+
+    def _bounce(self, msg: JSON, recipient: str, *, hard: bool) -> None:
+        record = self._bounce_record(msg, recipient, "HardBounce" if hard else "SoftBounce")
+        self.bounces.append(record)
+        msg["MessageEvents"].append(
+            {
+                "Recipient": recipient,
+                "Type": "Bounced",
+                "ReceivedAt": record["BouncedAt"],
+                "Details": {"Summary": record["Description"], "BounceID": str(record["ID"])},
+            }
+        )
+        self.fire("Bounce", msg["MessageStream"], public(record))
+        if hard:
+            self._suppress(msg, recipient, "HardBounce")
+
+    def _suppress(
+        self, msg: JSON | None, recipient: str, reason: str, origin: str = "Recipient"
+    ) -> None:
+        stream = msg["MessageStream"] if msg else "outbound"
+        self.suppressions[(stream, recipient.lower())] = {
+            "EmailAddress": recipient,
+            "SuppressionReason": reason,
+            "Origin": origin,
+            "CreatedAt": now_iso(),
+            "_date": datetime.now(UTC),
+        }
+        if msg is not None:
+            msg["MessageEvents"].append(
+                {
+                    "Recipient": recipient,
+                    "Type": "SubscriptionChanged",
+                    "ReceivedAt": now_iso(),
+                    "Details": {"Origin": origin, "SuppressSending": "True"},
+                }
+            )
+            event = self._base_event(msg, recipient)
+            event.update(
+                {
+                    "RecordType": "SubscriptionChange",
+                    "ChangedAt": now_iso(),
+                    "Origin": origin,
+                    "SuppressSending": True,
+                    "SuppressionReason": reason,
+                }
+            )
+            self.fire("SubscriptionChange", stream, event)
+
+    def render_template(self, body: JSON) -> JSON:
+        template = self.find_template(body.get("TemplateId") or body.get("TemplateAlias"))
+        model = body.get("TemplateModel")
+        if not isinstance(model, dict):
+            raise fail(1120, "The 'TemplateModel' field is required.")
+        out = {
+            k: v
+            for k, v in body.items()
+            if k not in ("TemplateId", "TemplateAlias", "TemplateModel")
+        }
+        for key in ("Subject", "HtmlBody", "TextBody"):
+            out[key] = chevron.render(template[key] or "", model) if template.get(key) else None
+        return out
+
+    def find_template(self, id_or_alias: Any) -> JSON:
+        if id_or_alias is None or id_or_alias == "":
+            raise fail(1101, "TemplateId or TemplateAlias is required.")
+        for tpl in self.templates.values():
+            if str(tpl["TemplateId"]) == str(id_or_alias) or (
+                tpl["Alias"] and tpl["Alias"].lower() == str(id_or_alias).lower()
+            ):
+                return tpl
+        raise fail(1101, f"The template '{id_or_alias}' does not exist.")
+
+    # -- simulated recipient activity -----------------------------------
+
+    def open(
+        self,
+        message_id: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        client: str | None = None,
+        read_seconds: int = 5,
+    ) -> JSON:
+        """Record an open; ``platform``/``client``/``read_seconds`` feed the breakdown stats."""
+        msg = self.message(message_id)
+        who = recipient or msg["Recipients"][0]
+        first = not any(o["MessageID"] == message_id and o["Recipient"] == who for o in self.opens)
+        record = self._base_event(msg, who)
+        record.pop("ServerID")
+        record.update(
+            {
+                "RecordType": "Open",
+                "FirstOpen": first,
+                "Client": client_info(client),
+                "OS": {"Name": "Fake OS", "Company": "Fake", "Family": "Fake"},
+                "Platform": platform,
+                "UserAgent": "FakePostmark/1.0",
+                "ReadSeconds": read_seconds,
+                "Geo": GEO,
+                "ReceivedAt": now_iso(),
+            }
+        )
+        self.opens.append(record)
+        msg["MessageEvents"].append(
+            {
+                "Recipient": who,
+                "Type": "Opened",
+                "ReceivedAt": record["ReceivedAt"],
+                "Details": {"Summary": "Email opened with FakePostmark/1.0"},
+            }
+        )
+        self.fire("Open", msg["MessageStream"], record)
+        return record
+
+    def click(
+        self,
+        message_id: str,
+        link: str,
+        recipient: str | None = None,
+        *,
+        platform: str = "Desktop",
+        browser: str | None = None,
+        location: str = "HTML",
+    ) -> JSON:
+        """Record a click; ``platform``/``browser``/``location`` feed the breakdown stats."""
+        msg = self.message(message_id)
+        who = recipient or msg["Recipients"][0]
+        record = self._base_event(msg, who)
+        record.pop("ServerID")
+        record.update(
+            {
+                "RecordType": "Click",
+                "ClickLocation": location,
+                "Client": client_info(browser),
+                "OS": {"Name": "Fake OS", "Company": "Fake", "Family": "Fake"},
+                "Platform": platform,
+                "UserAgent": "FakePostmark/1.0",
+                "OriginalLink": link,
+                "Geo": GEO,
+                "ReceivedAt": now_iso(),
+            }
+        )
+        self.clicks.append(record)
+        msg["MessageEvents"].append(
+            {
+                "Recipient": who,
+                "Type": "LinkClicked",
+                "ReceivedAt": record["ReceivedAt"],
+                "Details": {
+                    "Summary": f"Tracked Link '{link}' was clicked.",
+                    "Link": link,
+                    "ClickLocation": location,
+                },
+            }
+        )
+        self.fire("Click", msg["MessageStream"], record)
+        return record
+
+    def spam_complaint(self, message_id: str, recipient: str | None = None) -> JSON:
+        msg = self.message(message_id)
+        who = recipient or msg["Recipients"][0]
+        record = self._bounce_record(msg, who, "SpamComplaint")
+        self.bounces.append(record)
+        self.fire("SpamComplaint", msg["MessageStream"], public(record))
+        self._suppress(msg, who, "SpamComplaint")
+        return public(record)
+
+    def inject_inbound(self, **fields: Any) -> JSON:
+        from_email = fields.get("From", "sender@example.com")
+        to = str(fields.get("To") or self.server["InboundAddress"])
+        to_addr = addresses(to)[0][1] if addresses(to) else to
+        local = to_addr.split("@", 1)[0]
+        mailbox_hash = local.split("+", 1)[1] if "+" in local else ""
+        msg: JSON = {
+            "From": from_email,
+            "FromName": fields.get("FromName", ""),
+            "FromFull": {
+                "Email": from_email,
+                "Name": fields.get("FromName", ""),
+                "MailboxHash": "",
+            },
+            "To": to,
+            "ToFull": [
+                {"Email": a, "Name": n, "MailboxHash": mailbox_hash} for n, a in addresses(to)
+            ],
+            "Cc": fields.get("Cc", ""),
+            "CcFull": [
+                {"Email": a, "Name": n, "MailboxHash": ""} for n, a in addresses(fields.get("Cc"))
+            ],
+            "Bcc": fields.get("Bcc", ""),
+            "BccFull": [
+                {"Email": a, "Name": n, "MailboxHash": ""} for n, a in addresses(fields.get("Bcc"))
+            ],
+            "ReplyTo": fields.get("ReplyTo", ""),
+            "OriginalRecipient": to_addr,
+            "Subject": fields.get("Subject", ""),
+            "Date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "MailboxHash": mailbox_hash,
+            "TextBody": fields.get("TextBody", ""),
+            "HtmlBody": fields.get("HtmlBody", ""),
+            "StrippedTextReply": fields.get("StrippedTextReply", ""),
+            "Tag": fields.get("Tag", ""),
+            "MessageStream": "inbound",
+            "Headers": fields.get("Headers", []),
+            "Attachments": fields.get("Attachments", []),
+            "MessageID": str(uuid.uuid4()),
+            "BlockedReason": "",
+            "Status": "Processed",
+            "_date": datetime.now(UTC),
+        }
+        sender = from_email.lower()
+        for rule in self.inbound_rules.values():
+            r = rule["Rule"].lower()
+            if sender == r or sender.endswith("@" + r):
+                msg["Status"], msg["BlockedReason"] = (
+                    "Blocked",
+                    f"Blocked by inbound rule {rule['Rule']}",
+                )
+        self.inbound.append(msg)
+        if msg["Status"] == "Processed":
+            self.post_inbound(msg)
+        return public(msg)
+
+    def post_inbound(self, msg: JSON) -> None:
+        url = self.server["InboundHookUrl"]
+        if url:
+            payload = {k: v for k, v in public(msg).items() if k not in ("Status", "BlockedReason")}
+            self.dispatcher.enqueue(url, payload)
