@@ -136,7 +136,7 @@ def test_templates_render_with_the_model(
         name="Welcome",
         alias="welcome",
         subject="Hi {{name}}",
-        text_body="Hello {{name}}{{#items}}, {{.}}{{/items}}",
+        text_body="Hello {{name}}{{#each items}}, {{.}}{{/each}}",  # Mustachio loops with each
     )
     sent = postmark_client.email.send_with_template(
         TemplatedEmail(

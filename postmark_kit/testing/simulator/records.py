@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from email.utils import getaddresses
 from typing import Any
 
-import chevron  # type: ignore[import-untyped]
-
 JSON = dict[str, Any]
 
 SEARCH_WINDOW = 10_000
@@ -151,12 +149,3 @@ def check_return_path(rpd: str, domain: str, code: int) -> None:
     """Postmark wants the Return-Path domain to be a subdomain of the sending domain."""
     if not rpd.lower().endswith("." + domain.lower()):
         raise fail(code, f"ReturnPathDomain '{rpd}' must be a subdomain of '{domain}'.")
-
-
-def validate_template_source(src: str | None, field: str) -> None:
-    if not src:
-        return
-    try:
-        chevron.render(src, {})
-    except chevron.ChevronError as exc:
-        raise fail(1122, f"The '{field}' template is invalid: {exc}") from None

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import chevron  # type: ignore[import-untyped]
 from flask import Blueprint, Response, request
 
+from ... import templating
 from .http import in_dates, json_body, json_response, page_of, paging, state
 from .records import (
     JSON,
@@ -102,10 +102,10 @@ def send_bulk() -> Response:
             else:
                 for key in ("Subject", "HtmlBody", "TextBody"):
                     if one.get(key):
-                        one[key] = chevron.render(one[key], model)
+                        one[key] = templating.render(one[key], model, escape=key == "HtmlBody")
             state.send(one, from_template=templated)
             sent += 1
-        except ApiFailure:
+        except (ApiFailure, templating.TemplateSyntaxError):
             pass  # Postmark reports per-recipient failures as bounces/events, not here
     state.bulk[bulk_id] = {
         "Id": bulk_id,

@@ -11,8 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import chevron  # type: ignore[import-untyped]
-
+from ... import templating
 from ..hooks import WebhookDispatcher
 from .records import (
     GEO,
@@ -461,7 +460,10 @@ class SimulatorState:
             self.fire("SubscriptionChange", stream, event)
 
     def render_template(self, body: JSON) -> JSON:
+        """The send body with the template rendered (its layout around it), Postmark-style."""
         template = self.find_template(body.get("TemplateId") or body.get("TemplateAlias"))
+        if template["TemplateType"] == "Layout":
+            raise fail(1123, "A layout template cannot be sent; send a standard template.")
         model = body.get("TemplateModel")
         if not isinstance(model, dict):
             raise fail(1120, "The 'TemplateModel' field is required.")
@@ -470,8 +472,28 @@ class SimulatorState:
             for k, v in body.items()
             if k not in ("TemplateId", "TemplateAlias", "TemplateModel")
         }
-        for key in ("Subject", "HtmlBody", "TextBody"):
-            out[key] = chevron.render(template[key] or "", model) if template.get(key) else None
+        for key, source in self.template_sources(template).items():
+            out[key] = (
+                templating.render(source, model, escape=key == "HtmlBody") if source else None
+            )
+        return out
+
+    def layout(self, alias: str) -> JSON:
+        """The layout template aliased ``alias`` (422/1101 if there is none)."""
+        for tpl in self.templates.values():
+            if tpl["TemplateType"] == "Layout" and (tpl["Alias"] or "").lower() == alias.lower():
+                return tpl
+        raise fail(1101, f"The layout template '{alias}' does not exist.")
+
+    def template_sources(self, template: JSON) -> dict[str, str | None]:
+        """Subject, HtmlBody and TextBody sources with the template's layout applied."""
+        layout = self.layout(template["LayoutTemplate"]) if template["LayoutTemplate"] else None
+        out: dict[str, str | None] = {"Subject": template["Subject"]}
+        for key in ("HtmlBody", "TextBody"):
+            source = template[key]
+            if source and layout is not None and layout[key]:
+                source = templating.insert_content(layout[key], source)
+            out[key] = source
         return out
 
     def find_template(self, id_or_alias: Any) -> JSON:

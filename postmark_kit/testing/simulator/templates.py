@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import chevron  # type: ignore[import-untyped]
 from flask import Blueprint, Response, request
 
+from ... import templating
 from .http import account_token, json_body, json_response, paging, state
 from .records import (
     JSON,
     TEMPLATE_CONTENT,
     fail,
-    validate_template_source,
 )
 
 bp = Blueprint("templates", __name__)
@@ -49,21 +47,48 @@ def get_template(key: str) -> Response:
     return json_response(state.find_template(key))
 
 
+_TEMPLATE_FIELDS = (
+    "Name",
+    "Subject",
+    "HtmlBody",
+    "TextBody",
+    "Alias",
+    "TemplateType",
+    "LayoutTemplate",
+)
+
+
 def _template_fields(body: Any, tpl: JSON) -> JSON:
+    """``tpl`` updated from ``body``, checked as Postmark checks templates (not stored yet)."""
     if not isinstance(body, dict):
         raise fail(402, "Received invalid JSON input.")
-    for key in (
-        "Name",
-        "Subject",
-        "HtmlBody",
-        "TextBody",
-        "Alias",
-        "TemplateType",
-        "LayoutTemplate",
-    ):
-        if key in body:
-            tpl[key] = body[key]
-    return tpl
+    if "TemplateType" in body and body["TemplateType"] != tpl["TemplateType"]:
+        if tpl.get("TemplateId") in state.templates:
+            raise fail(1123, "A template's type cannot be changed.")
+        if body["TemplateType"] not in ("Standard", "Layout"):
+            raise fail(1122, "TemplateType must be Standard or Layout.")
+    out = {**tpl, **{k: body[k] for k in _TEMPLATE_FIELDS if k in body}}
+    for key in ("Subject", "HtmlBody", "TextBody"):
+        if out[key]:
+            try:
+                templating.Template.parse(out[key])
+            except templating.TemplateSyntaxError as exc:
+                raise fail(1122, f"The '{key}' template is invalid: {exc}") from None
+    if out["TemplateType"] == "Layout":
+        if out["Subject"]:
+            raise fail(1123, "A layout template has no Subject.")
+        if out["LayoutTemplate"]:
+            raise fail(1123, "A layout template cannot use another layout.")
+        for key in ("HtmlBody", "TextBody"):
+            if out[key] and not templating.Template.parse(out[key]).has_content_placeholder:
+                raise fail(
+                    1122,
+                    f"The layout's {key} must contain the content placeholder "
+                    f"{templating.CONTENT_PLACEHOLDER}.",
+                )
+    elif out["LayoutTemplate"]:
+        state.layout(out["LayoutTemplate"])
+    return out
 
 
 @bp.route("/templates", methods=["POST"], endpoint="create_template")
@@ -71,7 +96,7 @@ def create_template() -> Response:
     tpl = _template_fields(
         json_body(),
         {
-            "TemplateId": state.next_id(),
+            "TemplateId": None,
             "Name": None,
             "Subject": None,
             "HtmlBody": None,
@@ -93,8 +118,7 @@ def create_template() -> Response:
         (t["Alias"] or "").lower() == tpl["Alias"].lower() for t in state.templates.values()
     ):
         raise fail(1122, f"A template with the alias '{tpl['Alias']}' already exists.")
-    for key in ("Subject", "HtmlBody", "TextBody"):
-        validate_template_source(tpl[key], key)
+    tpl["TemplateId"] = state.next_id()
     state.templates[tpl["TemplateId"]] = tpl
     return json_response(_template_summary(tpl))
 
@@ -148,45 +172,85 @@ def push_templates() -> Response:
 
 @bp.route("/templates/<key>", methods=["PUT"], endpoint="edit_template")
 def edit_template(key: str) -> Response:
-    tpl = _template_fields(json_body(), state.find_template(key))
+    tpl = state.find_template(key)
+    updated = _template_fields(json_body(), tpl)
+    if updated["Alias"] and any(
+        (t["Alias"] or "").lower() == updated["Alias"].lower() and t is not tpl
+        for t in state.templates.values()
+    ):
+        raise fail(1122, f"A template with the alias '{updated['Alias']}' already exists.")
+    if tpl["TemplateType"] == "Layout" and (tpl["Alias"] or "") != (updated["Alias"] or ""):
+        for other in state.templates.values():
+            if (other["LayoutTemplate"] or "").lower() == (tpl["Alias"] or "").lower():
+                other["LayoutTemplate"] = updated["Alias"]
+    tpl.update(updated)
     return json_response(_template_summary(tpl))
 
 
 @bp.route("/templates/<key>", methods=["DELETE"], endpoint="delete_template")
 def delete_template(key: str) -> Response:
     tpl = state.find_template(key)
+    if tpl["TemplateType"] == "Layout" and tpl["Alias"]:
+        users = [
+            t["Name"]
+            for t in state.templates.values()
+            if (t["LayoutTemplate"] or "").lower() == tpl["Alias"].lower()
+        ]
+        if users:
+            raise fail(1123, f"The layout is used by {len(users)} template(s): {', '.join(users)}.")
     del state.templates[tpl["TemplateId"]]
     return json_response({"ErrorCode": 0, "Message": f"Template {tpl['TemplateId']} removed."})
 
 
 @bp.route("/templates/validate", methods=["POST"], endpoint="validate_template")
 def validate_template() -> Response:
+    """Parts not submitted are ``null``; the rest render with the suggested + test model."""
     body = json_body()
     if not isinstance(body, dict):
         raise fail(402, "Received invalid JSON input.")
-    model = body.get("TestRenderModel") or {}
+    parts = {k: body.get(k) for k in ("Subject", "HtmlBody", "TextBody")}
+    if all(v is None for v in parts.values()):
+        raise fail(1120, "Provide at least one of Subject, HtmlBody or TextBody.")
+    test_model = body.get("TestRenderModel") or {}
+    if not isinstance(test_model, dict):
+        raise fail(1122, "TestRenderModel must be an object.")
+    is_layout = body.get("TemplateType") == "Layout"
+    layout = state.layout(body["LayoutTemplate"]) if body.get("LayoutTemplate") else None
     out: JSON = {"AllContentIsValid": True}
-    for key in ("Subject", "HtmlBody", "TextBody"):
-        src = body.get(key)
+    sources: dict[str, str] = {}
+    for key, src in parts.items():
         if src is None:
-            out[key] = {"ContentIsValid": True, "ValidationErrors": [], "RenderedContent": ""}
+            out[key] = None
             continue
+        source = str(src)
+        errors: list[JSON] = []
         try:
-            rendered = chevron.render(src, model)
-            out[key] = {
-                "ContentIsValid": True,
-                "ValidationErrors": [],
-                "RenderedContent": rendered,
-            }
-        except chevron.ChevronError as exc:
+            parsed = templating.Template.parse(source)
+            if is_layout and key != "Subject" and not parsed.has_content_placeholder:
+                errors.append(
+                    {
+                        "Message": "A layout must contain the content placeholder "
+                        f"{templating.CONTENT_PLACEHOLDER}.",
+                        "Line": 1,
+                        "CharacterPosition": 1,
+                    }
+                )
+            if layout is not None and key != "Subject" and layout[key]:
+                source = templating.insert_content(layout[key], source)
+            sources[key] = source
+        except templating.TemplateSyntaxError as exc:
+            errors.append(
+                {"Message": exc.message, "Line": exc.line, "CharacterPosition": exc.position}
+            )
+        out[key] = {"ContentIsValid": not errors, "ValidationErrors": errors}
+        if errors:
             out["AllContentIsValid"] = False
-            out[key] = {
-                "ContentIsValid": False,
-                "ValidationErrors": [{"Message": str(exc), "Line": 1, "CharacterPosition": 1}],
-                "RenderedContent": "",
-            }
-    names = re.findall(
-        r"{{\s*[#^/]?\s*([\w.]+)\s*}}", " ".join(str(body.get(k) or "") for k in out)
-    )
-    out["SuggestedTemplateModel"] = {n.split(".")[0]: f"{n}_Value" for n in names}
+    model = templating.suggest_model(*sources.values(), model=test_model)
+    for key, source in sources.items():
+        rendered = templating.render(source, model, escape=key == "HtmlBody")
+        out[key]["RenderedContent"] = rendered if out[key]["ContentIsValid"] else ""
+    for key in parts:
+        if out[key] is not None:
+            out[key].setdefault("RenderedContent", "")
+    out["SuggestedTemplateModel"] = model
     return json_response(out)

@@ -1,0 +1,226 @@
+"""Templates as Postmark renders them (Mustachio), offline and in the simulator.
+
+Doc pages followed:
+- https://postmarkapp.com/support/article/1077-template-syntax (the language)
+- https://postmarkapp.com/support/article/1174-managing-layouts-with-postmark-s-api (layouts)
+- https://postmarkapp.com/developer/api/templates-api#validate-template (validate's answer)
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from postmark_kit import ServerClient, templating
+from postmark_kit.errors import UnprocessableEntityError
+from postmark_kit.models.email import TemplatedEmail
+from postmark_kit.testing import FakePostmark
+
+EMPLOYEES = {
+    "company_name": "ACME Rockets, Inc.",
+    "employees": [{"name": "Wile E. Coyote"}, {"name": "Road Runner"}],
+}
+
+
+def test_variables_dotted_paths_and_scoping() -> None:
+    model = {"person": {"first_name": "Andrew"}}
+    assert templating.render("Hello {{ person.first_name }}", model) == "Hello Andrew"
+    assert templating.render("{{#person}}Hello {{first_name}}{{/person}}", model) == (
+        "Hello Andrew"
+    )
+    assert templating.render("[{{missing}}|{{person.nope}}]", model) == "[|]"
+
+
+def test_each_and_parent_scope_as_the_syntax_page_shows() -> None:
+    source = "{{#each employees}}<li>{{ name }} works for: {{../company_name}}</li>{{/each}}"
+    assert templating.render(source, EMPLOYEES) == (
+        "<li>Wile E. Coyote works for: ACME Rockets, Inc.</li>"
+        "<li>Road Runner works for: ACME Rockets, Inc.</li>"
+    )
+    assert templating.render("{{#each tags}}[{{.}}]{{/each}}", {"tags": ["a", "b"]}) == "[a][b]"
+    # a name is looked up in the current scope only: no implicit walk to the parent
+    assert templating.render("{{#each employees}}{{company_name}}{{/each}}", EMPLOYEES) == ""
+    assert templating.render("{{#each employees}}{{~company_name}};{{/each}}", EMPLOYEES) == (
+        "ACME Rockets, Inc.;ACME Rockets, Inc.;"
+    )
+
+
+def test_escaping_raw_output_and_inverted_sections() -> None:
+    model = {"html": "<b>Tom & 'Jerry'</b>", "items": [], "flag": False}
+    assert templating.render("{{html}}", model) == ("&lt;b&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;")
+    assert templating.render("{{{html}}}|{{& html}}", model) == (
+        "<b>Tom & 'Jerry'</b>|<b>Tom & 'Jerry'</b>"
+    )
+    assert templating.render("{{html}}", model, escape=False) == "<b>Tom & 'Jerry'</b>"
+    assert templating.render("{{^items}}none{{/items}}{{^flag}}!{{/flag}}", model) == "none!"
+    assert templating.render("{{#flag}}x{{/flag}}{{! a comment }}", model) == ""
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "position"),
+    [
+        ("Hi {{> footer}}", 1, 4),  # partials: Postmark refuses them
+        ("a\n{{#each items}}{{name}}", 2, 1),
+        ("{{#a}}{{/b}}", 1, 7),
+        ("x {{name", 1, 3),
+        ("{{/a}}", 1, 1),
+    ],
+)
+def test_invalid_templates_report_where(source: str, line: int, position: int) -> None:
+    (error,) = templating.validate(source)
+    assert (error.line, error.position) == (line, position)
+    with pytest.raises(templating.TemplateSyntaxError):
+        templating.render(source, {})
+
+
+def test_layouts_wrap_content_and_need_the_placeholder() -> None:
+    layout = "<html>{{company}}: {{{ @content }}}</html>"
+    assert templating.render_with_layout(layout, "Hi {{name}}", {"company": "A", "name": "B"}) == (
+        "<html>A: Hi B</html>"
+    )
+    with pytest.raises(templating.TemplateSyntaxError):
+        templating.render_with_layout("<html></html>", "x", {})
+
+
+def test_suggested_model_nests_like_postmark() -> None:
+    suggested = templating.suggest_model(
+        "{{#company}}{{name}}{{/company}} {{subjectHeadline}}",
+        "{{ company.address }} {{#each person}}{{name}}{{/each}}",
+        model={"userName": "bobby joe"},
+    )
+    assert suggested == {
+        "company": {"name": "name_Value", "address": "address_Value"},
+        "subjectHeadline": "subjectHeadline_Value",
+        "person": [{"name": "name_Value"}],
+        "userName": "bobby joe",
+    }
+
+
+# -- the simulator -------------------------------------------------------------
+
+
+def test_create_accepts_mustachio_and_refuses_partials(postmark_client: ServerClient) -> None:
+    created = postmark_client.templates.create(
+        name="Team",
+        alias="team",
+        subject="{{company_name}}",
+        html_body="{{#each employees}}<li>{{name}} / {{../company_name}}</li>{{/each}}",
+    )
+    assert created.template_id
+    with pytest.raises(UnprocessableEntityError) as exc:
+        postmark_client.templates.create(name="P", subject="s", html_body="{{> footer}}")
+    assert exc.value.error_code == 1122 and "Partials" in str(exc.value)
+
+
+def test_sending_renders_each_parent_scope_and_escapes_html_only(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    postmark_client.templates.create(
+        name="Team",
+        alias="team",
+        subject="News from {{company_name}}",
+        html_body="{{#each employees}}<li>{{name}} / {{../company_name}}</li>{{/each}}",
+        text_body="{{#each employees}}{{name}} & {{../company_name}};{{/each}}",
+    )
+    model = {**EMPLOYEES, "company_name": "A&B"}
+    sent = postmark_client.email.send_with_template(
+        TemplatedEmail(
+            from_email=postmark_fake.sender_email,
+            to="x@example.org",
+            template_alias="team",
+            template_model=model,
+        )
+    )
+    details = postmark_client.outbound.get(sent.message_id or "")
+    assert details.subject == "News from A&B"
+    assert details.html_body == ("<li>Wile E. Coyote / A&amp;B</li><li>Road Runner / A&amp;B</li>")
+    assert details.text_body == "Wile E. Coyote & A&B;Road Runner & A&B;"
+
+
+def test_layouts_in_the_simulator(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    with pytest.raises(UnprocessableEntityError):  # a layout without {{{@content}}}
+        postmark_client.templates.create(
+            name="Bad", alias="bad", template_type="Layout", html_body="<html></html>"
+        )
+    postmark_client.templates.create(
+        name="Base",
+        alias="base",
+        template_type="Layout",
+        html_body="<main>{{{@content}}}</main><footer>{{company}}</footer>",
+        text_body="{{{@content}}}\n-- {{company}}",
+    )
+    std = postmark_client.templates.create(
+        name="Hello",
+        alias="hello",
+        subject="Hi",
+        html_body="<p>{{name}}</p>",
+        text_body="Hi {{name}}",
+        layout_template="base",
+    )
+    sent = postmark_client.email.send_with_template(
+        TemplatedEmail(
+            from_email=postmark_fake.sender_email,
+            to="x@example.org",
+            template_alias="hello",
+            template_model={"name": "Ada", "company": "ACME"},
+        )
+    )
+    details = postmark_client.outbound.get(sent.message_id or "")
+    assert details.html_body == "<main><p>Ada</p></main><footer>ACME</footer>"
+    assert details.text_body == "Hi Ada\n-- ACME"
+    # a template's type is immutable; a used layout cannot be deleted; layouts are not sent
+    changed = requests.put(
+        f"{postmark_fake.base_url}/templates/{std.template_id}",
+        json={"TemplateType": "Layout"},
+        headers={"X-Postmark-Server-Token": postmark_fake.server_token},
+        timeout=5,
+    )
+    assert changed.status_code == 422 and "cannot be changed" in changed.json()["Message"]
+    with pytest.raises(UnprocessableEntityError):
+        postmark_client.templates.delete("base")
+    with pytest.raises(UnprocessableEntityError):
+        postmark_client.email.send_with_template(
+            TemplatedEmail(
+                from_email=postmark_fake.sender_email,
+                to="x@example.org",
+                template_alias="base",
+                template_model={},
+            )
+        )
+
+
+def test_validate_answers_in_postmarks_shape(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    result = postmark_client.templates.validate(
+        subject="{{#company}}{{name}}{{/company}} {{subjectHeadline}}",
+        html_body="{{#each person}}{{name}} {{/each}}",
+        test_render_model={"userName": "bobby joe"},
+    )
+    assert result.all_content_is_valid is True
+    assert result.text_body is None  # not submitted: null, as Postmark answers
+    assert result.subject is not None and result.subject.rendered_content == (
+        "name_Value subjectHeadline_Value"
+    )
+    assert result.suggested_template_model == {
+        "company": {"name": "name_Value"},
+        "subjectHeadline": "subjectHeadline_Value",
+        "person": [{"name": "name_Value"}],
+        "userName": "bobby joe",
+    }
+    raw = requests.post(
+        f"{postmark_fake.base_url}/templates/validate",
+        json={"TextBody": "ok {{#open}}"},
+        headers={
+            "X-Postmark-Server-Token": postmark_fake.server_token,
+            "Accept": "application/json",
+        },
+        timeout=5,
+    ).json()
+    assert raw["Subject"] is None and raw["HtmlBody"] is None
+    assert raw["AllContentIsValid"] is False
+    assert raw["TextBody"]["ValidationErrors"][0]["CharacterPosition"] == 4
+    bad = postmark_client.templates.validate(html_body="<p></p>", template_type="Layout")
+    assert bad.all_content_is_valid is False
