@@ -127,6 +127,7 @@ def demo(timeout: float) -> None:
                             html_body='<p>Hi! <a href="https://example.org/start">Start</a></p>',
                             tag="demo",
                             track_opens=True,
+                            track_links="HtmlAndText",
                         )
                     )
                     click.echo(f"  sent to {to}: {result.message_id}")

@@ -1,21 +1,40 @@
 """Webhook delivery for the simulator: a background worker POSTing over real HTTP.
 
-Retries non-2xx answers on a compressed schedule so tests see Postmark's retry
-behaviour in milliseconds instead of hours.
+Retries follow Postmark's documented rules (webhooks overview and the inbound
+webhook page):
+
+- Inbound: any answer but 200 is retried 10 times (1, 5, 10, 10, 10, 15, 30 min,
+  1 h, 2 h, 6 h); a 403 stops the retries at once.
+- Other webhooks: 5xx, 408, 429 and connection failures are retried for about an
+  hour (1, 5, 10, 10, 10, 15 min); any other answer is final.
+
+The schedule is Postmark's, scaled by ``time_scale`` (default ``1e-5``: the 10.5-hour
+inbound schedule takes under half a second) so tests see the behaviour without waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import requests
 
-DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0.05, 0.05, 0.1, 0.2)
+#: Postmark's retry delays in seconds, inbound webhooks.
+INBOUND_RETRY_DELAYS: tuple[float, ...] = (60, 300, 600, 600, 600, 900, 1800, 3600, 7200, 21600)
+#: Postmark's retry delays in seconds, every other webhook.
+EVENT_RETRY_DELAYS: tuple[float, ...] = (60, 300, 600, 600, 600, 900)
+#: Real delays times this in the simulator.
+DEFAULT_TIME_SCALE = 1e-5
+#: Answers (besides connection failures) that make Postmark retry an event webhook.
+RETRIED_STATUSES = frozenset({408, 429})
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = tuple(
+    d * DEFAULT_TIME_SCALE for d in EVENT_RETRY_DELAYS
+)
 
 
 @attrs.define
@@ -28,6 +47,8 @@ class Delivery:
     attempts: int = 0
     status: int | None = None
     delivered: bool = False
+    #: True for inbound mail (its own retry rules).
+    inbound: bool = False
 
 
 @attrs.define
@@ -37,15 +58,32 @@ class _Job:
     auth: tuple[str, str] | None
     headers: dict[str, str]
     delivery: Delivery
+    on_done: Callable[[Delivery], None] | None = None
 
 
 class WebhookDispatcher:
     """Queue plus one daemon worker; ``join`` waits until everything queued is settled."""
 
     def __init__(
-        self, retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE, timeout: float = 5.0
+        self,
+        retry_schedule: Sequence[float] | None = None,
+        timeout: float = 5.0,
+        *,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        inbound_retry_schedule: Sequence[float] | None = None,
     ):
-        self.retry_schedule = tuple(retry_schedule)
+        """``retry_schedule``: delays between event-webhook attempts (Postmark's, scaled by
+        ``time_scale``, by default); ``inbound_retry_schedule`` the same for inbound."""
+        self.retry_schedule = tuple(
+            retry_schedule
+            if retry_schedule is not None
+            else (d * time_scale for d in EVENT_RETRY_DELAYS)
+        )
+        self.inbound_retry_schedule = tuple(
+            inbound_retry_schedule
+            if inbound_retry_schedule is not None
+            else (d * time_scale for d in INBOUND_RETRY_DELAYS)
+        )
         self.timeout = timeout
         self.deliveries: list[Delivery] = []
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -66,15 +104,21 @@ class WebhookDispatcher:
         *,
         auth: tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        inbound: bool = False,
+        on_done: Callable[[Delivery], None] | None = None,
     ) -> None:
+        """Queue one webhook; ``on_done`` is called (worker thread) once it is settled."""
         delivery = Delivery(
-            url=url, record_type=str(payload.get("RecordType", "Inbound")), payload=payload
+            url=url,
+            record_type=str(payload.get("RecordType", "Inbound")),
+            payload=payload,
+            inbound=inbound,
         )
         with self._lock:
             self.deliveries.append(delivery)
         with self._idle:
             self._pending += 1
-        self._queue.put(_Job(url, payload, auth, dict(headers or {}), delivery))
+        self._queue.put(_Job(url, payload, auth, dict(headers or {}), delivery, on_done))
 
     def join(self, timeout: float | None = None) -> bool:
         """True once the queue is drained (every job delivered or out of retries)."""
@@ -98,6 +142,9 @@ class WebhookDispatcher:
                 if job is not None:
                     job.delivery.status = None
             finally:
+                if job is not None and job.on_done is not None:
+                    with contextlib.suppress(Exception):  # it must not kill the worker
+                        job.on_done(job.delivery)
                 self._queue.task_done()
                 if job is not None:
                     with self._idle:
@@ -107,11 +154,13 @@ class WebhookDispatcher:
     def _deliver(self, job: _Job) -> None:
         headers = {"Content-Type": "application/json", **job.headers}
         headers["X-PM-Webhook-Trace-Id"] = str(uuid.uuid4())
-        delays = (0.0, *self.retry_schedule)
-        for delay in delays:
+        schedule = self.inbound_retry_schedule if job.delivery.inbound else self.retry_schedule
+        delays = (0.0, *schedule)
+        for n, delay in enumerate(delays):
             if delay and self._stop.wait(delay):
                 return
             job.delivery.attempts += 1
+            headers["X-PM-Retries-Remaining"] = str(len(delays) - n - 1)
             try:
                 resp = self._session.post(
                     job.url, json=job.payload, auth=job.auth, headers=headers, timeout=self.timeout
@@ -119,7 +168,15 @@ class WebhookDispatcher:
             except requests.RequestException:
                 job.delivery.status = None
                 continue
-            job.delivery.status = resp.status_code
-            if 200 <= resp.status_code < 300:
+            status = job.delivery.status = resp.status_code
+            if job.delivery.inbound:
+                if status == 200:
+                    job.delivery.delivered = True
+                    return
+                if status == 403:  # Postmark stops retrying inbound mail on a 403
+                    return
+            elif 200 <= status < 300:
                 job.delivery.delivered = True
                 return
+            elif status < 500 and status not in RETRIED_STATUSES:
+                return  # other 4xx: dropped on the first attempt

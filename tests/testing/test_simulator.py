@@ -98,7 +98,8 @@ def test_validation_errors_use_postmark_codes(
     for body, code in cases:
         resp = requests.post(url, json=body, headers=headers, timeout=5)
         assert (resp.status_code, resp.json()["ErrorCode"]) == (422, code), body
-    resp = requests.post(url, data="{nope", headers=headers, timeout=5)
+    json_type = {**headers, "Content-Type": "application/json"}
+    resp = requests.post(url, data="{nope", headers=json_type, timeout=5)
     assert resp.json()["ErrorCode"] == 402
     too_many = ",".join(f"r{i}@example.org" for i in range(51))
     resp = requests.post(
@@ -228,7 +229,15 @@ def test_webhooks_delivered_with_auth_headers_and_retries(
         ),
     )
     sink.fail_first = 2  # the first delivery is refused twice, then retried
-    sent = postmark_client.email.send(_email(postmark_fake))
+    sent = postmark_client.email.send(
+        Email(
+            from_email=postmark_fake.sender_email,
+            to="a@example.org",
+            html_body='<a href="https://example.org/x">x</a>',
+            track_opens=True,
+            track_links="HtmlOnly",
+        )
+    )
     postmark_fake.open(sent.message_id or "")
     postmark_fake.click(sent.message_id or "", "https://example.org/x")
     postmark_client.email.send(_email(postmark_fake, to=HARD_BOUNCE_ADDRESS))

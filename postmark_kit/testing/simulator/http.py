@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
 from .records import JSON, SEARCH_WINDOW, fail, public
@@ -24,6 +24,23 @@ F = TypeVar("F", bound=Callable[..., Response])
 
 #: Views that take the account token; every other view takes the server token.
 ACCOUNT_VIEWS: set[Callable[..., Response]] = set()
+
+
+#: Send views that also take Postmark's ``POSTMARK_API_TEST`` server token.
+API_TEST_VIEWS: set[Callable[..., Response]] = set()
+#: The test token: sends are checked, answered, and forgotten.
+API_TEST_TOKEN = "POSTMARK_API_TEST"  # noqa: S105 - Postmark's documented public value
+
+
+def api_test_token(view: F) -> F:
+    """Let a send view take ``POSTMARK_API_TEST`` (checked, never delivered)."""
+    API_TEST_VIEWS.add(view)
+    return view
+
+
+def is_api_test() -> bool:
+    """True when this request came with the ``POSTMARK_API_TEST`` token."""
+    return bool(g.get("postmark_api_test"))
 
 
 def account_token(view: F) -> F:

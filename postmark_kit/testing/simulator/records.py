@@ -31,6 +31,10 @@ class ApiFailure(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+class SimulationError(ValueError):
+    """A simulated event that Postmark could never report (e.g. an open of an untracked message)."""
+
+
 def fail(code: int, message: str, status: int = 422) -> ApiFailure:
     return ApiFailure(status, code, message)
 

@@ -9,7 +9,16 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ... import templating
-from .http import in_dates, json_body, json_response, page_of, paging, state
+from .http import (
+    api_test_token,
+    in_dates,
+    is_api_test,
+    json_body,
+    json_response,
+    page_of,
+    paging,
+    state,
+)
 from .records import (
     JSON,
     MAX_BATCH,
@@ -27,9 +36,14 @@ bp = Blueprint("sending", __name__)
 # -- email ----------------------------------------------------------
 
 
+def _send(body: Any, *, from_template: bool = False) -> JSON:
+    return state.send(body, from_template=from_template, test_mode=is_api_test())
+
+
 @bp.route("/email", methods=["POST"], endpoint="send_email")
+@api_test_token
 def send_email() -> Response:
-    return json_response(state.send(json_body()))
+    return json_response(_send(json_body()))
 
 
 def _batch(items: Any, one: Callable[[Any], JSON]) -> Response:
@@ -48,22 +62,32 @@ def _batch(items: Any, one: Callable[[Any], JSON]) -> Response:
 
 
 @bp.route("/email/batch", methods=["POST"], endpoint="send_email_batch")
+@api_test_token
 def send_batch() -> Response:
-    return _batch(json_body(), state.send)
+    return _batch(json_body(), _send)
 
 
 def _with_template(item: Any) -> JSON:
     if not isinstance(item, dict):
         raise fail(402, "Received invalid JSON input.")
-    return state.send(state.render_template(item), from_template=True)
+    if is_api_test():  # no server, so no templates: check the request, render nothing
+        if not item.get("TemplateId") and not item.get("TemplateAlias"):
+            raise fail(1101, "TemplateId or TemplateAlias is required.")
+        if not isinstance(item.get("TemplateModel"), dict):
+            raise fail(1120, "The 'TemplateModel' field is required.")
+        fields = ("TemplateId", "TemplateAlias", "TemplateModel", "InlineCss")
+        return _send({k: v for k, v in item.items() if k not in fields}, from_template=True)
+    return _send(state.render_template(item), from_template=True)
 
 
 @bp.route("/email/withTemplate", methods=["POST"], endpoint="send_email_with_template")
+@api_test_token
 def send_template() -> Response:
     return json_response(_with_template(json_body()))
 
 
 @bp.route("/email/batchWithTemplates", methods=["POST"], endpoint="send_email_batch_with_templates")
+@api_test_token
 def send_batch_templates() -> Response:
     body = json_body()
     items = body.get("Messages") if isinstance(body, dict) else None

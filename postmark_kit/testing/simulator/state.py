@@ -5,6 +5,7 @@ Nothing here knows about HTTP; the blueprints translate requests into these call
 
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 import uuid
@@ -12,13 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ... import templating
-from ..hooks import WebhookDispatcher
+from ..hooks import Delivery, WebhookDispatcher
+from . import rules
 from .records import (
     GEO,
-    HARD_BOUNCE_ADDRESS,
     JSON,
     MAX_RECIPIENTS,
-    SOFT_BOUNCE_ADDRESS,
+    SimulationError,
     addresses,
     check_addresses,
     client_info,
@@ -45,6 +46,9 @@ class SimulatorState:
         self.account_token = account_token
         self.sender_email = sender_email
         self.dispatcher = dispatcher
+        #: Deliver (or bounce) every recipient as soon as a message is sent.  Off, messages
+        #: wait for ``deliver``/``bounce`` (FakePostmark's helpers or the control API).
+        self.auto_deliver = True
         self._ids = itertools.count(1)
         self.reset()
 
@@ -259,10 +263,15 @@ class SimulatorState:
 
     # -- sending ---------------------------------------------------------
 
-    def send(self, body: Any, *, from_template: bool = False) -> JSON:
-        """Validate and record one message; raises ApiFailure with Postmark's code."""
+    def send(self, body: Any, *, from_template: bool = False, test_mode: bool = False) -> JSON:
+        """Validate and record one message; raises ApiFailure with Postmark's code.
+
+        ``test_mode`` is a send with the ``POSTMARK_API_TEST`` token: checked, then
+        forgotten (nothing recorded, delivered or posted), as Postmark does.
+        """
         if not isinstance(body, dict):
             raise fail(402, "Received invalid JSON input.")
+        rules.check_message(body)
         if not body.get("From"):
             raise fail(300, "Invalid 'From' address: ''.")
         if not body.get("To"):
@@ -274,24 +283,32 @@ class SimulatorState:
             raise fail(300, "You may not have more than 50 recipients per message.")
         if not from_template and not body.get("HtmlBody") and not body.get("TextBody"):
             raise fail(300, "Provide either email TextBody or HtmlBody or both.")
+        now = now_iso()
+        if test_mode:
+            check_addresses(addresses(body["From"]), "From")
+            return {
+                "To": body["To"],
+                "SubmittedAt": now,
+                "MessageID": str(uuid.uuid4()),
+                "ErrorCode": 0,
+                "Message": "Test job accepted",
+            }
         stream = body.get("MessageStream") or "outbound"
         if stream not in self.streams or self.streams[stream]["MessageStreamType"] == "Inbound":
             raise fail(1235, f"The message stream '{stream}' was not found.")
         if self.streams[stream]["ArchivedAt"]:
             raise fail(1235, f"The message stream '{stream}' is archived.")
         self.sender_for(body["From"])
-        everyone = [a.lower() for _, a in to + cc + bcc]
-        blocked = [a for a in everyone if (stream, a) in self.suppressions]
+        everyone = [a for _, a in to + cc + bcc]
+        blocked = [a for a in everyone if (stream, a.lower()) in self.suppressions]
         if blocked and len(blocked) == len(everyone):
             raise fail(
                 406,
                 "You tried to send to recipient(s) that have been marked as inactive. "
-                f"Found inactive addresses: {', '.join(blocked)}.",
+                f"Found inactive addresses: {', '.join(blocked)}. Inactive recipients are ones "
+                "that have generated a hard bounce, a spam complaint, or a manual suppression.",
             )
-        metadata = body.get("Metadata") or {}
-        if not isinstance(metadata, dict):
-            raise fail(300, "Metadata must be an object.")
-        now = now_iso()
+        track_opens = body.get("TrackOpens")
         msg: JSON = {
             "Tag": body.get("Tag") or "",
             "MessageID": str(uuid.uuid4()),
@@ -299,31 +316,40 @@ class SimulatorState:
             "To": [{"Email": a, "Name": n or None} for n, a in to],
             "Cc": [{"Email": a, "Name": n or None} for n, a in cc],
             "Bcc": [{"Email": a, "Name": n or None} for n, a in bcc],
-            "Recipients": [a for _, a in to + cc + bcc if a.lower() not in blocked],
+            "Recipients": [a for a in everyone if a not in blocked],
             "ReceivedAt": now,
             "From": body["From"],
             "Subject": body.get("Subject") or "",
             "Attachments": [a.get("Name", "") for a in body.get("Attachments") or []],
             "Status": "Sent",
-            "TrackOpens": bool(body.get("TrackOpens", self.server["TrackOpens"])),
+            "TrackOpens": self.server["TrackOpens"] if track_opens is None else track_opens,
             "TrackLinks": body.get("TrackLinks") or self.server["TrackLinks"],
-            "Metadata": metadata,
+            "Metadata": body.get("Metadata") or {},
             "Sandboxed": False,
             "TextBody": body.get("TextBody") or "",
             "HtmlBody": body.get("HtmlBody") or "",
             "MessageEvents": [],
             "_date": datetime.now(UTC),
+            "_settled": set(),
         }
         msg["Body"] = self._dump(msg, body)
         self.outbound.append(msg)
-        for recipient in msg["Recipients"]:
-            self._deliver(msg, recipient)
+        if self.auto_deliver:
+            for recipient in msg["Recipients"]:
+                self.settle(msg, recipient)
+        message = "OK"
+        if blocked:
+            message = (
+                "Message OK, but will not deliver to these inactive addresses: "
+                f"{', '.join(blocked)}. Inactive recipients are ones that have generated a "
+                "hard bounce, a spam complaint, or a manual suppression."
+            )
         return {
             "To": body["To"],
             "SubmittedAt": now,
             "MessageID": msg["MessageID"],
             "ErrorCode": 0,
-            "Message": "OK",
+            "Message": message,
         }
 
     @staticmethod
@@ -349,12 +375,38 @@ class SimulatorState:
             "ServerID": 1,
         }
 
-    def _deliver(self, msg: JSON, recipient: str) -> None:
+    def recipient_of(self, msg: JSON, recipient: str | None) -> str:
+        """``recipient`` as the message has it (its first recipient by default)."""
+        if recipient is None:
+            if not msg["Recipients"]:
+                raise SimulationError(f"Message {msg['MessageID']} has no active recipient.")
+            return str(msg["Recipients"][0])
+        for address in msg["Recipients"]:
+            if address.lower() == recipient.lower():
+                return str(address)
+        raise SimulationError(f"{recipient} is not a recipient of message {msg['MessageID']}.")
+
+    def settle(self, msg: JSON, recipient: str) -> None:
+        """What the receiving server does: deliver, or bounce a bounce-testing address."""
+        kind = rules.bounce_type_for(recipient)
+        if kind is None or kind == "SpamComplaint":
+            self.deliver(msg, recipient)
+            if kind == "SpamComplaint":
+                self.spam_complaint(msg["MessageID"], recipient)
+        else:
+            self.bounce(msg, recipient, kind)
+
+    def _unsettled(self, msg: JSON, recipient: str) -> None:
+        if recipient.lower() in msg["_settled"]:
+            raise SimulationError(
+                f"Message {msg['MessageID']} was already delivered to or bounced by {recipient}."
+            )
+        msg["_settled"].add(recipient.lower())
+
+    def deliver(self, msg: JSON, recipient: str) -> JSON:
+        """Record a delivery to ``recipient`` and fire Delivery webhooks."""
+        self._unsettled(msg, recipient)
         now = now_iso()
-        lower = recipient.lower()
-        if lower in (HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS):
-            self._bounce(msg, recipient, hard=lower == HARD_BOUNCE_ADDRESS)
-            return
         msg["MessageEvents"].append(
             {
                 "Recipient": recipient,
@@ -376,18 +428,10 @@ class SimulatorState:
             }
         )
         self.fire("Delivery", msg["MessageStream"], event)
+        return event
 
     def _bounce_record(self, msg: JSON, recipient: str, kind: str) -> JSON:
-        names = {
-            "HardBounce": (1, "Hard bounce", "The server was unable to deliver your message."),
-            "SoftBounce": (4096, "Soft bounce", "Unable to temporarily deliver this email."),
-            "SpamComplaint": (
-                512,
-                "Spam complaint",
-                "The subscriber explicitly marked this message as spam.",
-            ),
-        }
-        code, name, description = names[kind]
+        code, name, description, deactivates = rules.BOUNCE_TYPES[kind]
         return {
             "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
             "ID": self.next_id(),
@@ -405,15 +449,19 @@ class SimulatorState:
             "From": addresses(msg["From"])[0][1],
             "BouncedAt": now_iso(),
             "DumpAvailable": True,
-            "Inactive": kind != "SoftBounce",
+            "Inactive": deactivates,
             "CanActivate": kind != "SpamComplaint",
             "Subject": msg["Subject"],
             "Content": msg["Body"],
             "_date": datetime.now(UTC),
         }
 
-    def _bounce(self, msg: JSON, recipient: str, *, hard: bool) -> None:
-        record = self._bounce_record(msg, recipient, "HardBounce" if hard else "SoftBounce")
+    def bounce(self, msg: JSON, recipient: str, kind: str = "HardBounce") -> JSON:
+        """Record a bounce of type ``kind``; one that deactivates suppresses the address."""
+        if kind not in rules.BOUNCE_TYPES or kind == "SpamComplaint":
+            raise SimulationError(f"Unknown bounce type {kind!r}.")
+        self._unsettled(msg, recipient)
+        record = self._bounce_record(msg, recipient, kind)
         self.bounces.append(record)
         msg["MessageEvents"].append(
             {
@@ -424,40 +472,61 @@ class SimulatorState:
             }
         )
         self.fire("Bounce", msg["MessageStream"], public(record))
-        if hard:
-            self._suppress(msg, recipient, "HardBounce")
+        if record["Inactive"]:
+            reason = "ManualSuppression" if kind == "ManuallyDeactivated" else "HardBounce"
+            self._suppress(msg, recipient, reason)
+        return public(record)
 
-    def _suppress(
-        self, msg: JSON | None, recipient: str, reason: str, origin: str = "Recipient"
-    ) -> None:
-        stream = msg["MessageStream"] if msg else "outbound"
-        self.suppressions[(stream, recipient.lower())] = {
-            "EmailAddress": recipient,
-            "SuppressionReason": reason,
-            "Origin": origin,
-            "CreatedAt": now_iso(),
-            "_date": datetime.now(UTC),
-        }
-        if msg is not None:
-            msg["MessageEvents"].append(
-                {
-                    "Recipient": recipient,
-                    "Type": "SubscriptionChanged",
-                    "ReceivedAt": now_iso(),
-                    "Details": {"Origin": origin, "SuppressSending": "True"},
-                }
-            )
-            event = self._base_event(msg, recipient)
-            event.update(
-                {
-                    "RecordType": "SubscriptionChange",
-                    "ChangedAt": now_iso(),
-                    "Origin": origin,
-                    "SuppressSending": True,
-                    "SuppressionReason": reason,
-                }
-            )
-            self.fire("SubscriptionChange", stream, event)
+    def _suppress(self, msg: JSON, recipient: str, reason: str) -> None:
+        self.subscription_change(msg, recipient, suppress=True, reason=reason)
+
+    def subscription_change(
+        self,
+        msg: JSON,
+        recipient: str,
+        *,
+        suppress: bool = True,
+        reason: str | None = "ManualSuppression",
+        origin: str = "Recipient",
+    ) -> JSON:
+        """Suppress (or reactivate) ``recipient`` on the message's stream; fires webhooks.
+
+        An unsubscribe link is ``origin="Recipient"``, reason ``ManualSuppression``;
+        ``suppress=False`` is a reactivation (no reason).
+        """
+        stream = msg["MessageStream"]
+        key = (stream, recipient.lower())
+        if suppress:
+            self.suppressions[key] = {
+                "EmailAddress": recipient,
+                "SuppressionReason": reason,
+                "Origin": origin,
+                "CreatedAt": now_iso(),
+                "_date": datetime.now(UTC),
+            }
+        else:
+            reason = None
+            self.suppressions.pop(key, None)
+        msg["MessageEvents"].append(
+            {
+                "Recipient": recipient,
+                "Type": "SubscriptionChanged",
+                "ReceivedAt": now_iso(),
+                "Details": {"Origin": origin, "SuppressSending": str(suppress)},
+            }
+        )
+        event = self._base_event(msg, recipient)
+        event.update(
+            {
+                "RecordType": "SubscriptionChange",
+                "ChangedAt": now_iso(),
+                "Origin": origin,
+                "SuppressSending": suppress,
+                "SuppressionReason": reason,
+            }
+        )
+        self.fire("SubscriptionChange", stream, event)
+        return event
 
     def render_template(self, body: JSON) -> JSON:
         """The send body with the template rendered (its layout around it), Postmark-style."""
@@ -517,9 +586,18 @@ class SimulatorState:
         client: str | None = None,
         read_seconds: int = 5,
     ) -> JSON:
-        """Record an open; ``platform``/``client``/``read_seconds`` feed the breakdown stats."""
+        """Record an open; ``platform``/``client``/``read_seconds`` feed the breakdown stats.
+
+        Only a message sent with ``TrackOpens`` and an HTML body can report opens
+        (Postmark tracks them with a pixel in the HTML).
+        """
         msg = self.message(message_id)
-        who = recipient or msg["Recipients"][0]
+        if not msg["TrackOpens"] or not msg["HtmlBody"]:
+            raise SimulationError(
+                f"Message {message_id} was sent without open tracking (TrackOpens and an HTML "
+                "body): Postmark reports no opens for it."
+            )
+        who = self.recipient_of(msg, recipient)
         first = not any(o["MessageID"] == message_id and o["Recipient"] == who for o in self.opens)
         record = self._base_event(msg, who)
         record.pop("ServerID")
@@ -558,9 +636,23 @@ class SimulatorState:
         browser: str | None = None,
         location: str = "HTML",
     ) -> JSON:
-        """Record a click; ``platform``/``browser``/``location`` feed the breakdown stats."""
+        """Record a click; ``platform``/``browser``/``location`` feed the breakdown stats.
+
+        Only links of a message sent with ``TrackLinks`` covering ``location`` (HTML or
+        Text) are tracked, and the link must be in that body.
+        """
         msg = self.message(message_id)
-        who = recipient or msg["Recipients"][0]
+        if location not in ("HTML", "Text"):
+            raise SimulationError("location is 'HTML' or 'Text'.")
+        tracked = {"HtmlAndText": ("HTML", "Text"), "HtmlOnly": ("HTML",), "TextOnly": ("Text",)}
+        if location not in tracked.get(msg["TrackLinks"], ()):
+            raise SimulationError(
+                f"Message {message_id} was sent with TrackLinks={msg['TrackLinks']}: Postmark "
+                f"tracks no clicks in its {location} body."
+            )
+        if link not in msg["HtmlBody" if location == "HTML" else "TextBody"]:
+            raise SimulationError(f"{link} is not in the {location} body of message {message_id}.")
+        who = self.recipient_of(msg, recipient)
         record = self._base_event(msg, who)
         record.pop("ServerID")
         record.update(
@@ -593,8 +685,9 @@ class SimulatorState:
         return record
 
     def spam_complaint(self, message_id: str, recipient: str | None = None) -> JSON:
+        """The recipient marks the message as spam: recorded, suppressed, webhooks fired."""
         msg = self.message(message_id)
-        who = recipient or msg["Recipients"][0]
+        who = self.recipient_of(msg, recipient)
         record = self._bounce_record(msg, who, "SpamComplaint")
         self.bounces.append(record)
         self.fire("SpamComplaint", msg["MessageStream"], public(record))
@@ -602,31 +695,36 @@ class SimulatorState:
         return public(record)
 
     def inject_inbound(self, **fields: Any) -> JSON:
-        from_email = fields.get("From", "sender@example.com")
+        """Receive an inbound email (Postmark's field names) and post it to the inbound hook.
+
+        ``MailboxHash`` comes from the ``To`` address's ``+hash`` unless given;
+        ``Attachments`` take ``Name``, ``Content`` (base64 text, or bytes encoded
+        here), ``ContentType``, ``ContentID`` and ``Disposition``.
+        """
+        from_value = str(fields.get("From") or "sender@example.com")
+        from_pairs = addresses(from_value)
+        from_name, from_email = from_pairs[0] if from_pairs else ("", from_value)
+        from_name = fields.get("FromName", from_name)
         to = str(fields.get("To") or self.server["InboundAddress"])
         to_addr = addresses(to)[0][1] if addresses(to) else to
-        local = to_addr.split("@", 1)[0]
-        mailbox_hash = local.split("+", 1)[1] if "+" in local else ""
+        mailbox_hash = str(fields.get("MailboxHash") or _mailbox_hash(to_addr))
+
+        def full(value: Any) -> list[JSON]:
+            return [
+                {"Email": a, "Name": n, "MailboxHash": _mailbox_hash(a)}
+                for n, a in addresses(value)
+            ]
+
         msg: JSON = {
             "From": from_email,
-            "FromName": fields.get("FromName", ""),
-            "FromFull": {
-                "Email": from_email,
-                "Name": fields.get("FromName", ""),
-                "MailboxHash": "",
-            },
+            "FromName": from_name,
+            "FromFull": {"Email": from_email, "Name": from_name, "MailboxHash": ""},
             "To": to,
-            "ToFull": [
-                {"Email": a, "Name": n, "MailboxHash": mailbox_hash} for n, a in addresses(to)
-            ],
+            "ToFull": full(to),
             "Cc": fields.get("Cc", ""),
-            "CcFull": [
-                {"Email": a, "Name": n, "MailboxHash": ""} for n, a in addresses(fields.get("Cc"))
-            ],
+            "CcFull": full(fields.get("Cc")),
             "Bcc": fields.get("Bcc", ""),
-            "BccFull": [
-                {"Email": a, "Name": n, "MailboxHash": ""} for n, a in addresses(fields.get("Bcc"))
-            ],
+            "BccFull": full(fields.get("Bcc")),
             "ReplyTo": fields.get("ReplyTo", ""),
             "OriginalRecipient": to_addr,
             "Subject": fields.get("Subject", ""),
@@ -637,13 +735,16 @@ class SimulatorState:
             "StrippedTextReply": fields.get("StrippedTextReply", ""),
             "Tag": fields.get("Tag", ""),
             "MessageStream": "inbound",
-            "Headers": fields.get("Headers", []),
-            "Attachments": fields.get("Attachments", []),
-            "MessageID": str(uuid.uuid4()),
+            "Headers": list(fields.get("Headers") or []),
+            "Attachments": [_inbound_attachment(a) for a in fields.get("Attachments") or []],
+            "MessageID": str(fields.get("MessageID") or uuid.uuid4()),
             "BlockedReason": "",
             "Status": "Processed",
             "_date": datetime.now(UTC),
         }
+        if fields.get("Metadata") is not None:
+            rules.check_metadata(fields["Metadata"])
+            msg["Metadata"] = dict(fields["Metadata"])
         sender = from_email.lower()
         for rule in self.inbound_rules.values():
             r = rule["Rule"].lower()
@@ -658,7 +759,38 @@ class SimulatorState:
         return public(msg)
 
     def post_inbound(self, msg: JSON) -> None:
+        """POST ``msg`` to the inbound hook; out of retries (or a 403) it becomes Failed."""
         url = self.server["InboundHookUrl"]
-        if url:
-            payload = {k: v for k, v in public(msg).items() if k not in ("Status", "BlockedReason")}
-            self.dispatcher.enqueue(url, payload)
+        if not url:
+            return
+        payload = {k: v for k, v in public(msg).items() if k not in ("Status", "BlockedReason")}
+
+        def settled(delivery: Delivery) -> None:
+            if not delivery.delivered:
+                with self.lock:
+                    msg["Status"] = "Failed"
+
+        self.dispatcher.enqueue(url, payload, inbound=True, on_done=settled)
+
+
+def _mailbox_hash(address: str) -> str:
+    local = address.rsplit("@", 1)[0]
+    return local.split("+", 1)[1] if "+" in local else ""
+
+
+def _inbound_attachment(item: Any) -> JSON:
+    if not isinstance(item, dict) or not item.get("Name"):
+        raise SimulationError("An inbound attachment needs at least a Name and Content.")
+    content = item.get("Content", item.get("Data", b""))
+    raw = content if isinstance(content, bytes) else base64.b64decode(str(content))
+    out: JSON = {
+        "Name": item["Name"],
+        "Content": base64.b64encode(raw).decode(),
+        "ContentType": item.get("ContentType") or "application/octet-stream",
+        "ContentLength": len(raw),
+    }
+    if item.get("ContentID"):
+        out["ContentID"] = item["ContentID"]
+    if item.get("Disposition"):
+        out["Disposition"] = item["Disposition"]
+    return out
