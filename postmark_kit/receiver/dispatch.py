@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pluggy
+from flask import current_app, has_app_context
 
 from ..events import Event, event_kind
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from ..client import ServerClient
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "PluginFailure",
     "Reject",
     "Webhook",
+    "bind_app",
+    "bound_app",
     "call_event_hooks",
     "event_hook_names",
     "event_plugins",
@@ -173,6 +178,29 @@ def event_plugins(pm: pluggy.PluginManager, kind: str) -> list[str]:
     return list(_plan(pm, kind).plugins)
 
 
+#: plugin manager -> its app (both weak: neither keeps the other alive).
+_APPS: weakref.WeakKeyDictionary[pluggy.PluginManager, weakref.ref[Flask]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bind_app(pm: pluggy.PluginManager, app: Flask) -> None:
+    """Run the event hooks of ``pm``'s plugins inside ``app``'s application context.
+
+    ``init_app`` does it, so ``current_app`` (and extensions built on it, such
+    as Flask-SQLAlchemy's session) work in every dispatch mode: in the
+    request (inline), in the journal's worker thread, in a Celery worker and
+    in ``events replay --now``.
+    """
+    _APPS[pm] = weakref.ref(app)
+
+
+def bound_app(pm: pluggy.PluginManager) -> Flask | None:
+    """The app ``pm`` was bound to with :func:`bind_app` (``None``: none, or gone)."""
+    ref = _APPS.get(pm)
+    return ref() if ref is not None else None
+
+
 def call_event_hooks(
     pm: pluggy.PluginManager,
     event: Event,
@@ -186,8 +214,24 @@ def call_event_hooks(
     is called on its own so one failing plugin never hides the event from the
     others.  Order follows pluggy's (``tryfirst``/``trylast`` honoured).  With
     ``only``, plugins not named there are skipped (a journal retrying the
-    plugins that failed, never the ones that already succeeded).
+    plugins that failed, never the ones that already succeeded).  The hooks
+    run in the application context of the app ``pm`` is bound to
+    (:func:`bind_app`), pushed here unless it is the current one already.
     """
+    app = bound_app(pm)
+    if app is not None and not (has_app_context() and current_app._get_current_object() is app):  # type: ignore[attr-defined]
+        with app.app_context():
+            return _call_event_hooks(pm, event, client, webhook, only)
+    return _call_event_hooks(pm, event, client, webhook, only)
+
+
+def _call_event_hooks(
+    pm: pluggy.PluginManager,
+    event: Event,
+    client: ServerClient | None,
+    webhook: Webhook,
+    only: Collection[str] | None,
+) -> DispatchResult:
     kind = event_kind(event)
     plan = _plan(pm, kind)
     kwargs: dict[str, Any] = {"event": event, "client": client, "webhook": webhook}

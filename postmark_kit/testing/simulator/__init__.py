@@ -29,14 +29,19 @@ Rules where Postmark depends on the outside world, chosen to be deterministic:
 """
 
 from .app import UNSIMULATED_OPERATIONS, create_app
-from .records import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, ApiFailure
+from .records import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, ApiFailure, SimulationError
+from .rules import BOUNCE_TESTING_DOMAIN, BOUNCE_TYPES, bounce_address
 from .state import SimulatorState
 
 __all__ = [
+    "BOUNCE_TESTING_DOMAIN",
+    "BOUNCE_TYPES",
     "HARD_BOUNCE_ADDRESS",
     "SOFT_BOUNCE_ADDRESS",
     "UNSIMULATED_OPERATIONS",
     "ApiFailure",
+    "SimulationError",
     "SimulatorState",
+    "bounce_address",
     "create_app",
 ]
