@@ -767,6 +767,7 @@ def stats(
 main.add_command(receiver_cli.serve)
 main.add_command(receiver_cli.events)
 main.add_command(testing_cli.fake_server)
+main.add_command(testing_cli.fake)
 main.add_command(demo_cli.demo)
 
 

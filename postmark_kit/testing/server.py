@@ -39,11 +39,13 @@ class FakePostmark:
         time_scale: float = DEFAULT_TIME_SCALE,
         inbound_retry_schedule: Sequence[float] | None = None,
         auto_deliver: bool = True,
+        control_port: int | None = None,
     ) -> None:
         """``time_scale`` scales Postmark's webhook retry schedule (``1e-5``: hours become
         tenths of a second); ``retry_schedule``/``inbound_retry_schedule`` set the delays
         outright.  ``auto_deliver=False`` leaves sent messages undelivered until
-        ``deliver``/``bounce`` is called."""
+        ``deliver``/``bounce`` is called.  ``control_port`` (0: any free port) also
+        serves the control API (:mod:`postmark_kit.testing.control`) on 127.0.0.1."""
         self.host = host
         self.port = port
         self.server_token = server_token or f"fake-server-{secrets.token_hex(8)}"
@@ -63,6 +65,9 @@ class FakePostmark:
         self.log_requests = log_requests
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.control_port = control_port
+        self._control: BaseWSGIServer | None = None
+        self._control_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # never the tokens
         return f"FakePostmark(base_url={self.base_url if self._server else None!r})"
@@ -88,9 +93,37 @@ class FakePostmark:
                 target=self._server.serve_forever, name="fake-postmark", daemon=True
             )
             self._thread.start()
+        if self.control_port is not None and self._control is None:
+            from .control import create_control_app
+
+            # loopback only, whatever ``host`` is: the control API takes no token
+            self._control = make_server(
+                "127.0.0.1",
+                self.control_port,
+                create_control_app(self),
+                threaded=True,
+                request_handler=None if self.log_requests else _QuietHandler,
+            )
+            self._control_thread = threading.Thread(
+                target=self._control.serve_forever, name="fake-postmark-control", daemon=True
+            )
+            self._control_thread.start()
         return self
 
+    @property
+    def control_url(self) -> str:
+        """Where the control API listens (``control_port`` must have been given)."""
+        if self._control is None:
+            raise RuntimeError("No control API: pass control_port= (0 for any free port).")
+        return f"http://127.0.0.1:{self._control.server_port}"
+
     def stop(self) -> None:
+        if self._control is not None:
+            self._control.shutdown()
+            self._control.server_close()
+            if self._control_thread is not None:
+                self._control_thread.join(timeout=5)
+            self._control = self._control_thread = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
