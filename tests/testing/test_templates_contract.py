@@ -224,3 +224,15 @@ def test_validate_answers_in_postmarks_shape(
     assert raw["TextBody"]["ValidationErrors"][0]["CharacterPosition"] == 4
     bad = postmark_client.templates.validate(html_body="<p></p>", template_type="Layout")
     assert bad.all_content_is_valid is False
+
+
+def test_the_testing_guides_python_examples_run() -> None:
+    """docs/testing.md's python blocks (templates offline, payloads) are executed."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert any("templating" in b for b in blocks)
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"testing.md (python block {number})", "exec"), {})  # noqa: S102
