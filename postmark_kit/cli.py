@@ -768,6 +768,7 @@ main.add_command(receiver_cli.serve)
 main.add_command(receiver_cli.events)
 main.add_command(testing_cli.fake_server)
 main.add_command(testing_cli.fake)
+main.add_command(testing_cli.render_template)
 main.add_command(demo_cli.demo)
 
 

@@ -311,3 +311,64 @@ def fake_webhooks(control: _Control, wait_seconds: float | None) -> None:
 def fake_reset(control: _Control) -> None:
     """Forget every message, template, webhook... (the tokens stay)."""
     _show(control.call("POST", "/reset"))
+
+
+# -- postmark-kit render-template: Postmark's template language offline -------------
+
+
+@click.command("render-template")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A JSON file with the template model (default: the suggested model).",
+)
+@click.option(
+    "--layout",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A layout template holding {{{@content}}} to render the template in.",
+)
+@click.option(
+    "--escape/--no-escape",
+    default=None,
+    help="HTML-escape {{ x }} (default: for .html/.htm files only, as Postmark does).",
+)
+@click.option("--suggest", is_flag=True, help="Print the suggested model (JSON) instead.")
+def render_template(
+    template: Path,
+    model_path: Path | None,
+    layout: Path | None,
+    escape: bool | None,
+    suggest: bool,
+) -> None:
+    """Render a Postmark template file offline, as Postmark would (Mustachio).
+
+    Syntax errors are reported with their line and character, as Postmark's
+    validation does; the exit status is then 1.
+    """
+    from .. import templating
+
+    source = template.read_text(encoding="utf-8")
+    try:
+        if layout is not None:
+            source = templating.insert_content(layout.read_text(encoding="utf-8"), source)
+        suggested = templating.suggest_model(source)
+        if suggest:
+            _show(suggested)
+            return
+        model: Any = suggested
+        if model_path is not None:
+            try:
+                model = json.loads(model_path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise click.ClickException(f"{model_path} is not JSON: {exc}") from None
+            if not isinstance(model, dict):
+                raise click.ClickException(f"{model_path} must hold a JSON object")
+        if escape is None:
+            escape = template.suffix.lower() in (".html", ".htm")
+        click.echo(templating.render(source, model, escape=escape), nl=False)
+    except templating.TemplateSyntaxError as exc:
+        raise click.ClickException(f"{template}: {exc}") from None

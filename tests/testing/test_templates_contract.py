@@ -8,6 +8,9 @@ Doc pages followed:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -236,3 +239,32 @@ def test_the_testing_guides_python_examples_run() -> None:
     assert any("templating" in b for b in blocks)
     for number, block in enumerate(blocks, start=1):
         exec(compile(block, f"testing.md (python block {number})", "exec"), {})  # noqa: S102
+
+
+def test_render_template_command_previews_offline(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from postmark_kit.cli import main
+
+    tpl = tmp_path / "welcome.html"
+    tpl.write_text("{{#each people}}<li>{{name}} @ {{../company}}</li>{{/each}}")
+    layout = tmp_path / "base.html"
+    layout.write_text("<main>{{{ @content }}}</main>")
+    model = tmp_path / "model.json"
+    model.write_text('{"company": "A&B", "people": [{"name": "Ann"}]}')
+    runner = CliRunner()
+    out = runner.invoke(
+        main, ["render-template", str(tpl), "--model", str(model), "--layout", str(layout)]
+    )
+    assert out.exit_code == 0, out.output
+    assert out.output == "<main><li>Ann @ A&amp;B</li></main>"
+    suggested = runner.invoke(main, ["render-template", str(tpl), "--suggest"])
+    assert json.loads(suggested.output) == {
+        "people": [{"name": "name_Value"}],
+        "company": "company_Value",
+    }
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Hi\n{{> footer}}")
+    failed = runner.invoke(main, ["render-template", str(bad)])
+    assert failed.exit_code == 1 and "line 2, character 1" in failed.output
+    assert "Traceback" not in failed.output
