@@ -87,6 +87,11 @@ def create_control_app(fake: FakePostmark) -> Flask:
     def _impossible(exc: SimulationError) -> Response:
         return _answer({"Message": str(exc)}, 409)
 
+    @app.errorhandler(ValueError)
+    @app.errorhandler(TypeError)
+    def _bad_value(exc: Exception) -> Response:
+        return _answer({"Message": f"Bad request: {exc}"}, 400)
+
     @app.errorhandler(ApiFailure)
     def _failure(exc: ApiFailure) -> Response:
         status = 404 if exc.code == 701 else exc.status

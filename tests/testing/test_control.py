@@ -135,6 +135,12 @@ def test_impossible_events_are_clear_errors(
     assert result.exit_code != 0 and "404" in result.output
     resp = requests.post(f"{fake.control_url}/messages/{mid}/click", json={}, timeout=5)
     assert resp.status_code == 409 and "Link" in resp.json()["Message"]
+    resp = requests.post(
+        f"{fake.control_url}/inbound",
+        json={"Attachments": [{"Name": "a.txt", "Content": "not base64!"}]},
+        timeout=5,
+    )
+    assert resp.status_code == 400 and resp.json()["Message"].startswith("Bad request")
     down = CliRunner().invoke(main, ["fake", "--control", "http://127.0.0.1:9", "messages"])
     assert down.exit_code != 0 and "cannot reach" in down.output
 
