@@ -1,24 +1,31 @@
 """Postmark's template language (Mustachio) rendered offline, to preview templates.
 
-Postmark renders templates with Mustachio, a Mustache dialect
-(https://postmarkapp.com/support/article/1077-template-syntax).  What differs from
-plain Mustache, and is implemented here:
+Postmark renders templates with Mustachio, its Mustache dialect (Postmark's
+template syntax page, https://postmarkapp.com/support/article/1077-template-syntax,
+and the engine's own rules).  What differs from plain Mustache, and is
+implemented here as Mustachio does it:
 
-- ``{{ name }}`` is HTML-escaped, ``{{{ name }}}`` and ``{{& name }}`` are raw.
-  Postmark escapes only in the HTML body: ``render(..., escape=False)`` is what it
-  does for the subject and the text body.
-- ``{{#name}}...{{/name}}`` scopes into ``name`` when it is truthy (``null``,
-  ``false``, ``0``, ``""`` and empty lists or objects are not); it does not loop.
-- ``{{#each items}}...{{/each}}`` loops over a list; ``{{.}}`` / ``{{this}}`` is the
-  current item.
-- ``{{^name}}...{{/name}}`` renders when ``name`` is falsy.
-- A name is looked up in the current scope only: ``../name`` reaches the scope
-  above (``../../name`` two above), ``~name`` the model's root.
+- ``{{ name }}`` is HTML-escaped (``<>&"'`` and non-ASCII Latin-1 characters as
+  numeric entities), ``{{{ name }}}`` and ``{{& name }}`` are raw.  Postmark
+  escapes only in the HTML body: ``render(..., escape=False)`` is what it does for
+  the subject and the text body.
+- A name is looked up **in the current scope only** (no walking up as Mustache
+  does).  Each part of a dotted path is a scope: ``../`` goes up one, so inside
+  ``{{#person}}`` the model's root is ``../``; inside ``{{#each items}}`` the item's
+  parent is the list, and the root is ``../../``.  ``{{.}}`` is the current value.
+- ``{{#name}}...{{/name}}`` renders once, scoped into ``name``, when it is truthy
+  (``null``, ``false``, ``0``, ``""`` and empty lists or objects are not); it never
+  loops.  ``{{#each items}}...{{/each}}`` loops over a list (anything else there is
+  a :class:`TemplateRenderError`).  ``{{^name}}...{{/name}}`` renders, scoped into
+  ``name``, when it is falsy.
 - Layouts: a layout template holds ``{{{@content}}}`` where the standard
-  template's body goes (``render_with_layout``); a layout without it is invalid.
-- ``{{> partial}}`` and delimiter changes are refused, as Postmark refuses them.
-- ``suggest_model`` infers the model a template needs, nested as Postmark's
-  ``SuggestedTemplateModel`` (``"name": "name_Value"``, a list for ``each``).
+  template's body goes (:func:`render_with_layout`).
+- A path may hold letters, digits, ``_``, ``.`` and ``../``; anything else
+  (``{{> partial}}``, a delimiter change, ``{{@index}}``) is a syntax error, as
+  on Postmark.  A ``{{`` that never closes is plain text.
+- :func:`suggest_model` infers the model a template reads, as Postmark's
+  ``SuggestedTemplateModel`` (``"name": "name_Value"``, a one-item list for an
+  ``each`` with fields, ``["items_1", "items_2", "items_3"]`` for one of values).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import attrs
 __all__ = [
     "CONTENT_PLACEHOLDER",
     "Template",
+    "TemplateRenderError",
     "TemplateSyntaxError",
     "insert_content",
     "render",
@@ -44,25 +52,39 @@ __all__ = [
 #: What a layout must contain: where the standard template's body is inserted.
 CONTENT_PLACEHOLDER = "{{{@content}}}"
 
-_TAG = re.compile(r"\{\{\{(.*?)\}\}\}|\{\{(.*?)\}\}", re.DOTALL)
+_TOKEN = re.compile(r"(\{\{[^{}]+?\}\})|(\{\{\{[^{}]+?\}\}\})")
 _CONTENT_TAG = re.compile(r"\{\{\{\s*@content\s*\}\}\}")
-_NAME = re.compile(r"^(~|(\.\./)*)([^\s{}#^/!>&=]+|\.)$")
+_BAD_PATH = re.compile(r"([.]{3,})|([^\w./_]+)|((?<![.]{2})[/])|([.]{2,}($|[^/]))")
+_PATH_PART = re.compile(r"(\.\.[\\/])|([^.]+)")
 
 
 class TemplateSyntaxError(ValueError):
-    """A template Postmark would refuse, with where (1-based line and character)."""
+    """A template Postmark would refuse, with where (1-based line and character).
+
+    ``errors`` holds every problem found (this one is the first).
+    """
 
     def __init__(self, message: str, line: int = 1, position: int = 1) -> None:
         super().__init__(f"{message} (line {line}, character {position})")
         self.message = message
         self.line = line
         self.position = position
+        self.errors: list[TemplateSyntaxError] = [self]
+
+
+class TemplateRenderError(ValueError):
+    """The model does not fit the template (e.g. ``each`` over something not a list)."""
 
 
 @attrs.frozen
 class _Var:
     path: str
     raw: bool
+
+
+@attrs.frozen
+class _Content:
+    """``{{{@content}}}``: empty unless a layout is filled with :func:`insert_content`."""
 
 
 @attrs.frozen
@@ -77,81 +99,113 @@ def _where(source: str, offset: int) -> tuple[int, int]:
     return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
 
 
-def _check_name(name: str, source: str, offset: int) -> str:
-    if not _NAME.match(name) and name not in ("this", "@content"):
-        raise TemplateSyntaxError(f"'{name}' is not a valid name", *_where(source, offset))
-    return name
-
-
 def _parse(source: str) -> tuple[Any, ...]:
-    stack: list[tuple[str, str, int, list[Any]]] = [("root", "", 0, [])]
+    errors: list[TemplateSyntaxError] = []
+
+    def error(message: str, offset: int) -> None:
+        errors.append(TemplateSyntaxError(message, *_where(source, offset)))
+
+    def path(token: str, offset: int) -> str:
+        token = token.strip()
+        if _BAD_PATH.search(token):
+            error(
+                f"The path '{token}' is not valid. Please see documentation for examples "
+                "of valid paths.",
+                offset,
+            )
+        return token
+
+    # (kind, key used to match the close, path, offset, children)
+    stack: list[tuple[str, str, str, int, list[Any]]] = [("root", "", "", 0, [])]
+
+    def close() -> None:
+        kind, _, name, _, children = stack.pop()
+        stack[-1][4].append(_Block(kind, name, tuple(children)))
+
     pos = 0
-    for m in _TAG.finditer(source):
+    for m in _TOKEN.finditer(source):
         if m.start() > pos:
-            stack[-1][3].append(source[pos : m.start()])
+            stack[-1][4].append(source[pos : m.start()])
         pos = m.end()
-        if m.group(1) is not None:
-            stack[-1][3].append(_Var(_check_name(m.group(1).strip(), source, m.start()), True))
-            continue
-        tag = m.group(2).strip()
-        if not tag:
-            raise TemplateSyntaxError("Empty tag '{{}}'", *_where(source, m.start()))
-        sigil, rest = tag[0], tag[1:].strip()
-        if sigil == "!":
-            continue
-        if sigil == ">":
-            raise TemplateSyntaxError(
-                f"Partials ('{{{{> {rest}}}}}') are not supported by Postmark templates",
-                *_where(source, m.start()),
-            )
-        if sigil == "=":
-            raise TemplateSyntaxError(
-                "Changing delimiters is not supported by Postmark templates",
-                *_where(source, m.start()),
-            )
-        if sigil == "&":
-            stack[-1][3].append(_Var(_check_name(rest, source, m.start()), True))
-        elif sigil in "#^":
-            kind = "inverted" if sigil == "^" else "section"
-            if sigil == "#" and (rest == "each" or rest.startswith("each ")):
-                kind, rest = "each", rest[4:].strip()
-                if not rest:
-                    raise TemplateSyntaxError(
-                        "'each' needs a collection name", *_where(source, m.start())
-                    )
-            stack.append((kind, _check_name(rest, source, m.start()), m.start(), []))
-        elif sigil == "/":
-            kind, path, start, children = stack[-1]
-            if kind == "root":
-                raise TemplateSyntaxError(
-                    f"Closing tag '{{{{/{rest}}}}}' without an open section",
-                    *_where(source, m.start()),
+        tag, at = m.group(0), m.start()
+        if _CONTENT_TAG.fullmatch(tag):
+            stack[-1][4].append(_Content())
+        elif tag.startswith("{{#each"):
+            name = tag.strip("{}").lstrip("#").strip()[4:]
+            if name.startswith(" ") and name.strip():
+                stack.append(("each", tag, path(name, at), at, []))
+            else:
+                error(
+                    "The 'each' block being opened requires a model path to be specified "
+                    "in the form '{{#each <name>}}'.",
+                    at,
                 )
-            expected = "each" if kind == "each" else path
-            if rest != expected:
-                raise TemplateSyntaxError(
-                    f"Section '{path}' opened at line {_where(source, start)[0]} is closed "
-                    f"by '{{{{/{rest}}}}}' (expected '{{{{/{expected}}}}}')",
-                    *_where(source, m.start()),
+        elif tag.startswith("{{/each"):
+            if tag != "{{/each}}":
+                error("The syntax to close the 'each' block should be: '{{/each}}'.", at)
+            elif stack[-1][0] == "each":
+                close()
+            else:
+                error(
+                    "An 'each' block is being closed, but no corresponding opening element "
+                    "('{{#each <name>}}') was detected.",
+                    at,
                 )
-            stack.pop()
-            stack[-1][3].append(_Block(kind, path, tuple(children)))
+        elif tag.startswith(("{{#", "{{^")):
+            name = tag.strip("{}")[1:].strip()
+            if stack[-1][0] != "each" and stack[-1][1] == name:
+                close()  # Mustachio: re-opening the open section closes it first
+            kind = "section" if tag.startswith("{{#") else "inverted"
+            stack.append((kind, name, path(name, at), at, []))
+        elif tag.startswith("{{/"):
+            name = tag.strip("{}").lstrip("/").strip()
+            if stack[-1][0] in ("section", "inverted") and stack[-1][1] == name:
+                close()
+            else:
+                error("It appears that open and closing elements are mismatched.", at)
+        elif tag.startswith(("{{{", "{{&")):
+            stack[-1][4].append(_Var(path(tag.strip("{}").lstrip("&"), at), True))
+        elif tag.startswith("{{!"):
+            pass
         else:
-            stack[-1][3].append(_Var(_check_name(tag, source, m.start()), False))
-    rest_src = source[pos:]
-    if "{{" in rest_src:
-        offset = pos + rest_src.index("{{")
-        raise TemplateSyntaxError("Unclosed tag '{{'", *_where(source, offset))
-    if rest_src:
-        stack[-1][3].append(rest_src)
-    if len(stack) > 1:
-        kind, path, start, _ = stack[-1]
-        name = "each " + path if kind == "each" else path
-        raise TemplateSyntaxError(f"Section '{name}' is never closed", *_where(source, start))
-    return tuple(stack[0][3])
+            stack[-1][4].append(_Var(path(tag.strip("{}"), at), False))
+    if pos < len(source):
+        stack[-1][4].append(source[pos:])
+    for _kind, _, name, at, _ in stack[1:]:
+        error(
+            f"A scope block to the following path was opened but not closed: '{name}', "
+            "please close it using the appropriate syntax.",
+            at,
+        )
+    if errors:
+        first = errors[0]
+        first.errors = errors
+        raise first
+    return tuple(stack[0][4])
 
 
-def _truthy(value: Any) -> bool:
+# -- rendering ------------------------------------------------------------------
+
+
+@attrs.define
+class _Ctx:
+    value: Any
+    parent: _Ctx | None = None
+
+    def lookup(self, path: str) -> _Ctx:
+        """Mustachio's path walk: each part a child scope, ``../`` its parent."""
+        ctx = self
+        for m in _PATH_PART.finditer(path):
+            if m.group(1):
+                ctx = ctx.parent if ctx.parent is not None else ctx
+            else:
+                key = m.group(2)
+                value = ctx.value.get(key) if isinstance(ctx.value, Mapping) else None
+                ctx = _Ctx(value, ctx)
+        return ctx
+
+
+def _exists(value: Any) -> bool:
     if value is None or value is False or value == "":
         return False
     if isinstance(value, bool):
@@ -161,96 +215,110 @@ def _truthy(value: Any) -> bool:
     return not (isinstance(value, Sequence | Mapping) and not isinstance(value, str) and not value)
 
 
-def _lookup(path: str, scopes: list[Any]) -> Any:
-    """Resolve ``path`` against the scope stack (innermost last), Mustachio style."""
-    if path in (".", "this"):
-        return scopes[-1]
-    depth = len(scopes) - 1
-    if path.startswith("~"):
-        depth, path = 0, path[1:]
-    while path.startswith("../"):
-        depth, path = max(depth - 1, 0), path[3:]
-    value: Any = scopes[depth]
-    for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        else:
-            return None
-    return value
-
-
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "True" if value else "False"  # .NET's bool.ToString()
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value).replace("e", "E")
     if isinstance(value, Mapping | list):
         return json.dumps(value)
     return str(value)
 
 
 def _escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#39;")
-    )
+    """HTML-encode as .NET's ``HttpUtility.HtmlEncode`` (Mustachio's) does."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "&":
+            out.append("&amp;")
+        elif ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch == '"':
+            out.append("&quot;")
+        elif ch == "'":
+            out.append("&#39;")
+        elif 160 <= code <= 255 or code > 0xFFFF:
+            out.append(f"&#{code};")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
-def _render(nodes: tuple[Any, ...], scopes: list[Any], escape: bool, out: list[str]) -> None:
+def _render(nodes: tuple[Any, ...], ctx: _Ctx, escape: bool, out: list[str]) -> None:
     for node in nodes:
         if isinstance(node, str):
             out.append(node)
         elif isinstance(node, _Var):
-            text = _text(_lookup(node.path, scopes))
-            out.append(_escape(text) if escape and not node.raw else text)
-        else:
-            value = _lookup(node.path, scopes)
-            if node.kind == "inverted":
-                if not _truthy(value):
-                    _render(node.children, scopes, escape, out)
-            elif node.kind == "section":
-                if _truthy(value):
-                    _render(node.children, [*scopes, value], escape, out)
-            elif isinstance(value, list):
-                for item in value:
-                    _render(node.children, [*scopes, item], escape, out)
+            value = ctx.lookup(node.path).value
+            if value is not None:
+                text = _text(value)
+                out.append(_escape(text) if escape and not node.raw else text)
+        elif isinstance(node, _Block):
+            inner = ctx.lookup(node.path)
+            if node.kind == "section":
+                if _exists(inner.value):
+                    _render(node.children, inner, escape, out)
+            elif node.kind == "inverted":
+                if not _exists(inner.value):
+                    _render(node.children, inner, escape, out)
+            elif _exists(inner.value):
+                if not isinstance(inner.value, list):
+                    raise TemplateRenderError(
+                        f"'{node.path}' is used like an array by the template, but is a "
+                        "scalar value or object in your model."
+                    )
+                for item in inner.value:
+                    _render(node.children, _Ctx(item, inner), escape, out)
 
 
-def _suggest(nodes: tuple[Any, ...], scopes: list[dict[str, Any]]) -> None:
+# -- model inference ----------------------------------------------------------------
+
+
+@attrs.define
+class _Inferred:
+    key: str = ""
+    parent: _Inferred | None = None
+    usages: set[str] = attrs.field(factory=set)
+    children: dict[str, _Inferred] = attrs.field(factory=dict)
+
+    def at(self, path: str, usage: str) -> _Inferred:
+        node = self
+        for m in _PATH_PART.finditer(path):
+            if m.group(1):
+                node = node.parent if node.parent is not None else node
+            else:
+                key = m.group(2)
+                child = node.children.get(key)
+                if child is None:
+                    child = node.children[key] = _Inferred(key, node)
+                node = child
+        node.usages.add(usage)
+        return node
+
+    def representation(self) -> Any:
+        fields = {k: v.representation() for k, v in self.children.items()}
+        if self.usages == {"scalar"}:
+            return f"{self.key}_Value"
+        if "collection" in self.usages:
+            return [fields] if fields else [f"{self.key}_{n}" for n in (1, 2, 3)]
+        return fields
+
+
+def _infer(nodes: tuple[Any, ...], scope: _Inferred) -> None:
     for node in nodes:
-        if isinstance(node, str) or node.path in (".", "this", "@content"):
-            continue
-        path = node.path
-        depth = len(scopes) - 1
-        if path.startswith("~"):
-            depth, path = 0, path[1:]
-        while path.startswith("../"):
-            depth, path = max(depth - 1, 0), path[3:]
-        target = scopes[depth]
-        *parents, last = path.split(".")
-        for part in parents:
-            existing = target.get(part)
-            if not isinstance(existing, dict):
-                existing = target[part] = {}
-            target = existing
-        inner = scopes[: depth + 1]
-        if isinstance(node, _Var) or node.kind == "inverted":
-            target.setdefault(last, f"{last}_Value")
-            if isinstance(node, _Block):
-                _suggest(node.children, inner)
-        elif node.kind == "section":
-            existing = target.get(last)
-            if not isinstance(existing, dict):
-                existing = target[last] = {}
-            _suggest(node.children, [*inner, existing])
-        else:
-            items = target.get(last)
-            if not (isinstance(items, list) and items and isinstance(items[0], dict)):
-                items = target[last] = [{}]
-            _suggest(node.children, [*inner, items[0]])
+        if isinstance(node, _Var):
+            scope.at(node.path, "scalar")
+        elif isinstance(node, _Block):
+            usage = "collection" if node.kind == "each" else "conditional"
+            _infer(node.children, scope.at(node.path, usage))
+
+
+# -- public API -----------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -266,16 +334,21 @@ class Template:
         return cls(source, _parse(source))
 
     def render(self, model: Mapping[str, Any] | None = None, *, escape: bool = True) -> str:
-        """Render with ``model``; ``escape=False`` for a subject or a text body."""
+        """Render with ``model``; ``escape=False`` for a subject or a text body.
+
+        Raises ``TemplateRenderError`` when the model does not fit (``each`` over a
+        value that is not a list).
+        """
         out: list[str] = []
-        _render(self.nodes, [dict(model or {})], escape, out)
+        _render(self.nodes, _Ctx(dict(model or {})), escape, out)
         return "".join(out)
 
     def suggested_model(self) -> dict[str, Any]:
         """The model this template reads, with ``"<name>_Value"`` placeholders."""
-        model: dict[str, Any] = {}
-        _suggest(self.nodes, [model])
-        return model
+        root = _Inferred()
+        _infer(self.nodes, root)
+        model = root.representation()
+        return model if isinstance(model, dict) else {}
 
     @property
     def has_content_placeholder(self) -> bool:
@@ -289,19 +362,12 @@ def render(source: str, model: Mapping[str, Any] | None = None, *, escape: bool 
 
 
 def validate(source: str) -> list[TemplateSyntaxError]:
-    """The syntax errors Postmark would report for ``source`` (empty if it is valid)."""
+    """Every syntax error Postmark would report for ``source`` (empty if it is valid)."""
     try:
         Template.parse(source)
     except TemplateSyntaxError as exc:
-        return [exc]
+        return list(exc.errors)
     return []
-
-
-def render_with_layout(
-    layout: str, content: str, model: Mapping[str, Any] | None = None, *, escape: bool = True
-) -> str:
-    """Render ``content`` inside ``layout`` at ``{{{@content}}}``, both with ``model``."""
-    return Template.parse(insert_content(layout, content)).render(model, escape=escape)
 
 
 def insert_content(layout: str, content: str) -> str:
@@ -311,12 +377,20 @@ def insert_content(layout: str, content: str) -> str:
     return _CONTENT_TAG.sub(lambda _: content, layout)
 
 
+def render_with_layout(
+    layout: str, content: str, model: Mapping[str, Any] | None = None, *, escape: bool = True
+) -> str:
+    """Render ``content`` inside ``layout`` at ``{{{@content}}}``, both with ``model``."""
+    return Template.parse(insert_content(layout, content)).render(model, escape=escape)
+
+
 def suggest_model(*sources: str, model: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The model the sources read together, merged with ``model`` (its values win)."""
-    suggested: dict[str, Any] = {}
+    root = _Inferred()
     for source in sources:
-        _suggest(Template.parse(source).nodes, [suggested])
-    return _merge(suggested, model or {})
+        _infer(Template.parse(source).nodes, root)
+    suggested = root.representation()
+    return _merge(suggested if isinstance(suggested, dict) else {}, model or {})
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

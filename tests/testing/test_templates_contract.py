@@ -34,8 +34,9 @@ def test_variables_dotted_paths_and_scoping() -> None:
     assert templating.render("[{{missing}}|{{person.nope}}]", model) == "[|]"
 
 
-def test_each_and_parent_scope_as_the_syntax_page_shows() -> None:
-    source = "{{#each employees}}<li>{{ name }} works for: {{../company_name}}</li>{{/each}}"
+def test_each_and_parent_scope_as_mustachio_resolves_them() -> None:
+    # Mustachio: an item's parent scope is the list, the list's is the model
+    source = "{{#each employees}}<li>{{ name }} works for: {{../../company_name}}</li>{{/each}}"
     assert templating.render(source, EMPLOYEES) == (
         "<li>Wile E. Coyote works for: ACME Rockets, Inc.</li>"
         "<li>Road Runner works for: ACME Rockets, Inc.</li>"
@@ -43,20 +44,35 @@ def test_each_and_parent_scope_as_the_syntax_page_shows() -> None:
     assert templating.render("{{#each tags}}[{{.}}]{{/each}}", {"tags": ["a", "b"]}) == "[a][b]"
     # a name is looked up in the current scope only: no implicit walk to the parent
     assert templating.render("{{#each employees}}{{company_name}}{{/each}}", EMPLOYEES) == ""
-    assert templating.render("{{#each employees}}{{~company_name}};{{/each}}", EMPLOYEES) == (
-        "ACME Rockets, Inc.;ACME Rockets, Inc.;"
-    )
+    assert templating.render("{{#each employees}}{{../company_name}}{{/each}}", EMPLOYEES) == ""
+    # Mustachio's own test: each part of a dotted path is a scope
+    ceo = {"Company": {"ceo": {"last_name": "Smith", "products": [{"name": "p0"}]}}}
+    each_ceo = "{{#each Company.ceo.products}}{{name}}: {{../../last_name}}{{/each}}"
+    assert templating.render(each_ceo, ceo) == "p0: Smith"
+    # Postmark's templates FAQ: a section on a flag, the model one level up
+    faq = "{{#english}}Good morning, {{../name}}{{/english}}{{#spanish}}Hola{{/spanish}}"
+    assert templating.render(faq, {"english": True, "name": "Dave"}) == "Good morning, Dave"
+    with pytest.raises(templating.TemplateRenderError, match="used like an array"):
+        templating.render("{{#each person}}x{{/each}}", {"person": {"name": "A"}})
 
 
 def test_escaping_raw_output_and_inverted_sections() -> None:
-    model = {"html": "<b>Tom & 'Jerry'</b>", "items": [], "flag": False}
-    assert templating.render("{{html}}", model) == ("&lt;b&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;")
-    assert templating.render("{{{html}}}|{{& html}}", model) == (
-        "<b>Tom & 'Jerry'</b>|<b>Tom & 'Jerry'</b>"
+    model = {"html": "<b>Tom & 'Jerry'</b> café", "items": [], "flag": False}
+    assert templating.render("{{html}}", model) == (
+        "&lt;b&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt; caf&#233;"
     )
-    assert templating.render("{{html}}", model, escape=False) == "<b>Tom & 'Jerry'</b>"
+    assert templating.render("{{{html}}}|{{& html}}", model) == (
+        "<b>Tom & 'Jerry'</b> café|<b>Tom & 'Jerry'</b> café"
+    )
+    assert templating.render("{{html}}", model, escape=False) == "<b>Tom & 'Jerry'</b> café"
     assert templating.render("{{^items}}none{{/items}}{{^flag}}!{{/flag}}", model) == "none!"
     assert templating.render("{{#flag}}x{{/flag}}{{! a comment }}", model) == ""
+    # an inverted section is scoped into its (missing) value too: ../ reaches the model
+    assert templating.render("{{^items}}{{../flag}}{{/items}}", {"items": [], "flag": 1}) == "1"
+    # re-opening the open section closes it: Mustachio's if/else
+    assert templating.render("{{#a}}yes{{^a}}no{{/a}}", {"a": 0}) == "no"
+    assert templating.render("{{flag}} {{n}}", {"flag": True, "n": 2.0}) == "True 2"
+    assert templating.render("x {{name", {}) == "x {{name"  # never closed: plain text
 
 
 @pytest.mark.parametrize(
@@ -65,12 +81,14 @@ def test_escaping_raw_output_and_inverted_sections() -> None:
         ("Hi {{> footer}}", 1, 4),  # partials: Postmark refuses them
         ("a\n{{#each items}}{{name}}", 2, 1),
         ("{{#a}}{{/b}}", 1, 7),
-        ("x {{name", 1, 3),
+        ("x {{@index}}", 1, 3),
         ("{{/a}}", 1, 1),
+        ("{{#each}}{{/each}}", 1, 1),
+        ("{{#each x}}{{/x}}", 1, 12),
     ],
 )
 def test_invalid_templates_report_where(source: str, line: int, position: int) -> None:
-    (error,) = templating.validate(source)
+    error = templating.validate(source)[0]
     assert (error.line, error.position) == (line, position)
     with pytest.raises(templating.TemplateSyntaxError):
         templating.render(source, {})
@@ -107,12 +125,12 @@ def test_create_accepts_mustachio_and_refuses_partials(postmark_client: ServerCl
         name="Team",
         alias="team",
         subject="{{company_name}}",
-        html_body="{{#each employees}}<li>{{name}} / {{../company_name}}</li>{{/each}}",
+        html_body="{{#each employees}}<li>{{name}} / {{../../company_name}}</li>{{/each}}",
     )
     assert created.template_id
     with pytest.raises(UnprocessableEntityError) as exc:
         postmark_client.templates.create(name="P", subject="s", html_body="{{> footer}}")
-    assert exc.value.error_code == 1122 and "Partials" in str(exc.value)
+    assert exc.value.error_code == 1122 and "'> footer' is not valid" in str(exc.value)
 
 
 def test_sending_renders_each_parent_scope_and_escapes_html_only(
@@ -122,8 +140,8 @@ def test_sending_renders_each_parent_scope_and_escapes_html_only(
         name="Team",
         alias="team",
         subject="News from {{company_name}}",
-        html_body="{{#each employees}}<li>{{name}} / {{../company_name}}</li>{{/each}}",
-        text_body="{{#each employees}}{{name}} & {{../company_name}};{{/each}}",
+        html_body="{{#each employees}}<li>{{name}} / {{../../company_name}}</li>{{/each}}",
+        text_body="{{#each employees}}{{name}} & {{../../company_name}};{{/each}}",
     )
     model = {**EMPLOYEES, "company_name": "A&B"}
     sent = postmark_client.email.send_with_template(
@@ -247,7 +265,7 @@ def test_render_template_command_previews_offline(tmp_path: Path) -> None:
     from postmark_kit.cli import main
 
     tpl = tmp_path / "welcome.html"
-    tpl.write_text("{{#each people}}<li>{{name}} @ {{../company}}</li>{{/each}}")
+    tpl.write_text("{{#each people}}<li>{{name}} @ {{../../company}}</li>{{/each}}")
     layout = tmp_path / "base.html"
     layout.write_text("<main>{{{ @content }}}</main>")
     model = tmp_path / "model.json"
@@ -268,3 +286,23 @@ def test_render_template_command_previews_offline(tmp_path: Path) -> None:
     failed = runner.invoke(main, ["render-template", str(bad)])
     assert failed.exit_code == 1 and "line 2, character 1" in failed.output
     assert "Traceback" not in failed.output
+
+
+def test_a_model_that_does_not_fit_bounces_as_template_rendering_failed(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    postmark_client.templates.create(
+        name="Items", alias="items", subject="s", text_body="{{#each items}}{{.}}{{/each}}"
+    )
+    sent = postmark_client.email.send_with_template(
+        TemplatedEmail(
+            from_email=postmark_fake.sender_email,
+            to="x@example.org",
+            template_alias="items",
+            template_model={"items": "not a list"},
+        )
+    )
+    assert sent.error_code == 0  # accepted, as Postmark accepts it...
+    (bounce,) = postmark_client.bounces.list().items
+    assert (bounce.type, bounce.type_code) == ("TemplateRenderingFailed", 100010)  # ...then bounces
+    assert "used like an array" in (bounce.details or "")

@@ -152,6 +152,12 @@ BOUNCE_TYPES: dict[str, tuple[int, str, str, bool]] = {
     "SMTPApiError": (100007, "SMTP API error", "Error in the SMTP API.", False),
     "InboundError": (100008, "Processing failed", "Inbound processing failed.", False),
     "DMARCPolicy": (100009, "DMARC Policy", "Refused by the DMARC policy.", False),
+    "TemplateRenderingFailed": (
+        100010,
+        "Template rendering failed",
+        "The template could not be rendered with the model.",
+        False,
+    ),
 }
 _BY_LOCAL_PART = {name.lower(): name for name in BOUNCE_TYPES}
 

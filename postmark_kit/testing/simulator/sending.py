@@ -129,7 +129,7 @@ def send_bulk() -> Response:
                         one[key] = templating.render(one[key], model, escape=key == "HtmlBody")
             state.send(one, from_template=templated)
             sent += 1
-        except (ApiFailure, templating.TemplateSyntaxError):
+        except (ApiFailure, templating.TemplateSyntaxError, templating.TemplateRenderError):
             pass  # Postmark reports per-recipient failures as bounces/events, not here
     state.bulk[bulk_id] = {
         "Id": bulk_id,

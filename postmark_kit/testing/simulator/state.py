@@ -29,6 +29,9 @@ from .records import (
     signature_dns,
 )
 
+#: Key under which ``render_template`` tells ``send`` that rendering failed.
+RENDER_FAILURE = "_template_rendering_failed"
+
 
 class SimulatorState:
     """Everything the simulated account holds; all access under ``lock``."""
@@ -271,6 +274,7 @@ class SimulatorState:
         """
         if not isinstance(body, dict):
             raise fail(402, "Received invalid JSON input.")
+        render_failure = body.pop(RENDER_FAILURE, None)
         rules.check_message(body)
         if not body.get("From"):
             raise fail(300, "Invalid 'From' address: ''.")
@@ -334,7 +338,10 @@ class SimulatorState:
         }
         msg["Body"] = self._dump(msg, body)
         self.outbound.append(msg)
-        if self.auto_deliver:
+        if render_failure is not None:
+            for recipient in msg["Recipients"]:
+                self.bounce(msg, recipient, "TemplateRenderingFailed", details=render_failure)
+        elif self.auto_deliver:
             for recipient in msg["Recipients"]:
                 self.settle(msg, recipient)
         message = "OK"
@@ -430,7 +437,9 @@ class SimulatorState:
         self.fire("Delivery", msg["MessageStream"], event)
         return event
 
-    def _bounce_record(self, msg: JSON, recipient: str, kind: str) -> JSON:
+    def _bounce_record(
+        self, msg: JSON, recipient: str, kind: str, details: str | None = None
+    ) -> JSON:
         code, name, description, deactivates = rules.BOUNCE_TYPES[kind]
         return {
             "RecordType": "SpamComplaint" if kind == "SpamComplaint" else "Bounce",
@@ -444,7 +453,7 @@ class SimulatorState:
             "ServerID": 1,
             "MessageStream": msg["MessageStream"],
             "Description": description,
-            "Details": f"Simulated {name.lower()}",
+            "Details": details or f"Simulated {name.lower()}",
             "Email": recipient,
             "From": addresses(msg["From"])[0][1],
             "BouncedAt": now_iso(),
@@ -456,12 +465,14 @@ class SimulatorState:
             "_date": datetime.now(UTC),
         }
 
-    def bounce(self, msg: JSON, recipient: str, kind: str = "HardBounce") -> JSON:
+    def bounce(
+        self, msg: JSON, recipient: str, kind: str = "HardBounce", *, details: str | None = None
+    ) -> JSON:
         """Record a bounce of type ``kind``; one that deactivates suppresses the address."""
         if kind not in rules.BOUNCE_TYPES or kind == "SpamComplaint":
             raise SimulationError(f"Unknown bounce type {kind!r}.")
         self._unsettled(msg, recipient)
-        record = self._bounce_record(msg, recipient, kind)
+        record = self._bounce_record(msg, recipient, kind, details)
         self.bounces.append(record)
         msg["MessageEvents"].append(
             {
@@ -541,10 +552,15 @@ class SimulatorState:
             for k, v in body.items()
             if k not in ("TemplateId", "TemplateAlias", "TemplateModel")
         }
-        for key, source in self.template_sources(template).items():
-            out[key] = (
-                templating.render(source, model, escape=key == "HtmlBody") if source else None
-            )
+        try:
+            for key, source in self.template_sources(template).items():
+                out[key] = (
+                    templating.render(source, model, escape=key == "HtmlBody") if source else None
+                )
+        except templating.TemplateRenderError as exc:
+            # Postmark accepts the message, then bounces it (TemplateRenderingFailed)
+            out["Subject"] = out["HtmlBody"] = out["TextBody"] = None
+            out[RENDER_FAILURE] = str(exc)
         return out
 
     def layout(self, alias: str) -> JSON:

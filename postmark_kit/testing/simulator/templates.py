@@ -239,15 +239,23 @@ def validate_template() -> Response:
                 source = templating.insert_content(layout[key], source)
             sources[key] = source
         except templating.TemplateSyntaxError as exc:
-            errors.append(
-                {"Message": exc.message, "Line": exc.line, "CharacterPosition": exc.position}
+            errors.extend(
+                {"Message": e.message, "Line": e.line, "CharacterPosition": e.position}
+                for e in exc.errors
             )
         out[key] = {"ContentIsValid": not errors, "ValidationErrors": errors}
         if errors:
             out["AllContentIsValid"] = False
     model = templating.suggest_model(*sources.values(), model=test_model)
     for key, source in sources.items():
-        rendered = templating.render(source, model, escape=key == "HtmlBody")
+        try:
+            rendered = templating.render(source, model, escape=key == "HtmlBody")
+        except templating.TemplateRenderError as exc:  # the test model does not fit
+            rendered = ""
+            out[key]["ValidationErrors"].append(
+                {"Message": str(exc), "Line": 1, "CharacterPosition": 1}
+            )
+            out[key]["ContentIsValid"] = out["AllContentIsValid"] = False
         out[key]["RenderedContent"] = rendered if out[key]["ContentIsValid"] else ""
     for key in parts:
         if out[key] is not None:
