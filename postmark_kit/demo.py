@@ -295,8 +295,11 @@ def demo(store: Path | None, timeout: float) -> None:
             settled = _wait_until_idle(fake, journal_path, timeout)
             deliveries = fake.deliveries
     except PostmarkError as exc:
-        _say(f"Error: the simulator refused a call: {exc}")
+        click.echo(f"Error: the simulator refused a call: {exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted; the events stored so far are in {store}.", err=True)
+        sys.exit(130)
     finally:
         receiver.shutdown()
         receiver.server_close()
