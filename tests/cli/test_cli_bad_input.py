@@ -54,6 +54,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         json.dumps({"RecordType": "Open", "MessageID": "x", "ReceivedAt": "2024-01-01"}) + "\n"
     )
     (tmp_path / "notjson").write_text("{nope")
+    (tmp_path / "binary.html").write_bytes(b"\xff\xfe{{name}}")
     (tmp_path / "list.json").write_text("[1, 2]")
     tpl = tmp_path / "emails" / "templates" / "welcome"
     tpl.mkdir(parents=True)
@@ -64,6 +65,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "garbage": str(tmp_path / "garbage.db"),
         "opens": str(tmp_path / "opens.jsonl"),
         "notjson": str(tmp_path / "notjson"),
+        "binary": str(tmp_path / "binary.html"),
         "list": str(tmp_path / "list.json"),
         "emails": str(tmp_path / "emails"),
         "missing_dir": str(tmp_path / "no" / "such" / "dir"),
@@ -150,6 +152,9 @@ LOCAL_CASES: list[tuple[list[str], str]] = [
     (["domains", "verify", BIG], "not in the range"),
     (["senders", "verify", "0"], "not in the range"),
     (["stats", "--base-url", "ftp://example.com"], "must start with https://"),
+    (["render-template", "{binary}"], "is not UTF-8 text"),
+    (["render-template", "{notjson}", "--model", "{notjson}"], "is not JSON"),
+    (["fake", "--control", "http://127.0.0.1:1", "messages"], "cannot reach"),
     (["stats", "--from-date", "2024-05-02", "--to-date", "2024-05-01"], "after --to-date"),
 ]
 

@@ -29,7 +29,8 @@ COMMANDS = list(_walk(main))
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "postmark-kit")
 def test_help_shows_an_example_line(path: tuple[str, ...]) -> None:
-    result = CliRunner().invoke(main, [*path, "--help"], prog_name="postmark-kit")
+    env = {"POSTMARK_FAKE_CONTROL": "http://127.0.0.1:1"}  # `fake` requires it before --help
+    result = CliRunner(env=env).invoke(main, [*path, "--help"], prog_name="postmark-kit")
     assert result.exit_code == 0, result.output
     assert "Example" in result.stdout
     examples = [
