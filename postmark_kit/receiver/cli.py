@@ -227,6 +227,23 @@ def _refuse_kind(path: str, wanted: str) -> None:
     sys.exit(1)
 
 
+def _replay_outcome(count: int, before: dict[str, int], after: dict[str, int]) -> str:
+    """What ``replay --now`` did, in words: dispatched, succeeded, failed again, left."""
+    succeeded = max(0, after["done"] - before["done"])
+    failed = max(0, after["dead"] - before["dead"])
+    waiting = after["pending"]
+    parts = [f"dispatched {count} event(s) now: {succeeded} succeeded"]
+    parts.append(f"{failed} failed again" if failed else "none failed")
+    text = ", ".join(parts)
+    if waiting:
+        text += f"; {waiting} event(s) wait for a retry the receiver's worker will make"
+    if after["dead_letters"]:
+        text += f"; {after['dead_letters']} dead letter(s) left (`events failed`)"
+    else:
+        text += "; no dead letters left"
+    return text
+
+
 _store_option = click.option(
     "--store",
     "store_path",
@@ -592,20 +609,3 @@ def _dispatch_now(journal_path: str) -> None:
     finally:
         PostmarkReceiver.shutdown(app)
     click.echo(_replay_outcome(count, before, counts))
-
-
-def _replay_outcome(count: int, before: dict[str, int], after: dict[str, int]) -> str:
-    """What ``replay --now`` did, in words: dispatched, succeeded, failed again, left."""
-    succeeded = max(0, after["done"] - before["done"])
-    failed = max(0, after["dead"] - before["dead"])
-    waiting = after["pending"]
-    parts = [f"dispatched {count} event(s) now: {succeeded} succeeded"]
-    parts.append(f"{failed} failed again" if failed else "none failed")
-    text = ", ".join(parts)
-    if waiting:
-        text += f"; {waiting} event(s) wait for a retry the receiver's worker will make"
-    if after["dead_letters"]:
-        text += f"; {after['dead_letters']} dead letter(s) left (`events failed`)"
-    else:
-        text += "; no dead letters left"
-    return text
