@@ -458,7 +458,11 @@ def _inbound_row(m: InboundMessageSummary) -> list[str]:
     help="At most this many messages, newest first; 0 for all.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per line, as Postmark sends it."
+    "--json",
+    "--jsonl",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line, as Postmark sends it (--json and --jsonl alike).",
 )
 @_server_options
 def messages(

@@ -306,7 +306,13 @@ def _open(ctx: click.Context, store_path: str | None = None) -> Any:
 @click.option("--until", help="Received before (ISO 8601).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, _MAX_INT))
 @click.option("--oldest-first", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the payload.")
+@click.option(
+    "--json",
+    "--jsonl",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line, with the payload (--json and --jsonl alike).",
+)
 @click.pass_context
 def list_events(
     ctx: click.Context,
@@ -462,7 +468,9 @@ def _celery_failed(limit: int, as_json: bool) -> None:
 @_journal_option
 @_celery_option
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, _MAX_INT))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--json", "--jsonl", "as_json", is_flag=True, help="One JSON object per line (either flag)."
+)
 def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool) -> None:
     """List dead letters: events a plugin failed on every attempt.
 

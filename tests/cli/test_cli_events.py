@@ -25,6 +25,8 @@ def test_store_goes_after_every_subcommand(make_app: Any, store_path: Path) -> N
     assert after.exit_code == 0, after.output
     before = runner.invoke(main, ["events", "--store", str(store_path), "list", "--json"])
     assert after.stdout == before.stdout and len(after.stdout.splitlines()) == 2
+    lines = runner.invoke(main, ["events", "list", "--store", str(store_path), "--jsonl"])
+    assert lines.stdout == after.stdout
     bounce_id = next(
         json.loads(line)["id"] for line in after.stdout.splitlines() if "bounce" in line
     )
