@@ -1018,7 +1018,18 @@ def test_load_with_a_redis_restart_loses_nothing_and_repeats_nothing(
             wait_for("every event in both plugins", handled, timeout=180)
         except AssertionError:
             counts = {p: ctl.llen(f"ctl:calls:{p}") for p in ("steady", "flaky")}
-            raise AssertionError(f"handled so far: {counts}") from None
+            seen = {json.loads(c)["key"] for c in ctl.lrange("ctl:calls:steady", 0, -1)}
+            missing = sorted({f"trace:{run}-{n}" for n in range(LOAD_EVENTS)} - seen)[:5]
+            state = redis.Redis.from_url(own_redis.url)
+            where = {
+                "queue": state.llen(queue),
+                "unacked": state.hlen("unacked"),
+                "dead": state.llen("postmark-kit:dead"),
+                "missing": missing,
+                "missing_keys": [sorted(k.decode() for k in state.keys(f"*{m}*")) for m in missing],
+            }
+            state.close()
+            raise AssertionError(f"handled so far: {counts}; {where}") from None
         done_after = time.monotonic() - started
         time.sleep(3)  # a repeat would show up now
     finally:
