@@ -20,6 +20,7 @@ needs_sphinx = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_sphinx
 def test_sphinx_build_is_warning_free(tmp_path: Path) -> None:
     proc = subprocess.run(

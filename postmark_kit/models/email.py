@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..convert import Model, jfield
-from .common import Attachment, Header, _headers_list
+from .common import Attachment, Header, headers_list
 
 if TYPE_CHECKING:
     import email.message
@@ -44,7 +44,7 @@ def _addresses(value: str | Iterable[str] | None) -> str | None:
 
 
 def _headers(value: Mapping[str, str] | Iterable[Header] | None) -> list[Header] | None:
-    return _headers_list(value)
+    return headers_list(value)
 
 
 def _attachments(value: Iterable[Attachment] | None) -> list[Attachment] | None:

@@ -154,19 +154,29 @@ class WebhookDispatcher:
             self._inbox = [j for j in self._inbox if not _under(j.url, prefix)]
         return [j.delivery for j in dropped]
 
-    def deliver_in_process(self) -> list[Delivery]:
+    def deliver_in_process(self, prefix: str | None = None) -> list[Delivery]:
         """POST every pending webhook of a mounted app into it, on this thread, in order.
 
-        Webhooks queued meanwhile (a plugin's callback sent mail) are delivered
-        too.  A non-2xx answer is retried at once, as many times as the retry
-        schedule has steps.  Returns what was delivered (or given up on).
+        ``prefix`` limits it to the app mounted there.  Webhooks queued
+        meanwhile (a plugin's callback sent mail) are delivered too.  A non-2xx
+        answer is retried at once, as many times as the retry schedule has
+        steps.  Returns what was delivered (or given up on).
         """
         done: list[Delivery] = []
+        wanted = prefix.rstrip("/") if prefix is not None else None
         for _ in range(_MAX_ROUNDS):
             with self._lock:
-                if not self._inbox:
+                index = next(
+                    (
+                        i
+                        for i, j in enumerate(self._inbox)
+                        if wanted is None or _under(j.url, wanted)
+                    ),
+                    None,
+                )
+                if index is None:
                     break
-                job = self._inbox.pop(0)
+                job = self._inbox.pop(index)
                 mount = self._mount_for(job.url)
             if mount is None:  # unmounted since: nowhere to go
                 continue

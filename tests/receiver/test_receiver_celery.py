@@ -41,6 +41,8 @@ from postmark_kit.receiver.celery_dispatch import (
     dead_letters,
 )
 
+pytestmark = pytest.mark.slow  # run by the full suite; skipped by -m 'not slow'
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]  # on the worker's path: the plugins are tests.receiver._celery_test_plugins
 QUEUE = "postmark-test"
