@@ -155,11 +155,24 @@ def _is_json(mimetype: str) -> bool:
 
 
 def _retries_remaining(req: Request) -> int | None:
+    """The header when it is a plausible count (Postmark's are small); anything else: unknown."""
     value = req.headers.get("X-PM-Retries-Remaining")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
+        return None  # a 20-digit number would overflow an SQLite integer
+    return int(value)
+
+
+def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A refusal sent before the body is read: the connection closes, the body is never waited for.
+
+    Otherwise the server reads (drains) the unread body to keep the
+    connection alive, and a peer trickling it a byte a second holds a worker
+    thread for as long as it likes.
+    """
+    return _error(status, reason, {**(headers or {}), "Connection": "close"})
 
 
 def _handle(state: _State, only_kind: str | None) -> Response:
@@ -167,22 +180,23 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     req: Request = request._get_current_object()  # type: ignore[attr-defined]  # the proxy once
     failure = check_request(req, config)
     if failure is not None:
-        return _error(failure.status, failure.reason, failure.headers)
+        return _refused(failure.status, failure.reason, failure.headers)
     if not _is_json(_mimetype(req)):
         shown = req.mimetype or "none"
-        return _error(415, f"expected Content-Type application/json, got {shown}")
+        return _refused(415, f"expected Content-Type application/json, got {shown}")
     limit = config.max_body_bytes
     if req.content_length is not None and req.content_length > limit:
-        return _error(413, f"body over the {limit}-byte limit")
+        return _refused(413, f"body over the {limit}-byte limit")
     try:
         # Content-Length (checked above) sizes the read: read(limit + 1) would make
         # a server that leaves the stream unbounded allocate the whole limit each time.
         declared = req.content_length
         body = req.stream.read((limit if declared is None else declared) + 1)
-    except OSError:  # a malformed chunked body (werkzeug raises OSError for it)
-        return _error(400, "body could not be read")
+    except Exception:  # malformed chunked framing, whatever the server raises
+        # (werkzeug raises OSError, gunicorn its own ChunkMissingTerminator, NoMoreData...)
+        return _refused(400, "body could not be read")
     if len(body) > limit:
-        return _error(413, f"body over the {limit}-byte limit")
+        return _refused(413, f"body over the {limit}-byte limit")
     try:
         payload = _DECODE(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -231,6 +245,22 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     return _accepted(kind, webhook.dedupe_key, result.duplicate)
 
 
+def _health(state: _State) -> Response:
+    """200 when events can make progress, else 503 with the reason (the dispatcher decides)."""
+    check = getattr(state.dispatcher, "health", None)
+    if state.closed:
+        report: dict[str, Any] = {"ok": False, "reason": "the receiver is shut down"}
+    elif check is None:
+        report = {"ok": True}
+    else:
+        try:
+            report = dict(check())
+        except Exception as exc:
+            log.exception("dispatcher health check failed")
+            report = {"ok": False, "reason": f"health check failed: {type(exc).__name__}"}
+    return _answer(200 if report.get("ok") else 503, report)
+
+
 def _blueprint(state: _State) -> Blueprint:
     bp = Blueprint("postmark_kit", __name__)
 
@@ -248,7 +278,7 @@ def _blueprint(state: _State) -> Blueprint:
 
     @bp.get("/health")
     def health() -> Response:
-        return _answer(200, {"ok": True})
+        return _health(state)
 
     return bp
 

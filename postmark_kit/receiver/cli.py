@@ -360,9 +360,11 @@ def replay_events(
 ) -> None:
     """Queue events for dispatch again.
 
-    A dead-lettered event goes again to the plugins that gave up on it; any
-    other event named by --id goes to every plugin (a deliberate replay:
-    plugins see it twice).  The running receiver's worker picks them up.
+    A dead-lettered or retrying event goes again only to the plugin hooks that
+    have not succeeded (their dead letters stay until they do); a finished
+    event named by --id goes to every plugin (a deliberate replay: plugins see
+    it twice).  The running receiver's worker picks them up.  With --now, a
+    plugin owed an event but not loaded here is named and nothing is queued.
     """
     if replay_all == bool(event_ids):
         raise click.UsageError("give --id EVENT (repeatable) or --all")
@@ -379,28 +381,36 @@ def replay_events(
             sys.exit(1)
         click.echo(f"queued {count} event(s) for the Celery workers")
         return
-    journal = _open_journal(journal_path)
+    app = _replay_app(journal_path) if now else None
     try:
-        queued = journal.replay(None if replay_all else event_ids)
+        journal = _open_journal(journal_path)
+        try:
+            if app is not None:
+                _refuse_missing_plugins(app, journal, None if replay_all else event_ids)
+            queued = journal.replay(None if replay_all else event_ids)
+        finally:
+            journal.close()
+        missing = sorted(set(event_ids) - set(queued))
+        if missing:
+            click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
+        click.echo(f"queued {len(queued)} event(s) for dispatch")
+        if app is not None and queued:
+            _dispatch_now(app)
     finally:
-        journal.close()
-    missing = sorted(set(event_ids) - set(queued))
-    if missing:
-        click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
-    click.echo(f"queued {len(queued)} event(s) for dispatch")
-    if now and queued:
-        _dispatch_now(journal_path)
+        if app is not None:
+            from .app import PostmarkReceiver
+
+            PostmarkReceiver.shutdown(app)
     if missing:
         sys.exit(1)
 
 
-def _dispatch_now(journal_path: str) -> None:
-    from .app import PostmarkReceiver, _state, create_app
+def _replay_app(journal_path: str) -> Any:
+    from .app import create_app
     from .config import ConfigError
-    from .journal import JournalDispatcher
 
     try:
-        app = create_app(
+        return create_app(
             {
                 "POSTMARK_DISPATCH": "journal",
                 "POSTMARK_JOURNAL": journal_path,
@@ -410,14 +420,38 @@ def _dispatch_now(journal_path: str) -> None:
     except (ConfigError, ImportError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-    try:
-        dispatcher = _state(app).dispatcher
-        assert isinstance(dispatcher, JournalDispatcher)
-        count = dispatcher.drain()
-        journal = dispatcher.journal
-        counts = journal.counts()
-    finally:
-        PostmarkReceiver.shutdown(app)
+
+
+def _refuse_missing_plugins(app: Any, journal: Any, event_ids: Sequence[int] | None) -> None:
+    """Stop before queuing when a plugin owed one of the events is not loaded here."""
+    from .app import PostmarkReceiver
+    from .journal import PARSE_FAILURE
+
+    if event_ids is None:
+        event_ids = [d.event_id for d in journal.dead_letters()]
+    loaded = {name for name, _ in PostmarkReceiver.plugin_manager(app).list_name_plugin()}
+    owed = journal.unfinished(event_ids)
+    absent = sorted(
+        {p for keys in owed.values() for p, _ in keys if p not in loaded and p != PARSE_FAILURE}
+    )
+    if absent:
+        click.echo(
+            f"Error: plugin(s) {', '.join(absent)} not loaded here (POSTMARK_PLUGINS, entry"
+            " points): nothing replayed. Replay without --now to leave it to the receiver,"
+            " or run this where the plugin is installed.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _dispatch_now(app: Any) -> None:
+    from .app import _state
+    from .journal import JournalDispatcher
+
+    dispatcher = _state(app).dispatcher
+    assert isinstance(dispatcher, JournalDispatcher)
+    count = dispatcher.drain()
+    counts = dispatcher.journal.counts()
     click.echo(
         f"dispatched {count}; journal: {counts['pending']} pending (retry due later), "
         f"{counts['dead_letters']} dead letter(s)"

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "POSTMARK_JOURNAL_POLL": None,
     "POSTMARK_JOURNAL_WORKER": None,
     "POSTMARK_JOURNAL_RETENTION_DAYS": None,
+    "POSTMARK_JOURNAL_MAX_DELAY": None,
+    # Seconds one plugin call may run (0: no limit); see dispatch.PluginRunner.
+    "POSTMARK_PLUGIN_TIMEOUT": None,
     "POSTMARK_LOAD_ENTRYPOINTS": True,
     "POSTMARK_PLUGINS": None,
     "POSTMARK_LOG_EVENTS": False,
