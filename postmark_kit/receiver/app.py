@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -224,7 +225,7 @@ def _handle(state: _State, only_kind: str | None) -> Response:
         received_at=datetime.now(UTC),
         trace_id=trace_id,
         retries_remaining=_retries_remaining(req),
-        remote_addr=client_ip(req, config.trusted_proxies),
+        remote_addr=client_ip(req, config.trusted_proxies, config.proxy_networks),
     )
     try:
         result = state.dispatcher.dispatch(event, webhook)
@@ -344,13 +345,8 @@ class PostmarkReceiver:
         state = _State(config, pm, client, dispatcher, owns_client)
         app.extensions[_EXTENSION] = state
         app.register_blueprint(_blueprint(state), url_prefix=prefix or None)
-        if not (config.basic_auth or config.secret_auth or config.allowed_ips):
-            log.warning(
-                "POSTMARK WEBHOOK RECEIVER HAS NO AUTHENTICATION: anyone who finds %s/webhook "
-                "can post fake events. Set POSTMARK_WEBHOOK_USERNAME/POSTMARK_WEBHOOK_PASSWORD "
-                "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
-                prefix,
-            )
+        if not _has_auth(config):
+            _warn_no_auth(prefix)
         pm.hook.postmark_configure(config=dict(config.raw), client=client)
         pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
         weakref.finalize(app, state.close)
@@ -371,6 +367,28 @@ class PostmarkReceiver:
         _state(app).close()
 
 
+def _has_auth(config: ReceiverConfig) -> bool:
+    return bool(config.basic_auth or config.secret_auth or config.allowed_ips)
+
+
+_NO_AUTH_WARNED: set[str] = set()
+_NO_AUTH_LOCK = threading.Lock()
+
+
+def _warn_no_auth(prefix: str) -> None:
+    """Logged once per process (and prefix), not once per app or per gunicorn reload."""
+    with _NO_AUTH_LOCK:
+        if prefix in _NO_AUTH_WARNED:
+            return
+        _NO_AUTH_WARNED.add(prefix)
+    log.warning(
+        "POSTMARK WEBHOOK RECEIVER HAS NO AUTHENTICATION: anyone who finds %s/webhook "
+        "can post fake events. Set POSTMARK_WEBHOOK_USERNAME/POSTMARK_WEBHOOK_PASSWORD "
+        "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
+        prefix,
+    )
+
+
 def _state(app: Flask) -> _State:
     state = app.extensions.get(_EXTENSION)
     if not isinstance(state, _State):
@@ -386,8 +404,10 @@ def create_app(
 ) -> Flask:
     """The standalone receiver: settings from ``POSTMARK_*`` environment variables, then ``config``.
 
-    Unlike drop-in use, events are journaled before the 200 and dispatched by
-    a worker (``POSTMARK_DISPATCH=journal``, file ``POSTMARK_JOURNAL``, default
+    It refuses to start without authentication (a :class:`ConfigError`)
+    unless ``POSTMARK_INSECURE_NO_AUTH`` is true.  Unlike drop-in use,
+    events are journaled before the 200 and dispatched by a worker
+    (``POSTMARK_DISPATCH=journal``, file ``POSTMARK_JOURNAL``, default
     ``postmark-journal.sqlite3``), logged, and stored in SQLite
     (``POSTMARK_EVENT_STORE``, default ``postmark-events.sqlite3``; set it to an
     empty string to disable).
@@ -402,6 +422,15 @@ def create_app(
     settings.update(config_from_env())
     settings.update(config or {})
     app.config.update(settings)
+    # Refused here, not in drop-in use: a standalone receiver is what faces the
+    # internet, and an open one takes fake events from anyone.
+    checked = ReceiverConfig.from_mapping(settings)
+    if not _has_auth(checked) and not checked.insecure_no_auth:
+        raise ConfigError(
+            "the standalone receiver has no authentication: set POSTMARK_WEBHOOK_USERNAME and"
+            " POSTMARK_WEBHOOK_PASSWORD (or a secret header, or POSTMARK_ALLOWED_IPS), or set"
+            " POSTMARK_INSECURE_NO_AUTH=true (serve --insecure-no-auth) to run it open"
+        )
     PostmarkReceiver(plugins, client).init_app(app)
 
     @app.errorhandler(HTTPException)

@@ -50,6 +50,11 @@ __all__ = ["events", "serve"]
     show_envvar=True,
     help="SQLite journal file (default postmark-journal.sqlite3).",
 )
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Run with no webhook authentication (POSTMARK_INSECURE_NO_AUTH): anyone can post events.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -60,6 +65,7 @@ def serve(
     event_store: str | None,
     dispatch: str | None,
     journal: str | None,
+    insecure_no_auth: bool,
     log_level: str,
 ) -> None:
     """Run the standalone webhook receiver under gunicorn.
@@ -76,12 +82,14 @@ def serve(
         ("POSTMARK_EVENT_STORE", event_store),
         ("POSTMARK_DISPATCH", dispatch),
         ("POSTMARK_JOURNAL", journal),
+        ("POSTMARK_INSECURE_NO_AUTH", "true" if insecure_no_auth else None),
     ):
         if value is not None:
             os.environ[key] = value
 
     from .app import PostmarkReceiver, create_app
     from .config import ConfigError
+    from .gunicorn_hooks import post_request
 
     # Fail here, with a clear message, rather than in every worker (and leave the
     # journal's events to the workers' dispatchers, not this check's).
@@ -101,6 +109,10 @@ def serve(
         "accesslog": "-",
         "errorlog": "-",
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # As receiver/gunicorn.conf.py: close after each answer, never linger on a
+        # peer trickling a refused body (see gunicorn_hooks).
+        "keepalive": 0,
+        "post_request": post_request,
     }
 
     class ReceiverApplication(BaseApplication):  # type: ignore[misc]
@@ -415,6 +427,8 @@ def _replay_app(journal_path: str) -> Any:
                 "POSTMARK_DISPATCH": "journal",
                 "POSTMARK_JOURNAL": journal_path,
                 "POSTMARK_JOURNAL_WORKER": False,
+                # Never served: only its plugins are used.
+                "POSTMARK_INSECURE_NO_AUTH": True,
             }
         )
     except (ConfigError, ImportError) as exc:
