@@ -16,15 +16,14 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-#: Copies of the documented payloads (api/webhooks/*.json in the shared facts).
-PAYLOADS = Path(__file__).resolve().parent / "webhooks"
+from postmark_kit.testing.payloads import documented
 
 
 def payloads() -> list[bytes]:
+    """The documented payloads shipped in ``postmark_kit.testing.payloads``."""
     names = ("delivery", "bounce", "open")
-    return [json.dumps(json.loads((PAYLOADS / f"{n}.json").read_text())).encode() for n in names]
+    return [json.dumps(documented(n)).encode() for n in names]
 
 
 def run_slice(

@@ -19,6 +19,7 @@ from typing import IO, Any, NoReturn
 import attrs
 import click
 
+from . import demo as demo_cli
 from ._version import __version__
 from .client import ServerClient
 from .convert import Model, json_name, structure, unstructure
@@ -304,12 +305,6 @@ def send(
     click.echo(json.dumps(out))
 
 
-#: Headers an .eml file carries that map to Email fields or that Postmark sets itself.
-_EML_SKIPPED_HEADERS = frozenset(
-    {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version"}
-)
-
-
 def _load_email(source: str) -> Email:
     """An email from a Postmark-shaped .json file or an RFC 5322 .eml file ('-': JSON on stdin)."""
     try:
@@ -339,60 +334,7 @@ def _load_email(source: str) -> Email:
 
 
 def _email_from_eml(raw: bytes) -> Email:
-    message = BytesParser(policy=email_policy.default).parsebytes(raw)
-
-    def addresses(name: str) -> str | None:
-        values = message.get_all(name)
-        return ", ".join(str(v) for v in values) if values else None
-
-    text_part = message.get_body(preferencelist=("plain",))
-    html_part = message.get_body(preferencelist=("html",))
-    attachments = []
-    for part in message.iter_attachments():
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            continue
-        cid = part.get("Content-ID")
-        attachments.append(
-            Attachment.from_bytes(
-                part.get_filename() or "attachment",
-                payload,
-                part.get_content_type(),
-                content_id=f"cid:{str(cid).strip('<>')}" if cid else None,
-            )
-        )
-    headers: dict[str, str] = {}
-    metadata: dict[str, str] = {}
-    tag = stream = None
-    for name, value in message.items():
-        lower = name.lower()
-        if lower in _EML_SKIPPED_HEADERS or lower.startswith("content-"):
-            continue
-        # Postmark's SMTP headers mean the same as the API fields.
-        if lower == "x-pm-tag":
-            tag = str(value)
-        elif lower == "x-pm-message-stream":
-            stream = str(value)
-        elif lower.startswith("x-pm-metadata-"):
-            metadata[name[len("x-pm-metadata-") :]] = str(value)
-        else:
-            headers[name] = str(value)
-    subject = message["Subject"]
-    return Email(
-        from_email=addresses("From"),
-        to=addresses("To"),
-        cc=addresses("Cc"),
-        bcc=addresses("Bcc"),
-        reply_to=addresses("Reply-To"),
-        subject=str(subject) if subject is not None else None,
-        text_body=text_part.get_content() if text_part is not None else None,
-        html_body=html_part.get_content() if html_part is not None else None,
-        tag=tag,
-        message_stream=stream,
-        metadata=metadata or None,
-        headers=headers or None,
-        attachments=attachments or None,
-    )
+    return Email.from_message(BytesParser(policy=email_policy.default).parsebytes(raw))
 
 
 # --------------------------------------------------------------------------
@@ -825,7 +767,7 @@ def stats(
 main.add_command(receiver_cli.serve)
 main.add_command(receiver_cli.events)
 main.add_command(testing_cli.fake_server)
-main.add_command(testing_cli.demo)
+main.add_command(demo_cli.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,6 +37,8 @@ TEST_SERVER_TOKEN = "POSTMARK_API_TEST"  # noqa: S105 - documented public value
 
 class _BaseClient:
     _token_header: str
+    #: The constructor argument holding the token, named in errors (never the value).
+    _token_name: str
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class _BaseClient:
         self._transport = Transport(
             token,
             token_header=self._token_header,
+            token_name=self._token_name,
             base_url=base_url,
             timeout=timeout,
             retries=retries,
@@ -88,6 +91,7 @@ class ServerClient(_BaseClient):
     """Client for one Postmark server, authenticated with its server API token."""
 
     _token_header = "X-Postmark-Server-Token"  # noqa: S105 - a header name
+    _token_name = "server_token"  # noqa: S105 - an argument name
 
     def __init__(
         self,
@@ -119,6 +123,7 @@ class AccountClient(_BaseClient):
     """Client for account-wide management, authenticated with the account API token."""
 
     _token_header = "X-Postmark-Account-Token"  # noqa: S105 - a header name
+    _token_name = "account_token"  # noqa: S105 - an argument name
 
     def __init__(
         self,

@@ -13,12 +13,17 @@ Everything about the wire format lives here, so models stay plain data:
 * enum-like values stay ``str``: a bounce type or status this version does not
   know is passed through, never an error.
 * request models drop fields left at ``None`` so no ``null`` reaches Postmark.
+
+Structuring *is* validation: every hook checks the JSON type it is given
+(a number where a string is due, an array where an object is due, a bad
+timestamp), untyped values (``Any``, ``extra``) are checked for depth and
+Unicode, and a mismatch raises :class:`StructureError` naming the path.  API
+responses and webhook bodies go through this one pass; nothing walks a body
+twice.  The structure functions themselves are cattrs' generated ones.
 """
 
 from __future__ import annotations
 
-import gc
-import re
 import types
 import typing
 from collections.abc import Callable
@@ -27,13 +32,25 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.fns import identity
+from cattrs.gen import (
+    make_dict_structure_fn,
+    make_dict_structure_fn_from_attrs,
+    make_dict_unstructure_fn,
+    override,
+)
 
 __all__ = [
+    "MAX_DEPTH",
+    "InvalidUnicodeError",
     "Model",
+    "NestingTooDeepError",
+    "StructureError",
+    "check_json",
     "converter",
     "jfield",
     "json_name",
+    "json_type",
     "parse_datetime",
     "structure",
     "structure_list",
@@ -53,6 +70,39 @@ _ACRONYMS = {
     "iso": "ISO",
     "cname": "CNAME",
 }
+
+#: Postmark's bodies nest 3 or 4 levels; far deeper ones are hostile, and near the
+#: recursion limit whoever re-encodes them (a plugin, a log line) would crash.
+MAX_DEPTH = 64
+
+
+class StructureError(TypeError, ValueError):
+    """A JSON value that does not fit the model: ``str()`` names the path and the problem.
+
+    ``path`` is filled in while the error unwinds (innermost segment first);
+    ``label`` is the model or body the path starts from.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: list[str] = []
+        self.label = ""
+
+    @property
+    def where(self) -> str:
+        return "".join(reversed(self.path))
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.where}{self.problem}"
+
+
+class InvalidUnicodeError(StructureError):
+    """A string holding a lone surrogate (``"\\ud800"`` is valid JSON, not Unicode)."""
+
+
+class NestingTooDeepError(StructureError):
+    """Arrays or objects nested deeper than :data:`MAX_DEPTH`."""
 
 
 def jfield(name: str, default: Any = None, **kw: Any) -> Any:
@@ -82,14 +132,92 @@ class Model:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-_MISSING = object()
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
-#: Lists at least this long are structured with the cyclic GC paused.
-_GC_PAUSE_MIN = 50
 
-_MemberDescriptor = type(Model.__dict__["extra"])
+def _wrong(what: str, value: Any) -> StructureError:
+    return StructureError(f" must be {what}, got {json_type(value)}")
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+# --------------------------------------------------------------------------- scalars
+
+
+def _unicode(value: str) -> str:
+    """``value`` if every character can be encoded (no lone surrogate)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidUnicodeError(": not valid Unicode") from None
+    return value
+
+
+def _str(value: Any, _: Any = None) -> str:
+    if value.__class__ is str and value.isascii():
+        return value
+    if not isinstance(value, str):
+        raise _wrong("a string", value)
+    return _unicode(value)
+
+
+def _int(value: Any, _: Any = None) -> int:
+    if value.__class__ is int:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong("an integer", value)
+    return value
+
+
+def _float(value: Any, _: Any = None) -> float:
+    if value.__class__ is float or value.__class__ is int:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong("a number", value)
+    return value
+
+
+def _bool(value: Any, _: Any = None) -> bool:
+    if value is True or value is False:
+        return value
+    raise _wrong("a boolean", value)
+
+
+def _optional_str(value: Any, _: Any = None) -> str | None:
+    if value is None or (value.__class__ is str and value.isascii()):
+        return value
+    return _str(value)
+
+
+def _optional_int(value: Any, _: Any = None) -> int | None:
+    if value is None or value.__class__ is int:
+        return value
+    return _int(value)
+
+
+def _optional_float(value: Any, _: Any = None) -> float | None:
+    if value is None or value.__class__ is float or value.__class__ is int:
+        return value
+    return _float(value)
+
+
+def _optional_bool(value: Any, _: Any = None) -> bool | None:
+    if value is None or value is True or value is False:
+        return value
+    raise _wrong("a boolean", value)
 
 
 def parse_datetime(value: str | datetime | date) -> datetime:
@@ -101,73 +229,296 @@ def parse_datetime(value: str | datetime | date) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
+        # Python 3.11 reads 7 fractional digits but not every offset spelling.
+        head, dot, rest = value.replace("Z", "+00:00").partition(".")
+        if dot:
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            rest = rest[: min(digits, 6)] + rest[digits:]
+        parsed = datetime.fromisoformat(head + dot + rest)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _structure_datetime(value: Any, _: Any) -> datetime:
-    return parse_datetime(value)
+def _datetime(value: Any, _: Any = None) -> datetime:
+    if value.__class__ is str:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                raise StructureError(": not a valid timestamp") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, datetime | date):
+        return parse_datetime(value)
+    raise _wrong("a timestamp string", value)
 
 
-def _structure_optional_datetime(value: Any, _: Any) -> datetime | None:
+def _optional_datetime(value: Any, _: Any = None) -> datetime | None:
     if value is None or value == "":
         return None
-    return parse_datetime(value)
+    return _datetime(value)
 
 
-def _structure_optional_date(value: Any, _: Any) -> date | None:
+def _date(value: Any, _: Any = None) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, date):
+        return value.date() if isinstance(value, datetime) else value
+    if not isinstance(value, str):
+        raise _wrong("a date string", value)
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise StructureError(": not a valid date") from None
+
+
+# --------------------------------------------------------------------------- untyped JSON
+
+
+def check_json(value: Any, depth: int = 1) -> Any:
+    """``value`` (decoded JSON) if it nests at most :data:`MAX_DEPTH` deep and is valid Unicode.
+
+    ``depth`` is the level ``value`` sits at (a body is at level 1).  Iterative,
+    so the check itself cannot hit the recursion limit.
+    """
+    if value.__class__ is str:
+        return _unicode(value)
+    if not value or not isinstance(value, dict | list):
         return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def _passthrough(value: Any, _: Any) -> Any:
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        container, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise NestingTooDeepError(f": JSON nested deeper than {MAX_DEPTH} levels")
+        items: Any
+        if isinstance(container, dict):
+            for key in container:
+                if not key.isascii():
+                    _unicode(key)
+            items = container.values()
+        else:
+            items = container
+        for item in items:
+            if item.__class__ is str:
+                if not item.isascii():
+                    _unicode(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, level + 1))
     return value
+
+
+def _any(value: Any, _: Any = None) -> Any:
+    return check_json(value, 2)
+
+
+def _object(value: Any, _: Any = None) -> dict[str, Any]:
+    if value.__class__ is not dict:
+        raise _wrong("an object", value)
+    return check_json(value, 2) if value else value
+
+
+def _array(value: Any, _: Any = None) -> list[Any]:
+    if value.__class__ is not list:
+        raise _wrong("an array", value)
+    return check_json(value, 2) if value else value
+
+
+def _dict_of(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], dict[str, Any]]:
+    def structure_dict(value: Any, _: Any = None) -> dict[str, Any]:
+        if value.__class__ is not dict:
+            raise _wrong("an object", value)
+        for key, v in value.items():
+            if not key.isascii():
+                _unicode(key)
+            try:
+                item(v, None)
+            except StructureError as bad:
+                bad.path.append(" values")
+                raise
+        return value
+
+    return structure_dict
+
+
+def _list_of(item: Callable[[Any, Any], Any], tp: Any) -> Callable[[Any, Any], list[Any]]:
+    def structure_list_of(value: Any, _: Any = None) -> list[Any]:
+        if value.__class__ is not list:
+            raise _wrong("an array", value)
+        try:
+            if len(value) == 1:  # most address lists are empty or hold one
+                return [item(value[0], tp)]
+            return [item(x, tp) for x in value] if value else value
+        except StructureError:
+            for i, x in enumerate(value):
+                try:
+                    item(x, tp)
+                except StructureError as bad:
+                    bad.path.append(f"[{i}]")
+                    raise
+            raise
+
+    return structure_list_of
+
+
+def _keep_list(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], list[Any]]:
+    """A list of scalars: checked item by item, the decoded list itself kept."""
+
+    def structure_scalars(value: Any, _: Any = None) -> list[Any]:
+        if value.__class__ is not list:
+            raise _wrong("an array", value)
+        for i, x in enumerate(value):
+            try:
+                item(x, None)
+            except StructureError as bad:
+                bad.path.append(f"[{i}]")
+                raise
+        return value
+
+    return structure_scalars
+
+
+_NOT_NULL: dict[Any, Callable[[Any, Any], Any]] = {
+    str: _str,
+    int: _int,
+    float: _float,
+    bool: _bool,
+    datetime: _datetime,
+    date: _date,
+    Any: _any,
+}
+
+
+_OPTIONAL: dict[Any, Callable[[Any, Any], Any]] = {
+    str | None: _optional_str,
+    int | None: _optional_int,
+    float | None: _optional_float,
+    bool | None: _optional_bool,
+    datetime | None: _optional_datetime,
+    date | None: _date,
+}
+
+
+def _null(value: Any, _: Any = None) -> None:
+    raise _wrong("not null", value)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _model_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """cattrs' generated function for ``cls``, plus ``extra``, the object check and error paths.
+
+    Two cattrs functions: one generated as if every field were required (the
+    usual case: Postmark sends every documented key, so the dict has exactly as
+    many keys as the model has fields), which passes each value straight to
+    ``__init__``; and cattrs' ordinary one, which leaves missing keys to their
+    defaults.  Unknown keys go to ``extra``.
+    """
+    is_model = issubclass(cls, Model)
+    fields = [a for a in attrs.fields(cls) if not (is_model and a.name == "extra")]
+    keys = {a.name: json_name(a) for a in fields}
+    overrides: dict[str, Any] = {name: override(rename=key) for name, key in keys.items()}
+    if is_model:
+        overrides["extra"] = override(omit=True)
+    general = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=False, **overrides)
+    every = [a.evolve(default=attrs.NOTHING) for a in fields if a.init]
+    exact = make_dict_structure_fn_from_attrs(
+        every,
+        cls,
+        conv,
+        _cattrs_detailed_validation=False,
+        **{name: overrides[name] for name in (a.name for a in every)},
+    )
+    known = frozenset(keys.values())
+    count = len(known)
+    hooks = [
+        (key, conv.get_structure_hook(a.type), a.type) for a in fields for key in [keys[a.name]]
+    ]
+
+    def explain(data: dict[str, Any]) -> None:
+        """Find the field that failed and raise its error with the key in the path."""
+        for key, hook, tp in hooks:
+            if key in data:
+                try:
+                    hook(data[key], tp)
+                except StructureError as bad:
+                    bad.path.append(f": {key}")
+                    raise
+
+    def structure_model(data: Any, _: Any = None) -> Any:
+        if data.__class__ is not dict:
+            raise _wrong("an object", data)
+        try:
+            if len(data) == count:
+                try:
+                    return exact(data)
+                except KeyError:
+                    pass
+            obj = general(data, cls)
+        except StructureError:
+            explain(data)
+            raise
+        if known.issuperset(data):
+            return obj
+        extra = {k: data[k] for k in data.keys() - known}
+        check_json(extra)
+        if is_model:
+            # attrs' documented way to set a field of a frozen instance after init.
+            object.__setattr__(obj, "extra", extra)
+        return obj
+
+    return structure_model
+
+
+# --------------------------------------------------------------------------- the converter
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter()
-    conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_structure_hook(datetime | None, _structure_optional_datetime)
-    conv.register_structure_hook(date | None, _structure_optional_date)
-    conv.register_structure_hook(date, _structure_optional_date)
-    # Plain JSON types pass straight through: the JSON decoder already built them.
-    for tp in (str, int, float, bool):
-        conv.register_structure_hook(tp, _passthrough)
-        conv.register_structure_hook(tp | None, _passthrough)
-    # Containers of plain JSON values also pass through as decoded.
-    plain: set[Any] = set()
-    for container in (
-        dict[str, Any],
-        dict[str, str],
-        dict[str, int],
-        list[str],
-        list[Any],
-        list[dict[str, Any]],
-    ):
-        plain.add(container)
-        plain.add(container | None)
-    plain.add(Any)
-    conv.register_structure_hook_func(lambda t: t in plain, _passthrough)
-    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
-    conv.register_unstructure_hook(date, lambda d: d.isoformat())
+
+    def is_optional(tp: Any) -> bool:
+        return (
+            typing.get_origin(tp) in (typing.Union, types.UnionType)
+            and type(None) in typing.get_args(tp)
+            and len(typing.get_args(tp)) == 2
+        )
+
+    def optional_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        if tp in _OPTIONAL:
+            return _OPTIONAL[tp]
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        hook = conv.get_structure_hook(inner)
+
+        def structure_optional(value: Any, _: Any = None) -> Any:
+            return None if value is None else hook(value, inner)
+
+        return structure_optional
+
+    def is_dict(tp: Any) -> bool:
+        return tp is dict or typing.get_origin(tp) is dict
+
+    def dict_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        args = typing.get_args(tp)
+        item = args[1] if len(args) == 2 else Any
+        if item is Any:
+            return _object
+        return _dict_of(conv.get_structure_hook(item))
+
+    def is_list(tp: Any) -> bool:
+        return tp is list or typing.get_origin(tp) is list
+
+    def list_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        if item is Any or (is_dict(item) and (typing.get_args(item) or (str, Any))[1] is Any):
+            return _array
+        hook = conv.get_structure_hook(item)
+        if item in _NOT_NULL:
+            return _keep_list(hook)
+        return _list_of(hook, item)
 
     def structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-        names = {a.name: json_name(a) for a in attrs.fields(cls) if a.name != "extra"}
-        overrides = {name: override(rename=key) for name, key in names.items()}
-        if issubclass(cls, Model):
-            overrides["extra"] = override(omit=True)
-        fn = make_dict_structure_fn(
-            cls,
-            conv,
-            _cattrs_detailed_validation=False,
-            **overrides,  # type: ignore[arg-type]
-        )
-        if not issubclass(cls, Model):
-            return fn
-        return _model_structure_fn(cls, conv, names, fn)
+        return _model_structure_fn(cls, conv)
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         overrides: dict[str, Any] = {
@@ -175,274 +526,23 @@ def _make_converter() -> cattrs.Converter:
         }
         if issubclass(cls, Model):
             overrides["extra"] = override(omit=True)
-        general = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
-        return _fast_unstructure_fn(cls, conv, general)
+        return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
 
+    conv.register_structure_hook_factory(is_optional, optional_factory)
+    conv.register_structure_hook_factory(is_dict, dict_factory)
+    conv.register_structure_hook_factory(is_list, list_factory)
     conv.register_structure_hook_factory(attrs.has, structure_factory)
+    # Registered after the factories: later registrations win.
+    for tp, hook in (_NOT_NULL | _OPTIONAL).items():
+        conv.register_structure_hook(tp, hook)
+    for tp in (str, int, float, bool, str | None, int | None, float | None, bool | None):
+        # JSON scalars are unstructured as they are: cattrs then inlines them.
+        conv.register_unstructure_hook(tp, identity)
+    conv.register_structure_hook(type(None), _null)
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return conv
-
-
-def _builder(cls: type[Any]) -> type[Any] | None:
-    """A mutable twin of frozen ``cls``: same slots, plain attribute stores.
-
-    A generated structure function fills an instance of it with ordinary
-    ``obj.field = value`` stores (which CPython specialises for slots, about a
-    fifth of the cost of calling each slot's ``__set__``), then turns it into a
-    ``cls`` instance by assigning ``__class__``: the twin adds no slots, so the
-    layouts are identical.  ``None`` if this ``cls`` does not allow it.
-    """
-    builder = type(
-        cls.__name__,
-        (cls,),
-        {
-            "__slots__": (),
-            "__module__": cls.__module__,
-            "__qualname__": f"{cls.__qualname__}.<builder>",
-            "__doc__": "Not part of the API: structuring only.",
-            # attrs' frozen classes override both; both must go for the fast stores.
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-        },
-    )
-    try:
-        probe: Any = object.__new__(builder)
-        probe.__class__ = cls
-    except TypeError:
-        return None
-    return builder
-
-
-def _model_structure_fn(
-    cls: type[Any],
-    conv: cattrs.Converter,
-    names: dict[str, str],
-    general: Callable[[Any, Any], Any],
-) -> Callable[[Any, Any], Any]:
-    """A generated structure function for one response model (the hot path of every page).
-
-    Postmark sends every documented key of a model on every item, so the fast
-    path (the dict has exactly the model's keys) reads each key by subscript
-    and stores it into a builder instance (see :func:`_builder`): no per-field
-    hook calls for plain JSON values, hooks looked up once here (not per item),
-    nested model lists structured inline.  A dict with missing or unknown keys
-    takes the second path (``get`` with the field's default, unknown keys to
-    ``extra``); one missing a required key takes the general cattrs function.
-    """
-    attrs.resolve_types(cls)
-    fields = {a.name: a for a in attrs.fields(cls)}
-    slots = {name: getattr(cls, name, None) for name in fields}
-    builder = None
-    if not (
-        any(a.converter or a.validator or not a.init for a in fields.values())
-        or any(type(d) is not _MemberDescriptor for d in slots.values())
-        or hasattr(cls, "__attrs_post_init__")
-        or hasattr(cls, "__attrs_pre_init__")
-        or set(fields) - set(names) != {"extra"}
-        or any(not name.isidentifier() or name.startswith("__") for name in fields)
-    ):
-        builder = _builder(cls)
-    if builder is None:
-        return _with_extra(cls, general, frozenset(names.values()))
-    # The instance is built without __init__ (no converters, validators or
-    # init hooks, checked above), each slot set once.
-    env: dict[str, Any] = {
-        "cls": cls,
-        "builder": builder,
-        "general": general,
-        "new": object.__new__,
-        "MISSING": _MISSING,
-        "_setattr": object.__setattr__,
-    }
-    fast: list[str] = []
-    args: list[str] = []
-    for i, (name, key) in enumerate(names.items()):
-        tp = fields[name].type
-        hook = conv.get_structure_hook(tp)
-        default = fields[name].default
-        origin, targs = typing.get_origin(tp), typing.get_args(tp)
-        if hook is _passthrough:
-            convert = "w"
-        elif hook is _structure_optional_datetime:
-            env[f"dt{i}"] = _optional_datetime
-            convert = f"dt{i}(w)"
-        elif origin is list and len(targs) == 1 and attrs.has(targs[0]):
-            env[f"h{i}"] = conv.get_structure_hook(targs[0])
-            env[f"t{i}"] = targs[0]
-            # Most address lists are empty (keep the decoded empty list itself)
-            # or hold one address (no comprehension to set up).
-            convert = (
-                f"(w if w == [] else [h{i}(w[0], t{i})] if w.__class__ is list and len(w) == 1"
-                f" else [h{i}(x, t{i}) for x in w])"
-            )
-        elif (
-            origin in (typing.Union, types.UnionType)
-            and len(targs) == 2
-            and targs[1] is type(None)
-            and attrs.has(targs[0])
-        ):
-            # An optional nested model (a webhook's Geo, an inbound FromFull).
-            env[f"h{i}"] = conv.get_structure_hook(targs[0])
-            env[f"t{i}"] = targs[0]
-            convert = f"(None if w is None else h{i}(w, t{i}))"
-        else:
-            env[f"h{i}"] = hook
-            env[f"t{i}"] = tp
-            convert = f"h{i}(w, t{i})"
-        if convert == "w":
-            fast.append(f"        obj.{name} = d[{key!r}]")
-        elif hook is _structure_optional_datetime:
-            # Inlined: Postmark's timestamps parse in one fromisoformat call;
-            # anything else (None, "", other formats) takes the full function.
-            env["fromiso"] = datetime.fromisoformat
-            env["UTC"] = UTC
-            fast += [
-                "        try:",
-                f"            w = fromiso(d[{key!r}])",
-                "        except (TypeError, ValueError):",
-                f"            w = dt{i}(d[{key!r}])",
-                "        else:",
-                "            if w.tzinfo is None:",
-                "                w = w.replace(tzinfo=UTC)",
-                f"        obj.{name} = w",
-            ]
-        else:
-            fast.append(f"        w = d[{key!r}]")
-            fast.append(f"        obj.{name} = {convert}")
-        # A missing key gets the field's default, exactly as leaving the argument out would.
-        if default is attrs.NOTHING:
-            args.append(f"        w = d[{key!r}]")  # required: the general path decides
-            args.append(f"        obj.{name} = {convert}")
-        elif hook is _passthrough and not isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            env[f"d{i}"] = default
-            args.append(f"        obj.{name} = get({key!r}, d{i})")
-        else:
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                if default.takes_self:
-                    return _with_extra(cls, general, frozenset(names.values()))
-                env[f"f{i}"] = default.factory
-                missing = f"f{i}()"
-            else:
-                env[f"d{i}"] = default
-                missing = f"d{i}"
-            args.append(f"        w = get({key!r}, MISSING)")
-            args.append(f"        obj.{name} = {missing} if w is MISSING else {convert}")
-    known = frozenset(names.values())
-    env["known"] = known
-    lines = [
-        "def structure(d, _=None):",
-        "    if d.__class__ is not dict and not isinstance(d, dict):",
-        f"        raise TypeError('expected a JSON object for {cls.__name__}, got '"
-        " + type(d).__name__)",
-        # Exactly the modelled keys: as many keys, and every one found.
-        f"    if len(d) == {len(names)}:",
-        "        obj = new(builder)",
-        "        try:",
-        *("    " + line for line in fast),
-        "        except KeyError:",
-        "            pass",
-        "        else:",
-        "            obj.extra = {}",
-        "            obj.__class__ = cls",
-        "            return obj",
-        "    get = d.get",
-        "    obj = new(builder)",
-        "    try:",
-        *args,
-        "    except KeyError:",
-        "        obj = general(d, cls)",
-        "        unknown = d.keys() - known",
-        "        if unknown:",
-        "            _setattr(obj, 'extra', {k: d[k] for k in unknown})",
-        "        return obj",
-        "    if known.issuperset(d):",
-        "        obj.extra = {}",
-        "    else:",
-        "        obj.extra = {k: d[k] for k in d.keys() - known}",
-        "    obj.__class__ = cls",
-        "    return obj",
-    ]
-    code = "\n".join(lines)
-    exec(compile(code, f"<postmark_kit structure {cls.__qualname__}>", "exec"), env)  # noqa: S102
-    fn: Callable[[Any, Any], Any] = env["structure"]
-    return fn
-
-
-def _with_extra(
-    cls: type[Any], fn: Callable[[Any, Any], Any], known: frozenset[str]
-) -> Callable[[Any, Any], Any]:
-    def structure_model(data: Any, _: Any) -> Any:
-        if not isinstance(data, dict):
-            raise TypeError(f"expected a JSON object for {cls.__name__}, got {type(data).__name__}")
-        obj = fn(data, cls)
-        unknown = data.keys() - known
-        if unknown:
-            object.__setattr__(obj, "extra", {k: data[k] for k in unknown})
-        return obj
-
-    return structure_model
-
-
-def _optional_datetime(value: Any) -> datetime | None:
-    """Hot-path timestamp parsing: Postmark's own format parses in one call."""
-    if value.__class__ is str and value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return parse_datetime(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return _structure_optional_datetime(value, None)
-
-
-#: Field types whose values JSON takes as they are (no copy, no conversion).
-_SCALARS = frozenset({str, int, float, bool, str | None, int | None, float | None, bool | None})
-
-
-def _fast_unstructure_fn(
-    cls: type[Any], conv: cattrs.Converter, general: Callable[[Any], Any]
-) -> Callable[[Any], Any]:
-    """A generated unstructure function: what cattrs's does, without a hook call per scalar.
-
-    Like ``_cattrs_omit_if_default``, a field equal to its default is left out;
-    scalar fields are copied as they are, every other field goes through its
-    hook (resolved once, here).  Batch sends encode thousands of messages.
-    """
-    try:
-        attrs.resolve_types(cls)
-    except NameError:
-        return general
-    env: dict[str, Any] = {}
-    lines = ["def unstructure(obj):", "    out = {}"]
-    for i, a in enumerate(attrs.fields(cls)):
-        if a.name == "extra" and issubclass(cls, Model):
-            continue
-        key = json_name(a)
-        lines.append(f"    v = obj.{a.name}")
-        default = a.default
-        if default is None:
-            cond = "v is not None"
-        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            if default.takes_self:
-                return general
-            env[f"f{i}"] = default.factory
-            cond = f"v != f{i}()"
-        elif default is attrs.NOTHING:
-            cond = "True"
-        else:
-            env[f"d{i}"] = default
-            cond = f"v != d{i}"
-        if a.type in _SCALARS:
-            value = "v"
-        else:
-            env[f"h{i}"] = conv.get_unstructure_hook(a.type)
-            value = f"h{i}(v)"
-        lines.append(f"    if {cond}:")
-        lines.append(f"        out[{key!r}] = {value}")
-    lines.append("    return out")
-    code = "\n".join(lines)
-    exec(compile(code, f"<postmark_kit unstructure {cls.__qualname__}>", "exec"), env)  # noqa: S102
-    fn: Callable[[Any], Any] = env["unstructure"]
-    return fn
 
 
 #: The project's one converter.  Use :func:`structure` / :func:`unstructure`.
@@ -450,29 +550,24 @@ converter = _make_converter()
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """JSON-decoded data -> model."""
-    hook = converter.get_structure_hook(cls)
-    result: T = hook(data, cls)
+    """JSON-decoded data -> model.  A value that does not fit raises :class:`StructureError`."""
+    try:
+        result: T = converter.get_structure_hook(cls)(data, cls)
+    except StructureError as bad:
+        bad.label = bad.label or cls.__name__
+        raise
     return result
 
 
 def structure_list(items: Any, cls: type[T]) -> list[T]:
-    """A JSON list of objects -> list of models (one hook lookup for the whole list)."""
-    hook = converter.get_structure_hook(cls)
-    if not items:
+    """A JSON array of objects -> list of models (``None`` -> ``[]``)."""
+    if items is None:
         return []
-    if not isinstance(items, list):
-        items = list(items)
-    if len(items) < _GC_PAUSE_MIN or not gc.isenabled():
-        return [hook(item, cls) for item in items]
-    # A page builds thousands of objects that all survive: the cyclic GC would
-    # rescan them (and, every few pages, the whole heap) for nothing, since
-    # models hold no cycles.  Pause it for the page; it resumes right after.
-    gc.disable()
     try:
-        return [hook(item, cls) for item in items]
-    finally:
-        gc.enable()
+        return converter.get_structure_hook(list[cls])(items, list[cls])  # type: ignore[valid-type, no-any-return]
+    except StructureError as bad:
+        bad.label = bad.label or cls.__name__
+        raise
 
 
 def unstructure(obj: Any) -> Any:

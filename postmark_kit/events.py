@@ -3,22 +3,30 @@
 Each event reuses the API model of the same shape (a bounce webhook *is* a
 :class:`~postmark_kit.models.bounces.Bounce`), so code that handles one handles
 the other.  :func:`parse_event` picks the class from ``RecordType`` (or, for
-inbound mail, from the payload's shape) and checks the JSON types of every
-modelled field first, so a malformed body becomes :class:`InvalidEventError`
-(a 4xx at the receiver) and never a crash deep inside a plugin.
+inbound mail, from the payload's shape) and structures it with the one
+converter, which checks every value's JSON type, depth and Unicode as it goes:
+a malformed body becomes :class:`InvalidEventError` (a 4xx at the receiver)
+and never a crash deep inside a plugin.
 """
 
 from __future__ import annotations
 
-import types
 import typing
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
-from .convert import Model, json_name, parse_datetime, structure
+from .convert import (
+    MAX_DEPTH,
+    InvalidUnicodeError,
+    Model,
+    NestingTooDeepError,
+    StructureError,
+    check_json,
+    json_type,
+    structure,
+)
 from .models.bounces import Bounce
 from .models.messages import ClickEvent, InboundMessage, OpenEvent
 
@@ -172,11 +180,12 @@ def parse_event(payload: dict[str, Any]) -> Event:
     """A decoded webhook body -> its typed event.
 
     Raises :class:`InvalidEventError` for anything that is not a JSON object,
-    lacks a required field, or has a wrongly typed field.
+    lacks a required field, has a wrongly typed field, nests deeper than
+    :data:`MAX_DEPTH` or holds a string that is not valid Unicode.  The body is
+    walked once: the converter checks each value as it structures it.
     """
     if not isinstance(payload, dict):
-        raise InvalidEventError(f"expected a JSON object, got {_json_type(payload)}")
-    _check_shape(payload)
+        raise InvalidEventError(f"expected a JSON object, got {json_type(payload)}")
     record_type = payload.get("RecordType")
     cls: type[Any]
     if record_type is None:
@@ -188,16 +197,30 @@ def parse_event(payload: dict[str, Any]) -> Event:
     elif record_type in EVENT_TYPES:
         cls = EVENT_TYPES[record_type]
     else:
+        try:
+            check_json(payload)
+        except StructureError as exc:
+            raise _invalid(exc, record_type) from None
         return UnknownEvent(record_type=record_type, raw=payload)
     for key in _REQUIRED.get(cls, ()):
         if payload.get(key) is None:
             raise InvalidEventError(f"{_label(cls, record_type)}: missing required field {key}")
-    _check(payload, cls, _label(cls, record_type))
     try:
         event: Any = structure(payload, cls)
-    except Exception as exc:  # any converter failure is a bad body
+    except StructureError as exc:
+        raise _invalid(exc, _label(cls, record_type)) from None
+    except Exception as exc:  # any other converter failure is a bad body too
         raise InvalidEventError(f"{_label(cls, record_type)}: {_one_line(exc)}") from None
     return typing.cast(Event, event)
+
+
+def _invalid(exc: StructureError, label: str) -> InvalidEventError:
+    if isinstance(exc, InvalidUnicodeError):
+        return InvalidEventError("a string is not valid Unicode")
+    if isinstance(exc, NestingTooDeepError):
+        return InvalidEventError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    exc.label = label
+    return InvalidEventError(_one_line(exc))
 
 
 def dedupe_key(event: Event, trace_id: str | None = None) -> str:
@@ -258,229 +281,6 @@ def _label(cls: type[Any], record_type: Any) -> str:
     return str(record_type) if record_type else "Inbound"
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
-#: Postmark's payloads nest 3 levels; far deeper bodies are hostile, and near the
-#: recursion limit a plugin (or the dedupe key's re-encoding) would crash on them.
-MAX_DEPTH = 64
-
-
-def _check_shape(payload: dict[str, Any]) -> None:
-    """Reject bodies nested over ``MAX_DEPTH`` or holding lone surrogates (not Unicode).
-
-    ``json`` decodes ``"\\ud800"`` to a str that cannot be encoded: every plugin
-    writing it to a file, a database or a log would fail, so it never gets that far.
-    Iterative, so the check itself cannot hit the recursion limit.
-    """
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(payload, 1)]
-    try:
-        while stack:
-            container, depth = stack.pop()
-            if depth > MAX_DEPTH:
-                raise InvalidEventError(f"JSON nested deeper than {MAX_DEPTH} levels")
-            if isinstance(container, dict):
-                for key in container:
-                    if not key.isascii():
-                        key.encode("utf-8")
-                items: Any = container.values()
-            else:
-                items = container
-            for item in items:
-                if type(item) is str:
-                    if not item.isascii():
-                        item.encode("utf-8")
-                elif isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-    except UnicodeEncodeError:
-        raise InvalidEventError("a string is not valid Unicode") from None
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
-
-
-class _Bad(Exception):
-    """A type mismatch found by a checker; the path is collected while it unwinds."""
-
-    def __init__(self, problem: str) -> None:
-        self.problem = problem
-        self.path: list[str] = []
-
-
-def _check(data: dict[str, Any], cls: type[Any], where: str) -> None:
-    """Check each modelled field's JSON type (the converter passes plain values through)."""
-    try:
-        _model_checker(cls)(data)
-    except _Bad as bad:
-        path = "".join(reversed(bad.path))
-        raise InvalidEventError(f"{where}{path}{bad.problem}") from None
-
-
-_Checker = Callable[[Any], None]
-_CHECKERS: dict[Any, _Checker | None] = {}
-
-
-def _expected(what: str) -> Callable[[Any], _Bad]:
-    return lambda value: _Bad(f" must be {what}, got {_json_type(value)}")
-
-
-def _model_checker(cls: type[Any]) -> _Checker:
-    found = _CHECKERS.get(cls)
-    if found is None:
-        found = _CHECKERS[cls] = _build_model_checker(cls)
-    return found
-
-
-def _build_model_checker(cls: type[Any]) -> _Checker:
-    """One function per model, built once: per field its JSON key and its checker."""
-    hints = typing.get_type_hints(cls)
-    # Scalar fields are checked inline (isinstance against the accepted types,
-    # bools refused where a number is expected); others call their checker.
-    fields: list[tuple[str, Any, bool, Callable[[Any], _Bad] | None, _Checker | None]] = []
-    for a in attrs.fields(cls):
-        if a.name == "extra":
-            continue
-        check = _checker(hints[a.name])
-        if check is None:
-            continue
-        scalar = _SCALARS.get(check)
-        if scalar is not None:
-            fields.append((json_name(a), scalar[0], scalar[1], scalar[2], None))
-        else:
-            fields.append((json_name(a), None, False, None, check))
-    not_object = _expected("an object")
-
-    def check_model(value: Any) -> None:
-        if not isinstance(value, dict):
-            raise not_object(value)
-        get = value.get
-        for key, accepted, no_bool, bad, check in fields:
-            item = get(key)
-            if item is None:
-                continue
-            try:
-                if check is None:
-                    if not isinstance(item, accepted) or (no_bool and item.__class__ is bool):
-                        raise bad(item)  # type: ignore[misc]
-                else:
-                    check(item)
-            except _Bad as problem:
-                problem.path.append(f": {key}")
-                raise
-
-    return check_model
-
-
-def _checker(tp: Any) -> _Checker | None:
-    """The check for one annotation (``None``: anything goes), memoised."""
-    if tp in _CHECKERS:
-        return _CHECKERS[tp]
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _checker(options[0] if len(options) == 1 else Any)
-    check: _Checker | None = None
-    if tp is str:
-        check = _scalar(str, False, "a string")
-    elif tp is bool:
-        check = _scalar(bool, False, "a boolean")
-    elif tp is int:
-        check = _scalar(int, True, "an integer")
-    elif tp is float:
-        check = _scalar((int, float), True, "a number")
-    elif tp is datetime:
-        check = _timestamp_checker()
-    elif origin is dict:
-        check = _dict_checker((typing.get_args(tp) or (str, Any))[1])
-    elif origin is list:
-        check = _list_checker((typing.get_args(tp) or (Any,))[0])
-    elif isinstance(tp, type) and attrs.has(tp):
-        check = _model_checker(tp)
-    _CHECKERS[tp] = check
-    return check
-
-
-#: Scalar checker -> (accepted types, bools refused, error factory), for inlining.
-_SCALARS: dict[_Checker, tuple[Any, bool, Callable[[Any], _Bad]]] = {}
-
-
-def _scalar(accepted: Any, no_bool: bool, what: str) -> _Checker:
-    bad = _expected(what)
-
-    def check_scalar(value: Any) -> None:
-        if not isinstance(value, accepted) or (no_bool and value.__class__ is bool):
-            raise bad(value)
-
-    _SCALARS[check_scalar] = (accepted, no_bool, bad)
-    return check_scalar
-
-
-def _timestamp_checker() -> _Checker:
-    bad = _expected("a timestamp string")
-
-    def check_timestamp(value: Any) -> None:
-        if not isinstance(value, str):
-            raise bad(value)
-        try:
-            parse_datetime(value)
-        except ValueError:
-            raise _Bad(": not a valid timestamp") from None
-
-    return check_timestamp
-
-
-def _dict_checker(item_tp: Any) -> _Checker:
-    # Metadata is dict[str, str]: a plugin must not find a number or a list in it.
-    item_check = _checker(item_tp)
-    bad = _expected("an object")
-
-    def check_dict(value: Any) -> None:
-        if not isinstance(value, dict):
-            raise bad(value)
-        if item_check is None:
-            return
-        for item in value.values():
-            if item is None:
-                raise _Bad(": null value")
-            try:
-                item_check(item)
-            except _Bad as problem:
-                problem.path.append(" values")
-                raise
-
-    return check_dict
-
-
-def _list_checker(item_tp: Any) -> _Checker:
-    item_check = _checker(item_tp)
-    bad = _expected("an array")
-
-    def check_list(value: Any) -> None:
-        if not isinstance(value, list):
-            raise bad(value)
-        for i, item in enumerate(value):
-            if item is None:
-                problem = _Bad(": null item")
-                problem.path.append(f"[{i}]")
-                raise problem
-            if item_check is not None:
-                try:
-                    item_check(item)
-                except _Bad as problem:
-                    problem.path.append(f"[{i}]")
-                    raise
-
-    return check_list

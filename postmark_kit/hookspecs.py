@@ -9,7 +9,10 @@ from :mod:`postmark_kit.events`) and ``client`` (a ready
 :class:`~postmark_kit.ServerClient` built from ``POSTMARK_SERVER_TOKEN``, or
 ``None`` when no token is configured), and, if your function names it,
 ``webhook`` (:class:`~postmark_kit.receiver.Webhook`: the raw body, the dedupe
-key stable across Postmark's retries, the trace id).  Their return values are ignored.  An
+key stable across Postmark's retries, the trace id).  They run inside the
+host app's application context in every dispatch mode (inline, the journal
+worker, a Celery worker, ``events replay --now``): ``flask.current_app`` and
+extensions built on it work.  Their return values are ignored.  An
 exception makes the receiver answer with ``POSTMARK_FAILURE_STATUS`` (503) so
 Postmark retries, except :class:`~postmark_kit.receiver.Reject`, which answers
 403 so Postmark stops retrying.  Other plugins still see the event either way:
@@ -20,6 +23,13 @@ Register plugins through the setuptools entry-point group ``postmark_kit``::
     [options.entry_points]
     postmark_kit =
         my_plugin = my_package.plugin
+        bounce_watcher = my_package.plugins:BounceWatcher
+
+An entry point naming a class is instantiated (no arguments) for each app, so
+an app factory gives every app its own plugin objects; a module or a
+module-level object is one object shared by every app of the process.  A
+plugin's ``plugin_name`` attribute, if set, is the name its failures are
+logged and journaled under (else the entry point's name).
 """
 
 from __future__ import annotations
@@ -58,20 +68,26 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def postmark_configure(config: dict[str, Any], client: ServerClient | None) -> None:
+def postmark_configure(config: dict[str, Any], client: ServerClient | None, app: Flask) -> None:
     """Called once when the receiver is set up, before any event.
 
-    ``config`` holds every ``POSTMARK_*`` setting (app config, and environment
-    for the standalone app).  Open connections, read settings, validate them
-    here: raising stops the app from starting, which beats failing per event.
+    ``config`` holds the receiver's ``POSTMARK_*`` settings (app config, and
+    environment for the standalone app; for a receiver with a
+    ``config_prefix``, its keys under their ``POSTMARK_*`` names).  ``app`` is
+    the host Flask app: ``app.config`` has every other setting (a database
+    URL...).  Called inside ``app``'s application context.  Open connections,
+    read settings, validate them here: raising stops the app from starting,
+    which beats failing per event.  Name only the arguments you use
+    (``def postmark_configure(config)`` still works).
     """
 
 
 @hookspec
-def postmark_unconfigure(config: dict[str, Any]) -> None:
-    """Called once when the receiver shuts down (interpreter exit or ``receiver.close()``).
+def postmark_unconfigure(config: dict[str, Any], app: Flask | None) -> None:
+    """Called once when the receiver shuts down (``PostmarkReceiver.shutdown``, app gone, exit).
 
-    Close what ``postmark_configure`` opened.
+    Close what ``postmark_configure`` opened.  ``app`` is ``None`` when the app
+    was already garbage-collected.
     """
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import random
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -65,12 +67,19 @@ class RetryPolicy:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: a finite number >= 0, or ``None`` when absent or unusable.
+
+    ``nan``, ``inf`` and garbage are ignored; a negative delay or a date in the
+    past is 0.
+    """
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -97,6 +106,25 @@ def _never_connected(exc: requests.RequestException) -> bool:
     )
 
 
+def _check_secret(value: object, name: str) -> None:
+    """Refuse a token that would not work as a header value, naming ``name``, never the value.
+
+    An env file with CRLF endings leaves a ``\\r`` on the token: requests would
+    refuse it at the first call with the value in its message.
+    """
+    if not isinstance(value, str) or not value:
+        raise errors.ClientValidationError(f"{name} is required (a non-empty string)")
+    if value != value.strip():
+        raise errors.ClientValidationError(
+            f"{name} has leading or trailing whitespace or a line break (CR/LF): "
+            "check how it is loaded (an env file with CRLF endings?)"
+        )
+    if not value.isprintable() or not value.isascii():
+        raise errors.ClientValidationError(
+            f"{name} contains a control character or a non-ASCII character"
+        )
+
+
 class Transport:
     """Sends requests for one token.  Owned by a client; shared by its API areas."""
 
@@ -105,13 +133,13 @@ class Transport:
         token: str,
         *,
         token_header: str,
+        token_name: str = "token",  # noqa: S107 - an argument name
         base_url: str = DEFAULT_BASE_URL,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         retries: RetryPolicy | int | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        if not token or not isinstance(token, str):
-            raise errors.ClientValidationError("an API token is required")
+        _check_secret(token, token_name)
         if timeout is None:
             raise errors.ClientValidationError("a timeout is required (connect, read)")
         self._token = token
@@ -131,8 +159,6 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._settings_key: tuple[Any, ...] | None = None
-        self._settings: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # the token is deliberately absent
         return f"<Transport {self.base_url} header={self._token_header}>"
@@ -140,31 +166,6 @@ class Transport:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
-
-    def _send_settings(self) -> dict[str, Any]:
-        """Proxies, TLS verification and client cert for our host, worked out once.
-
-        ``Session.request`` re-reads the proxy and CA-bundle environment
-        variables on every call (a scan of the whole environment, about a fifth
-        of a small call); every call of a transport goes to the same host, so
-        the environment is read once, on the first call.  The session's own
-        ``proxies``/``verify``/``cert``/``trust_env`` are still honoured when
-        changed later: they are the cache key.
-        """
-        s = self.session
-        key = (
-            s.trust_env,
-            tuple(s.proxies.items()) if s.proxies else (),
-            s.verify,
-            s.cert,
-            s.stream,
-        )
-        if key != self._settings_key:
-            self._settings = dict(
-                s.merge_environment_settings(self.base_url + "/", {}, None, None, None)
-            )
-            self._settings_key = key
-        return self._settings
 
     def request(
         self,
@@ -194,20 +195,18 @@ class Transport:
             retry_after: float | None = None
             cause: BaseException | None = None
             try:
-                # What Session.request does, minus its per-call environment scan.
-                session = self.session
-                prepared = session.prepare_request(
-                    requests.Request(
-                        method, url, headers=headers, data=body or {}, params=params or {}
-                    )
-                )
-                response = session.send(
-                    prepared,
+                # The session's own request(): a Session subclass (OAuth, base
+                # URL, instrumentation) passed by the caller is honoured as is.
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=body,
+                    headers=headers,
                     timeout=self.timeout,
                     # Postmark never redirects; requests would re-send our
                     # token header (it strips only Authorization) to any host.
                     allow_redirects=False,
-                    **self._send_settings(),
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 cause = exc
@@ -227,9 +226,13 @@ class Transport:
                 )
                 retryable = idempotent
             except requests.RequestException as exc:
-                raise errors.TransportError(
+                # Some of these quote the request's headers (InvalidHeader):
+                # the error is raised outside this block, so neither __cause__
+                # nor __context__ carries the token.
+                failure = errors.TransportError(
                     f"request failed: {type(exc).__name__}", method=method, path=path
-                ) from exc
+                )
+                retryable = False
             else:
                 status = response.status_code
                 if status < 300:
@@ -238,7 +241,7 @@ class Transport:
                 retry_after = getattr(failure, "retry_after", None)
                 retryable = status in policy.retry_statuses and (idempotent or status == 429)
             if not retryable or attempt >= policy.max_retries:
-                raise failure from cause
+                raise failure from self._safe_cause(cause)
             delay = policy.backoff(attempt, retry_after)
             log.warning(
                 "postmark %s %s failed (%s); retry %d/%d in %.2fs",
@@ -251,6 +254,27 @@ class Transport:
             )
             policy.sleep(delay)
             attempt += 1
+
+    def _safe_cause(self, cause: BaseException | None) -> BaseException | None:
+        """``cause`` without the token: left out if its text quotes it, redacted where held.
+
+        requests' exceptions keep the prepared request, headers and all: the
+        token header is redacted there (the request is this call's own).
+        """
+        if cause is None:
+            return None
+        if self._token in "".join(traceback.format_exception(cause)):
+            return None
+        seen: set[int] = set()
+        current: BaseException | None = cause
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            for holder in (current, getattr(current, "response", None)):
+                headers = getattr(getattr(holder, "request", None), "headers", None)
+                if headers is not None and self._token_header in headers:
+                    headers[self._token_header] = "[redacted]"
+            current = current.__cause__ or current.__context__
+        return cause
 
     def _connection_failure(
         self, exc: requests.RequestException, method: str, path: str
@@ -285,17 +309,21 @@ class Transport:
 
     @staticmethod
     def _decode(response: requests.Response, method: str, path: str) -> Any:
+        """The decoded JSON body; ``None`` when empty (a caller expecting a body refuses it)."""
         content = response.content
         if not content:
             return None
         try:
             return json.loads(content)
-        except ValueError as exc:
-            raise errors.InvalidResponseError(
-                f"HTTP {response.status_code} with a body that is not JSON ({len(content)} bytes)",
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: nested past what the decoder recurses into.
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            error = errors.InvalidResponseError(
+                f"HTTP {response.status_code} with a body that is {problem} ({len(content)} bytes)",
                 method=method,
                 path=path,
-            ) from exc
+            )
+        raise error
 
     @staticmethod
     def _api_error(response: requests.Response, method: str, path: str) -> errors.ApiError:

@@ -2,6 +2,7 @@
 
 import os
 
+from postmark_kit.receiver.cli import gunicorn_logconfig, line_buffered
 from postmark_kit.receiver.gunicorn_hooks import post_request  # noqa: F401  (a server hook)
 
 # Listen on loopback: a TLS-terminating reverse proxy (nginx, Caddy) sits in front.
@@ -22,8 +23,15 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 preload_app = False
 # Only trust X-Forwarded-* from the local proxy.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Access log on stdout; gunicorn's messages, the receiver's (one line per event with
+# POSTMARK_LOG_EVENTS) and plugin errors on stderr, each with time, pid and level.
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = gunicorn_logconfig(loglevel)
+line_buffered()  # each line out at once, even into a pipe
+# gunicorn 25+ opens a control socket ($HOME/.gunicorn without XDG_RUNTIME_DIR);
+# older versions ignore the setting.
+control_socket_disable = True
 # Bodies can be ~50 MB (inbound attachments): no request-line/header tweaks needed,
 # the body limit is POSTMARK_MAX_BODY_BYTES.

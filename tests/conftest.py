@@ -12,11 +12,12 @@ import pytest
 import requests_mock as requests_mock_module
 
 from postmark_kit import AccountClient, RetryPolicy, ServerClient
+from postmark_kit.testing import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
-#: ../shared beside the clone (CI puts it there); POSTMARK_KIT_SHARED overrides.
-SHARED = Path(os.environ.get("POSTMARK_KIT_SHARED", ROOT.parent / "shared"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+#: Postmark's API catalog: every operation, its path, token and example (tests/data/README.md).
+CATALOG = Path(__file__).resolve().parent / "data" / "endpoints.yaml"
 API = "https://api.postmarkapp.com"
 SERVER_TOKEN = "server-token-0123"
 ACCOUNT_TOKEN = "account-token-4567"
@@ -28,8 +29,11 @@ def load_response(operation_id: str) -> Any:
 
 
 def load_webhook(name: str) -> Any:
-    """Postmark's documented webhook payload (bounce, delivery, open, click, ...)."""
-    return json.loads((SHARED / "api" / "webhooks" / f"{name}.json").read_text())
+    """Postmark's documented webhook payload (bounce, delivery, open, click, ...).
+
+    The shipped copies (``postmark_kit/testing/payloads/*.json``), as users get them.
+    """
+    return payloads.documented(name)
 
 
 @pytest.fixture

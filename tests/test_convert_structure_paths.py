@@ -1,8 +1,9 @@
-"""The generated structure functions: every path builds what attrs' own __init__ would.
+"""The structure functions: every path builds what attrs' own __init__ would.
 
-Pages go through a fast path (the dict has exactly the model's keys) that fills
-a builder instance and re-classes it; a dict with missing or unknown keys takes
-a second path; one missing a required key the general cattrs path.
+Both are cattrs' generated functions: one for a dict with exactly the model's
+keys (every value passed to ``__init__``), cattrs' ordinary one for a dict with
+missing or unknown keys (defaults, and unknown keys to ``extra``).  Each value
+is checked as it is structured: a mismatch is a StructureError naming its path.
 """
 
 from __future__ import annotations
@@ -153,3 +154,42 @@ def test_timestamps_on_every_path(wire: str | None, expected: datetime | None) -
     assert got.submitted_at == expected
     assert got.submitted_at is None or got.submitted_at.tzinfo is not None
     assert structure({"SubmittedAt": wire}, SendResult).submitted_at == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Subject": 5}, "OutboundMessage: Subject must be a string, got number"),
+        ({"To": [{"Email": 5}]}, "OutboundMessage: To[0]: Email must be a string, got number"),
+        ({"To": {"Email": "a"}}, "OutboundMessage: To must be an array, got object"),
+        ({"ReceivedAt": 1}, "OutboundMessage: ReceivedAt must be a timestamp string, got number"),
+        ({"ReceivedAt": "soon"}, "OutboundMessage: ReceivedAt: not a valid timestamp"),
+        ({"TrackOpens": "yes"}, "OutboundMessage: TrackOpens must be a boolean, got string"),
+        ({"Metadata": {"k": 1}}, "OutboundMessage: Metadata values must be a string, got number"),
+        ({"Recipients": [None]}, "OutboundMessage: Recipients[0] must be a string, got null"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_structure_error_naming_its_path(
+    change: dict[str, object], message: str
+) -> None:
+    from postmark_kit.convert import StructureError
+
+    for wire in ({**_wire(1), **change}, {"MessageID": "m", **change}):  # both cattrs paths
+        with pytest.raises(StructureError) as info:
+            structure(wire, OutboundMessage)
+        assert str(info.value) == message
+
+
+def test_untyped_values_are_checked_for_depth_and_unicode() -> None:
+    from postmark_kit.convert import MAX_DEPTH, InvalidUnicodeError, NestingTooDeepError
+
+    ok: object = []
+    for _ in range(MAX_DEPTH - 2):
+        ok = [ok]
+    assert structure({**_wire(1), "Later": ok}, OutboundMessage).extra == {"Later": ok}
+    with pytest.raises(NestingTooDeepError):
+        structure({**_wire(1), "Later": [ok]}, OutboundMessage)
+    with pytest.raises(InvalidUnicodeError):
+        structure({**_wire(1), "Subject": "\ud800"}, OutboundMessage)
+    with pytest.raises(InvalidUnicodeError):
+        structure({**_wire(1), "Attachments": [{"\udfff": 1}]}, OutboundMessage)

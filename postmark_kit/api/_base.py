@@ -1,4 +1,4 @@
-"""What every API area shares: a transport, query building, page structuring."""
+"""What every API area shares: a transport, query building, and the one way a response is read."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ..convert import structure, structure_list
+from ..convert import StructureError, json_type, structure, structure_list
 from ..errors import InvalidResponseError
 from ..pagination import Page, check_window, format_date
 from ..transport import Transport
 
 T = TypeVar("T")
 
-__all__ = ["Resource", "query", "seg"]
+__all__ = ["Resource", "query", "read", "read_items", "read_list", "read_page", "seg"]
 
 
 def seg(value: str | int) -> str:
@@ -41,20 +41,86 @@ def metadata_query(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {f"metadata_{k}": str(v) for k, v in (metadata or {}).items()}
 
 
-def _bad_shape(exc: Exception, method: str, path: str) -> InvalidResponseError:
+# ----------------------------------------------------------------------------- reading responses
+#
+# Every 2xx body of every operation goes through ``read`` (objects) or
+# ``read_items`` (arrays), which the other readers build on: whatever shape it
+# has, a caller gets the model or an InvalidResponseError, never a bare
+# TypeError from deep inside the converter.
+
+
+def _invalid(problem: str, method: str, path: str) -> InvalidResponseError:
     return InvalidResponseError(
-        f"the response does not have the documented shape ({type(exc).__name__}: {exc})",
-        method=method,
-        path=path,
+        f"the response does not have the documented shape: {problem}", method=method, path=path
     )
 
 
-def _structured(data: Any, cls: type[T], method: str, path: str) -> T:
-    """Structure a response; a body of the wrong shape is an InvalidResponseError."""
+def read(data: Any, cls: type[T], method: str, path: str) -> T:
+    """A decoded JSON object -> ``cls``."""
+    if data is None:
+        raise _invalid(f"empty body where a {cls.__name__} object is due", method, path)
     try:
         return structure(data, cls)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _bad_shape(exc, method, path) from exc
+    except StructureError as exc:
+        raise _invalid(str(exc), method, path) from exc
+    except KeyError as exc:  # a key the model requires is missing
+        raise _invalid(f"{cls.__name__}: missing {exc}", method, path) from exc
+
+
+def read_items(
+    data: Any,
+    cls: type[T],
+    method: str,
+    path: str,
+    *,
+    count: int | None = None,
+    label: str | None = None,
+) -> list[T]:
+    """A decoded JSON array -> list of ``cls`` (exactly ``count`` of them, when given)."""
+    label = label or cls.__name__
+    if data.__class__ is not list:
+        raise _invalid(f"{label} must be an array, got {json_type(data)}", method, path)
+    if count is not None and len(data) != count:
+        raise _invalid(f"expected {count} results, got {len(data)}", method, path)
+    try:
+        return structure_list(data, cls)
+    except StructureError as exc:
+        exc.label = label
+        raise _invalid(str(exc), method, path) from exc
+    except KeyError as exc:
+        raise _invalid(f"{label}: missing {exc}", method, path) from exc
+
+
+def _envelope(data: Any, method: str, path: str) -> dict[str, Any]:
+    if data.__class__ is not dict:
+        raise _invalid(f"expected an object, got {json_type(data)}", method, path)
+    return data
+
+
+def read_list(data: Any, key: str, cls: type[T], method: str, path: str) -> list[T]:
+    """``{key: [...]}`` -> list of ``cls`` (a missing or null ``key`` is an empty list)."""
+    items = _envelope(data, method, path).get(key)
+    if items is None:
+        return []
+    return read_items(items, cls, method, path, label=key)
+
+
+def read_page(
+    data: Any, key: str, cls: type[T], method: str, path: str, *, missing_total: int | None = 0
+) -> Page[T]:
+    """``{"TotalCount": n, key: [...]}`` -> :class:`Page`.
+
+    A missing ``TotalCount`` is ``missing_total`` (``None``: the items' count).
+    """
+    items = read_list(data, key, cls, method, path)
+    total = data.get("TotalCount")
+    if total is None:
+        total = len(items) if missing_total is None else missing_total
+    if total.__class__ is not int or total < 0:
+        raise _invalid(
+            f"TotalCount must be a non-negative integer, got {json_type(total)}", method, path
+        )
+    return Page(total=total, items=items)
 
 
 class Resource:
@@ -74,9 +140,31 @@ class Resource:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        body: bytes | None = None,
+        idempotent: bool | None = None,
     ) -> T:
-        data = self._transport.request(method, path, params=params, json_body=json_body)
-        return _structured(data if data is not None else {}, cls, method, path)
+        """One call whose answer is one object."""
+        data = self._transport.request(
+            method, path, params=params, json_body=json_body, body=body, idempotent=idempotent
+        )
+        return read(data, cls, method, path)
+
+    def _call_list(
+        self,
+        method: str,
+        path: str,
+        key: str,
+        cls: type[T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+    ) -> list[T]:
+        """One call whose answer is ``{key: [objects]}``."""
+        data = self._transport.request(
+            method, path, params=params, json_body=json_body, idempotent=idempotent
+        )
+        return read_list(data, key, cls, method, path)
 
     def _page(
         self,
@@ -94,10 +182,5 @@ class Resource:
         check_window(count, offset, max_window=max_window)
         params[count_name] = str(count)
         params[offset_name] = str(offset)
-        data = self._transport.request("GET", path, params=params) or {}
-        try:
-            return Page(
-                total=int(data.get("TotalCount") or 0), items=structure_list(data.get(key), cls)
-            )
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise _bad_shape(exc, "GET", path) from exc
+        data = self._transport.request("GET", path, params=params)
+        return read_page(data, key, cls, "GET", path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..convert import structure_list, unstructure
+from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.message_streams import (
     ArchivedMessageStream,
@@ -13,7 +13,7 @@ from ..models.message_streams import (
     _MessageStreamFields,
 )
 from ..pagination import Page
-from ._base import Resource, query, seg
+from ._base import Resource, query, read_page, seg
 
 __all__ = ["MessageStreamsApi"]
 
@@ -52,10 +52,10 @@ class MessageStreamsApi(Resource):
             MessageStreamType=None if message_stream_type is None else str(message_stream_type),
             IncludeArchivedStreams=include_archived,
         )
-        data = self._transport.request("GET", "/message-streams", params=params) or {}
-        items = structure_list(data.get("MessageStreams"), MessageStream)
-        total = data.get("TotalCount")
-        return Page(total=int(total) if total is not None else len(items), items=items)
+        data = self._transport.request("GET", "/message-streams", params=params)
+        return read_page(
+            data, "MessageStreams", MessageStream, "GET", "/message-streams", missing_total=None
+        )
 
     def get(self, stream_id: str) -> MessageStream:
         return self._call("GET", _path(stream_id), MessageStream)

@@ -6,7 +6,6 @@ import builtins
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from ..convert import structure_list
 from ..errors import BatchSendError, ClientValidationError, PostmarkError
 from ..models.suppressions import (
     Suppression,
@@ -65,8 +64,8 @@ class SuppressionsApi(Resource):
             params["todate"] = format_date(to_date, with_time=False)
         if email_address is not None:
             params["EmailAddress"] = email_address
-        data = self._transport.request("GET", self._path(stream_id) + "/dump", params=params)
-        return structure_list((data or {}).get("Suppressions"), Suppression)
+        path = self._path(stream_id) + "/dump"
+        return self._call_list("GET", path, "Suppressions", Suppression, params=params)
 
     def create(
         self, stream_id: str, emails: str | Iterable[str]
@@ -98,10 +97,12 @@ class SuppressionsApi(Resource):
             try:
                 # Suppressing or reactivating an address twice changes nothing,
                 # so these POSTs are safe to retry.
-                data = self._transport.request("POST", path, json_body=body, idempotent=True)
+                chunk_results = self._call_list(
+                    "POST", path, "Suppressions", SuppressionResult, json_body=body, idempotent=True
+                )
             except PostmarkError as exc:
                 if not results:
                     raise
                 raise BatchSendError(results, exc) from exc
-            results.extend(structure_list((data or {}).get("Suppressions"), SuppressionResult))
+            results.extend(chunk_results)
         return results

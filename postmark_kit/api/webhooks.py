@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..convert import structure_list, unstructure
+from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.common import ActionResult, Header
 from ..models.webhooks import HttpAuth, Webhook, WebhookTriggers, _WebhookFields
@@ -28,10 +28,8 @@ class WebhooksApi(Resource):
 
     def list(self, *, message_stream: str | None = None) -> list[Webhook]:
         """Webhooks of the server, or of one stream (an unknown stream is an error)."""
-        data = self._transport.request(
-            "GET", "/webhooks", params=query(MessageStream=message_stream)
-        )
-        return structure_list((data or {}).get("Webhooks"), Webhook)
+        params = query(MessageStream=message_stream)
+        return self._call_list("GET", "/webhooks", "Webhooks", Webhook, params=params)
 
     def get(self, webhook_id: int) -> Webhook:
         return self._call("GET", _path(webhook_id), Webhook)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..convert import Model, jfield
 from .common import Attachment, Header, _headers_list
+
+if TYPE_CHECKING:
+    import email.message
 
 __all__ = [
     "BulkEmail",
@@ -94,6 +97,22 @@ class Email(_Sendable):
     subject: str | None = attrs.field(default=None, kw_only=True)
     html_body: str | None = attrs.field(default=None, kw_only=True)
     text_body: str | None = attrs.field(default=None, kw_only=True)
+
+    @classmethod
+    def from_message(cls, message: email.message.Message) -> Email:
+        """An email from a standard-library message (parsed ``.eml``, ``EmailMessage``...).
+
+        See :func:`postmark_kit.mime.email_from_message`.
+        """
+        from ..mime import email_from_message
+
+        return email_from_message(message)
+
+    def to_message(self) -> email.message.EmailMessage:
+        """This email as a standard-library ``EmailMessage`` (see :mod:`postmark_kit.mime`)."""
+        from ..mime import email_to_message
+
+        return email_to_message(self)
 
 
 @attrs.define(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ..convert import Model, converter, jfield
+from ..convert import Model, StructureError, check_json, converter, jfield, json_type
 
 __all__ = [
     "BounceCounts",
@@ -214,14 +214,22 @@ class UsageCounts:
 
 def _structure_usage(data: Any, _: Any) -> UsageCounts:
     # The keys are data, not schema: keep them as names -> counts.
-    days = [
-        UsageDay(
-            date=_parse_day(day.get("Date")),
-            counts={k: v for k, v in day.items() if k != "Date"},
-        )
-        for day in data.get("Days") or ()
-    ]
-    return UsageCounts(days=days, totals={k: v for k, v in data.items() if k != "Days"})
+    check_json(data)
+    if data.__class__ is not dict:
+        raise StructureError(f" must be an object, got {json_type(data)}")
+    days = data.get("Days") or []
+    if days.__class__ is not list:
+        raise StructureError(f": Days must be an array, got {json_type(days)}")
+    out = []
+    for i, day in enumerate(days):
+        if day.__class__ is not dict:
+            raise StructureError(f": Days[{i}] must be an object, got {json_type(day)}")
+        try:
+            when = _parse_day(day.get("Date"))
+        except ValueError:
+            raise StructureError(f": Days[{i}]: Date is not a valid date") from None
+        out.append(UsageDay(date=when, counts={k: v for k, v in day.items() if k != "Date"}))
+    return UsageCounts(days=out, totals={k: v for k, v in data.items() if k != "Days"})
 
 
 def _parse_day(value: Any) -> date | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -15,22 +16,28 @@ from urllib.parse import quote
 import attrs
 import pluggy
 from flask import Blueprint, Flask, Request, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from ..client import ServerClient
 from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
 from .auth import check_request, client_ip
 from .config import ConfigError, ReceiverConfig, config_from_env
-from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook
-from .manager import build_plugin_manager
+from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook, bind_app
+from .manager import build_plugin_manager, builtin_plugins, load_object
 
 __all__ = [
+    "DEFAULT_NAME",
     "DUPLICATE_HEADER",
     "EVENT_HEADER",
     "EVENT_KINDS",
     "KEY_HEADER",
     "PostmarkReceiver",
+    "ReceiverState",
     "create_app",
+    "extension_key",
+    "load_app",
+    "worker_state",
 ]
 
 log = logging.getLogger("postmark_kit.receiver")
@@ -46,27 +53,61 @@ EVENT_KINDS = (
     "inbound",
 )
 
+#: ``app.extensions`` key of the default receiver's :class:`ReceiverState`
+#: (another receiver's: ``postmark_kit:<name>``, see :func:`extension_key`).
 _EXTENSION = "postmark_kit"
 
+#: The default receiver's name: its blueprint is ``postmark_kit`` (endpoints
+#: ``postmark_kit.webhook``, ``postmark_kit.webhook_kind``, ``postmark_kit.health``).
+DEFAULT_NAME = "postmark_kit"
 
-@attrs.define
-class _State:
+
+@attrs.define(eq=False)
+class ReceiverState:
+    """What ``init_app`` built for one receiver on one app: :meth:`PostmarkReceiver.state_for`.
+
+    Treat it as read-only; ``close()`` is what :meth:`PostmarkReceiver.shutdown` calls.
+    """
+
+    #: The receiver's name: its blueprint's name (``app.extensions`` key: :func:`extension_key`).
+    name: str
+    #: The validated settings (``config.raw``: every ``POSTMARK_*`` key as given).
     config: ReceiverConfig
-    pm: pluggy.PluginManager
-    client: ServerClient | None
-    dispatcher: Dispatcher
-    owns_client: bool
+    plugin_manager: pluggy.PluginManager = attrs.field(repr=False)
+    #: The callback client plugins receive (``None`` without a server token).
+    client: ServerClient | None = attrs.field(repr=False)
+    dispatcher: Dispatcher = attrs.field(repr=False)
+    #: Where the blueprint is mounted (``""``: the root).
+    url_prefix: str
+    #: Whether the receiver built the client (and so closes it).
+    owns_client: bool = attrs.field(default=False, repr=False)
+    _app: weakref.ref[Flask] | None = attrs.field(default=None, repr=False)
     closed: bool = False
 
+    @property
+    def app(self) -> Flask | None:
+        """The app this receiver is on (``None`` once it was garbage-collected)."""
+        return self._app() if self._app is not None else None
+
     def close(self) -> None:
+        """Stop the dispatcher, call ``postmark_unconfigure``, close an owned client.
+
+        Idempotent.
+        """
         if self.closed:
             return
         self.closed = True
         # The dispatcher first: a journal worker still running would call
         # plugins that postmark_unconfigure has already closed.
         self.dispatcher.close()
+        app = self.app
+        hook = self.plugin_manager.hook.postmark_unconfigure
         try:
-            self.pm.hook.postmark_unconfigure(config=dict(self.config.raw))
+            if app is not None:
+                with app.app_context():
+                    hook(config=dict(self.config.raw), app=app)
+            else:
+                hook(config=dict(self.config.raw), app=None)
         except Exception:
             log.exception("postmark_unconfigure failed")
         if self.owns_client and self.client is not None:
@@ -176,7 +217,7 @@ def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None)
     return _error(status, reason, {**(headers or {}), "Connection": "close"})
 
 
-def _handle(state: _State, only_kind: str | None) -> Response:
+def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     config = state.config
     req: Request = request._get_current_object()  # type: ignore[attr-defined]  # the proxy once
     failure = check_request(req, config)
@@ -186,15 +227,22 @@ def _handle(state: _State, only_kind: str | None) -> Response:
         shown = req.mimetype or "none"
         return _refused(415, f"expected Content-Type application/json, got {shown}")
     limit = config.max_body_bytes
-    if req.content_length is not None and req.content_length > limit:
+    declared = req.content_length
+    if declared is not None and declared > limit:
         return _refused(413, f"body over the {limit}-byte limit")
     try:
+        # The receiver's own limit, not the host app's MAX_CONTENT_LENGTH (``req.stream``
+        # applies that one, and a big inbound message would get Flask's HTML 413).
+        # One byte over, so that a chunked body past the limit reads as longer than it.
+        stream = get_input_stream(req.environ, max_content_length=limit + 1)
         # Content-Length (checked above) sizes the read: read(limit + 1) would make
         # a server that leaves the stream unbounded allocate the whole limit each time.
-        declared = req.content_length
-        body = req.stream.read((limit if declared is None else declared) + 1)
+        body = stream.read((limit if declared is None else declared) + 1)
+    except RequestEntityTooLarge:  # a chunked body past the limit
+        return _refused(413, f"body over the {limit}-byte limit")
     except Exception:  # malformed chunked framing, whatever the server raises
-        # (werkzeug raises OSError, gunicorn its own ChunkMissingTerminator, NoMoreData...)
+        # (werkzeug raises OSError or BadRequest, gunicorn its own ChunkMissingTerminator,
+        # InvalidChunkSize, NoMoreData...)
         return _refused(400, "body could not be read")
     if len(body) > limit:
         return _refused(413, f"body over the {limit}-byte limit")
@@ -246,24 +294,37 @@ def _handle(state: _State, only_kind: str | None) -> Response:
     return _accepted(kind, webhook.dedupe_key, result.duplicate)
 
 
-def _health(state: _State) -> Response:
-    """200 when events can make progress, else 503 with the reason (the dispatcher decides)."""
+def _health(state: ReceiverState) -> Response:
+    """200 when events can make progress, else 503 with what is wrong.
+
+    The dispatcher decides (its ``health()``): ``None`` or a report with
+    ``"ok": true`` is healthy; a string (the problem) or a report with
+    ``"ok": false`` and an ``"error"`` is not.  Reports carry figures (the
+    journal's backlog) either way.
+    """
     check = getattr(state.dispatcher, "health", None)
+    report: dict[str, Any]
     if state.closed:
-        report: dict[str, Any] = {"ok": False, "reason": "the receiver is shut down"}
+        report = {"ok": False, "error": "the receiver is shut down"}
     elif check is None:
         report = {"ok": True}
     else:
         try:
-            report = dict(check())
+            found = check()
         except Exception as exc:
             log.exception("dispatcher health check failed")
-            report = {"ok": False, "reason": f"health check failed: {type(exc).__name__}"}
+            found = f"health check failed: {type(exc).__name__}"
+        if found is None:
+            report = {"ok": True}
+        elif isinstance(found, str):
+            report = {"ok": False, "error": found}
+        else:
+            report = dict(found)
     return _answer(200 if report.get("ok") else 503, report)
 
 
-def _blueprint(state: _State) -> Blueprint:
-    bp = Blueprint("postmark_kit", __name__)
+def _blueprint(name: str, state: ReceiverState) -> Blueprint:
+    bp = Blueprint(name, __name__)
 
     @bp.post("/webhook")
     def webhook() -> Response:
@@ -284,87 +345,267 @@ def _blueprint(state: _State) -> Blueprint:
     return bp
 
 
-def _builtin_plugins(config: ReceiverConfig) -> list[Any]:
-    from ..plugins.blocklist import BlockSendersPlugin
-    from ..plugins.log import LoggingPlugin
-    from ..plugins.store import EventStore
-
-    found: list[Any] = []
-    if config.log_events:
-        found.append(LoggingPlugin())
-    if config.event_store:
-        found.append(EventStore(config.event_store))
-    if config.blocked_senders:
-        found.append(BlockSendersPlugin(config.blocked_senders))
-    return found
-
-
 class PostmarkReceiver:
     """The webhook receiver as a Flask extension.
 
-    ``PostmarkReceiver(plugins=[...]).init_app(app)`` adds ``POST
-    <prefix>/webhook`` to an existing app.  The plugin manager, the callback
-    client and the dispatcher are built once per app, here, not per request.
+    ``PostmarkReceiver(app, plugins=[...])``, or ``receiver.init_app(app)``
+    from an app factory, adds ``POST <prefix>/webhook`` to an existing app.
+    The plugin manager, the callback client and the dispatcher are built once
+    per app, in ``init_app``, not per request; they are reachable through
+    :meth:`state_for`.
+
+    ``name`` is the blueprint's name (and the key of this receiver's state):
+    give a second receiver on the same app (a second Postmark server) its own
+    ``name`` and its own settings, with ``config_prefix`` (``POSTMARK_BILLING_``
+    reads ``POSTMARK_BILLING_SERVER_TOKEN`` as its ``POSTMARK_SERVER_TOKEN``)
+    and/or ``config`` (``POSTMARK_*`` keys overriding the app's config).
     """
 
     def __init__(
         self,
+        app: Flask | None = None,
+        *,
         plugins: Iterable[Any] = (),
         client: ServerClient | None = None,
-        app: Flask | None = None,
+        name: str = DEFAULT_NAME,
+        config_prefix: str = "POSTMARK_",
+        config: Mapping[str, Any] | None = None,
+        url_prefix: str | None = None,
     ) -> None:
+        if app is not None and not isinstance(app, Flask):
+            raise TypeError(
+                "PostmarkReceiver(app, plugins=[...]): the first argument is the Flask app "
+                f"(got {type(app).__name__}); pass plugins by keyword"
+            )
+        if not name or "." in name:
+            raise ValueError(f"receiver name must be a non-empty blueprint name, got {name!r}")
+        if not config_prefix:
+            raise ValueError("config_prefix must not be empty")
         self.plugins = list(plugins)
         self.client = client
+        self.name = name
+        self.config_prefix = config_prefix
+        self.config = dict(config or {})
+        self.url_prefix = url_prefix
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, url_prefix: str | None = None) -> None:
-        """Read ``POSTMARK_*`` from ``app.config``, load plugins, register the blueprint.
+    def settings(self, app: Flask) -> dict[str, Any]:
+        """This receiver's ``POSTMARK_*`` settings on ``app`` (prefix mapped, overrides applied)."""
+        prefix = self.config_prefix
+        found = {
+            "POSTMARK_" + key[len(prefix) :]: value
+            for key, value in app.config.items()
+            if key.startswith(prefix) and len(key) > len(prefix)
+        }
+        found.update(self.config)
+        return found
 
-        Raises :class:`~postmark_kit.receiver.ConfigError` for unusable settings.
+    def init_app(self, app: Flask, url_prefix: str | None = None) -> None:
+        """Read the settings, load plugins, register the blueprint on ``app``.
+
+        Raises :class:`~postmark_kit.receiver.ConfigError` for unusable
+        settings, and ``RuntimeError`` when a receiver of this name is already
+        on ``app`` (the same receiver twice, or a second one without its own
+        ``name``).
         """
-        config = ReceiverConfig.from_mapping(app.config)
-        prefix = config.url_prefix if url_prefix is None else url_prefix.rstrip("/")
-        if prefix and not prefix.startswith("/"):
-            prefix = "/" + prefix
-        client = self.client
-        owns_client = False
-        if client is None and config.server_token:
-            kw: dict[str, Any] = {"base_url": config.base_url} if config.base_url else {}
-            client = ServerClient(config.server_token, **kw)
-            owns_client = True
-        factory = DISPATCHERS.get(config.dispatch)
-        if factory is None:
-            known = ", ".join(sorted(DISPATCHERS))
-            raise ConfigError(f"POSTMARK_DISPATCH: unknown mode {config.dispatch!r} ({known})")
+        receivers = _receivers(app)
+        if self.name in receivers:
+            raise RuntimeError(
+                f"a PostmarkReceiver named {self.name!r} is already initialized on app "
+                f"{app.name!r}: init_app runs once per app, and a second receiver on the "
+                "same app needs its own name= (and its own settings)"
+            )
+        prefix = url_prefix if url_prefix is not None else self.url_prefix
+        _build(self, app, prefix, routes=True)
+
+    @staticmethod
+    def state_for(app: Flask, name: str | None = None) -> ReceiverState:
+        """The state ``init_app`` built on ``app``: plugins, callback client, dispatcher.
+
+        ``name`` picks one of several receivers on the app; without it, the
+        app's only receiver.  Raises ``RuntimeError`` if there is none (or
+        several and no ``name``).
+        """
+        receivers = _receivers(app)
+        if name is not None:
+            state = receivers.get(name)
+            if state is None:
+                known = ", ".join(sorted(receivers)) or "none"
+                raise RuntimeError(
+                    f"no PostmarkReceiver named {name!r} on app {app.name!r} (receivers: {known})"
+                )
+            return state
+        if len(receivers) == 1:
+            return next(iter(receivers.values()))
+        if not receivers:
+            raise RuntimeError(f"PostmarkReceiver.init_app was not called on app {app.name!r}")
+        raise RuntimeError(
+            f"app {app.name!r} has {len(receivers)} receivers ({', '.join(sorted(receivers))}): "
+            "pass name="
+        )
+
+    @staticmethod
+    def plugin_manager(app: Flask, name: str | None = None) -> pluggy.PluginManager:
+        """The app's plugin manager (to inspect or register plugins at runtime)."""
+        return PostmarkReceiver.state_for(app, name).plugin_manager
+
+    @staticmethod
+    def client_for(app: Flask, name: str | None = None) -> ServerClient | None:
+        """The callback client the app's plugins receive (``None`` without a server token).
+
+        When the sending extension (``app.extensions["postmark"]``) was set up
+        first, this is its client: one connection pool, one configuration.
+        """
+        return PostmarkReceiver.state_for(app, name).client
+
+    @staticmethod
+    def shutdown(app: Flask, name: str | None = None) -> None:
+        """Call ``postmark_unconfigure``, close the dispatcher and the client (idempotent).
+
+        Without ``name``, every receiver of the app.
+        """
+        receivers = _receivers(app)
+        if name is None and not receivers:
+            raise RuntimeError(f"PostmarkReceiver.init_app was not called on app {app.name!r}")
+        states = (
+            list(receivers.values()) if name is None else [PostmarkReceiver.state_for(app, name)]
+        )
+        for state in states:
+            state.close()
+
+
+def extension_key(name: str = DEFAULT_NAME) -> str:
+    """The ``app.extensions`` key of receiver ``name`` (``postmark_kit:<name>``, or the default)."""
+    return _EXTENSION if name == DEFAULT_NAME else f"{_EXTENSION}:{name}"
+
+
+def _receivers(app: Flask) -> dict[str, ReceiverState]:
+    """The app's receivers by name."""
+    return {
+        state.name: state
+        for key, state in app.extensions.items()
+        if isinstance(state, ReceiverState) and key == extension_key(state.name)
+    }
+
+
+def _shared_client(app: Flask, config: ReceiverConfig) -> ServerClient | None:
+    """The sending extension's client, when it serves the same server as this receiver.
+
+    ``postmark_kit.flask.Postmark`` keeps its state in ``app.extensions["postmark"]``
+    with a ``client``; the receiver uses that one (and leaves closing it to its owner)
+    unless the receiver was given another server token.
+    """
+    sending = app.extensions.get("postmark")
+    client = getattr(sending, "client", None)
+    if not isinstance(client, ServerClient):
+        return None
+    if config.server_token is not None and config.server_token != app.config.get(
+        "POSTMARK_SERVER_TOKEN"
+    ):
+        return None  # a receiver for another Postmark server
+    return client
+
+
+def _exempt_from_csrf(app: Flask, bp: Blueprint) -> bool:
+    """Tell Flask-WTF's ``CSRFProtect`` (if the app has it) to leave the webhooks alone.
+
+    Postmark cannot send a CSRF token, and it drops an event answered 400.
+    """
+    csrf = app.extensions.get("csrf")
+    exempt = getattr(csrf, "exempt", None)
+    if not callable(exempt):
+        return False
+    exempt(bp)
+    return True
+
+
+def _exempt_later(app: Flask, bp: Blueprint) -> None:
+    """``CSRFProtect`` set up after the receiver: exempt the blueprint on its first request.
+
+    App-level ``before_request`` functions run in the order they were added,
+    so this one (added now) runs before the one ``CSRFProtect.init_app`` adds later.
+    """
+    done = False
+
+    def exempt_webhooks() -> None:
+        nonlocal done
+        # Cheapest test first: this runs before every request of the app.
+        if not done and "csrf" in app.extensions and request.blueprint == bp.name:
+            done = _exempt_from_csrf(app, bp)
+
+    app.before_request(exempt_webhooks)
+
+
+def _build(
+    receiver: PostmarkReceiver, app: Flask, url_prefix: str | None, *, routes: bool
+) -> ReceiverState:
+    """Everything ``init_app`` does; ``routes=False`` for a worker process (no blueprint)."""
+    config = ReceiverConfig.from_mapping(receiver.settings(app))
+    prefix = config.url_prefix if url_prefix is None else url_prefix.rstrip("/")
+    if prefix and not prefix.startswith("/"):
+        prefix = "/" + prefix
+    factory = DISPATCHERS.get(config.dispatch)
+    if factory is None:
+        known = ", ".join(sorted(DISPATCHERS))
+        raise ConfigError(f"POSTMARK_DISPATCH: unknown mode {config.dispatch!r} ({known})")
+    receivers = _receivers(app)
+    for other in receivers.values():
+        if routes and other.url_prefix == prefix:
+            raise ConfigError(
+                f"receiver {receiver.name!r}: URL prefix {prefix or '/'!r} is taken by "
+                f"receiver {other.name!r} (set POSTMARK_URL_PREFIX or url_prefix=)"
+            )
+        if config.dispatch == other.config.dispatch == "journal" and _journal_path(
+            config
+        ) == _journal_path(other.config):
+            raise ConfigError(
+                f"receiver {receiver.name!r}: journal {_journal_path(config)!r} is used by "
+                f"receiver {other.name!r}; give each receiver its own POSTMARK_JOURNAL"
+            )
+    client = receiver.client
+    owns_client = False
+    if client is None:
+        client = _shared_client(app, config)
+    if client is None and config.server_token:
+        kw: dict[str, Any] = {"base_url": config.base_url} if config.base_url else {}
+        client = ServerClient(config.server_token, **kw)
+        owns_client = True
+    try:
         pm = build_plugin_manager(
-            [*_builtin_plugins(config), *self.plugins, *config.plugins],
+            [*builtin_plugins(config), *receiver.plugins, *config.plugins],
             load_entrypoints=config.load_entrypoints,
         )
+        bind_app(pm, app)
         dispatcher = factory(pm, client, config.raw)
-        state = _State(config, pm, client, dispatcher, owns_client)
-        app.extensions[_EXTENSION] = state
-        app.register_blueprint(_blueprint(state), url_prefix=prefix or None)
+    except BaseException:
+        if owns_client and client is not None:
+            client.close()
+        raise
+    state = ReceiverState(
+        name=receiver.name,
+        config=config,
+        plugin_manager=pm,
+        client=client,
+        dispatcher=dispatcher,
+        url_prefix=prefix,
+        owns_client=owns_client,
+        app=weakref.ref(app),
+    )
+    app.extensions[extension_key(receiver.name)] = state
+    weakref.finalize(app, state.close)
+    if routes:
+        bp = _blueprint(receiver.name, state)
+        app.register_blueprint(bp, url_prefix=prefix or None)
+        if not _exempt_from_csrf(app, bp):
+            _exempt_later(app, bp)
         if not _has_auth(config):
             _warn_no_auth(prefix)
-        pm.hook.postmark_configure(config=dict(config.raw), client=client)
-        pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
-        weakref.finalize(app, state.close)
-
-    @staticmethod
-    def plugin_manager(app: Flask) -> pluggy.PluginManager:
-        """The app's plugin manager (to inspect or register plugins at runtime)."""
-        return _state(app).pm
-
-    @staticmethod
-    def client_for(app: Flask) -> ServerClient | None:
-        """The callback client the app's plugins receive."""
-        return _state(app).client
-
-    @staticmethod
-    def shutdown(app: Flask) -> None:
-        """Call ``postmark_unconfigure``, close the dispatcher and the client (idempotent)."""
-        _state(app).close()
+    with app.app_context():
+        pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
+        if routes:
+            pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+    return state
 
 
 def _has_auth(config: ReceiverConfig) -> bool:
@@ -389,11 +630,47 @@ def _warn_no_auth(prefix: str) -> None:
     )
 
 
-def _state(app: Flask) -> _State:
-    state = app.extensions.get(_EXTENSION)
-    if not isinstance(state, _State):
-        raise RuntimeError("PostmarkReceiver.init_app was not called on this app")
-    return state
+def _journal_path(config: ReceiverConfig) -> str:
+    path = config.raw.get("POSTMARK_JOURNAL") or "postmark-journal.sqlite3"
+    return os.path.abspath(str(path))
+
+
+def load_app(spec: str) -> Flask:
+    """``"package.module:app"`` or ``"package.module:create_app"`` -> the Flask app.
+
+    A factory is called without arguments.  For processes that run plugins
+    outside a request (a Celery worker, ``events replay --now``) and must run
+    them with the host app: its plugins, its config, its application context.
+    """
+    obj = load_object(spec, instantiate=False)
+    if not isinstance(obj, Flask) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Flask):
+        raise ConfigError(f"{spec!r} is not a Flask app or a factory returning one")
+    return obj
+
+
+def worker_state(
+    config: Mapping[str, Any] | None = None, *, app: Flask | None = None, name: str | None = None
+) -> ReceiverState:
+    """The receiver a worker process runs events with, outside any request.
+
+    With the host ``app`` (or ``POSTMARK_FLASK_APP`` in ``config``, see
+    :func:`load_app`): that app's receiver (``name`` picks one of several),
+    its plugins and callback client, in its application context.  Without:
+    plugins and client built from the ``POSTMARK_*`` settings in ``config``,
+    as the standalone receiver builds them, in the context of a bare app that
+    holds those settings.  ``state.close()`` when the worker stops.
+    """
+    settings = dict(config or {})
+    if app is None and settings.get("POSTMARK_FLASK_APP"):
+        app = load_app(str(settings["POSTMARK_FLASK_APP"]))
+    if app is not None:
+        return PostmarkReceiver.state_for(app, name)
+    bare = Flask("postmark_kit.worker")
+    bare.config.update(settings)
+    receiver = PostmarkReceiver(config={"POSTMARK_DISPATCH": "inline"})
+    return _build(receiver, bare, None, routes=False)
 
 
 def create_app(
@@ -431,7 +708,7 @@ def create_app(
             " POSTMARK_WEBHOOK_PASSWORD (or a secret header, or POSTMARK_ALLOWED_IPS), or set"
             " POSTMARK_INSECURE_NO_AUTH=true (serve --insecure-no-auth) to run it open"
         )
-    PostmarkReceiver(plugins, client).init_app(app)
+    PostmarkReceiver(app, plugins=plugins, client=client)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException) -> Response:

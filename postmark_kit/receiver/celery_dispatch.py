@@ -4,15 +4,24 @@ For deployments that outgrow one machine.  The receiver answers Postmark as
 soon as the event is in the broker (Redis); workers on any machine rebuild the
 typed event and call the plugins.  What makes it safe:
 
-* dedupe: the receiver claims ``webhook.dedupe_key`` in Redis (``SET NX`` with a
-  TTL) before enqueuing, so Postmark's retries of an accepted event are answered
-  200 without a second task; if the enqueue fails the claim is dropped and the
-  receiver answers 5xx, so Postmark retries;
-* per-plugin retry: a worker records each plugin that handled an event and
-  never calls it again for that event; the others are retried with Celery's
-  ``retry`` and exponential backoff, then written to a dead-letter list;
-* ``acks_late``: a task is acknowledged after it ran, so a killed worker's task
-  is delivered again (plugins already recorded as done are skipped).
+* durable Redis: receiver and workers read ``appendonly``, ``appendfsync`` and
+  ``maxmemory-policy`` at start-up and refuse a Redis that would lose or evict
+  what was acknowledged (``POSTMARK_CELERY_ALLOW_UNSAFE_REDIS`` overrides);
+* dedupe: the receiver claims ``webhook.dedupe_key`` in Redis before
+  enqueuing.  The claim is *pending* (a token, a few seconds) until the task
+  is queued, then confirmed for ``POSTMARK_DEDUPE_TTL``.  A retry meeting a
+  pending claim gets a 5xx, not "duplicate": a claim whose request was
+  refused (a stalled Redis ran it late) lapses before Postmark retries;
+* per-plugin bookkeeping in Redis: each plugin's started attempts and last
+  error, and the plugins done.  An attempt is counted *before* the plugin is
+  called, so attempts killed with their process (OOM) count too; after
+  ``POSTMARK_CELERY_MAX_RETRIES`` retries the plugin is dead-lettered;
+* a per-event lock (token, renewed while the task runs): a task Redis handed
+  out twice (dropped connection, visibility timeout) never runs a plugin
+  twice at once;
+* nothing acknowledged on a Redis failure: state writes wait for Redis to come
+  back, and a task that still cannot record its outcome is rejected with
+  requeue (or left unacknowledged), never acknowledged.
 
 Run a worker with::
 
@@ -27,27 +36,31 @@ import base64
 import json
 import logging
 import threading
+import time
+import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 import pluggy
 import redis
-from celery import Celery  # type: ignore[import-untyped]
+from celery import Celery, bootsteps  # type: ignore[import-untyped]
+from celery.exceptions import Reject  # type: ignore[import-untyped]
 from celery.signals import (  # type: ignore[import-untyped]
     worker_process_shutdown,
     worker_shutdown,
 )
+from kombu.transport.redis import Transport as _KombuRedisTransport
 
 from ..events import Event, event_kind, parse_event
-from .config import ConfigError, ReceiverConfig, config_from_env
+from .config import ConfigError, config_from_env
 from .dispatch import (
     DispatchError,
     DispatchResult,
-    PluginFailure,
     Webhook,
     call_event_hooks,
     event_plugins,
@@ -55,6 +68,7 @@ from .dispatch import (
 
 if TYPE_CHECKING:
     from ..client import ServerClient
+    from .app import ReceiverState
 
 __all__ = [
     "CELERY_DEFAULTS",
@@ -62,21 +76,25 @@ __all__ = [
     "CeleryDispatcher",
     "CelerySettings",
     "DeadLetter",
+    "RedisTransport",
     "dead_letters",
     "dispatcher_factory",
     "make_celery",
     "message_webhook",
+    "redis_durability_problems",
     "replay_dead_letters",
     "webhook_message",
 ]
 
 log = logging.getLogger("postmark_kit.receiver")
 
-#: Seconds a dedupe claim lives until its task is confirmed queued.
-_PENDING_CLAIM_SECONDS = 60
+_T = TypeVar("_T")
 
 #: The task's registered name (stable: messages in the broker carry it).
 TASK_NAME = "postmark_kit.dispatch_event"
+
+#: Postmark retries a refused webhook for about ten and a half hours.
+_POSTMARK_RETRY_WINDOW = 11 * 3600
 
 #: The Celery mode's settings with their defaults.
 CELERY_DEFAULTS: dict[str, Any] = {
@@ -92,13 +110,30 @@ CELERY_DEFAULTS: dict[str, Any] = {
     # Seconds a task taken by a worker stays unacknowledged before Redis hands
     # it to another worker (how soon a killed worker's task is run again).
     "POSTMARK_CELERY_VISIBILITY_TIMEOUT": 3600,
+    # Hard limit on one task (every plugin of one event), below the visibility timeout.
+    "POSTMARK_CELERY_TIME_LIMIT": None,
+    # Seconds the receiver waits for Redis before answering 503.
+    "POSTMARK_CELERY_REDIS_TIMEOUT": 5,
+    # Seconds a per-event lock lives without being renewed (a dead worker's lapses).
+    "POSTMARK_CELERY_LOCK_TIMEOUT": 30,
+    # Seconds a worker waits for Redis to come back before giving a task back.
+    "POSTMARK_CELERY_STATE_WAIT": 30,
+    # Accept a Redis without AOF or with an evicting maxmemory-policy (tests, demos).
+    "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS": False,
     # Postmark retries for about ten hours; a week covers that with room.
     "POSTMARK_DEDUPE_TTL": 7 * 24 * 3600,
 }
 
-#: Bounded waits talking to Redis: the receiver must answer Postmark quickly.
-_SOCKET_TIMEOUT = 5.0
 _MESSAGE_VERSION = 1
+
+#: Redis errors worth waiting out: a restart, a stall, a failover, memory full.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+)
 
 
 def _number(name: str, value: Any, low: float, cast: type[int] | type[float]) -> Any:
@@ -109,6 +144,17 @@ def _number(name: str, value: Any, low: float, cast: type[int] | type[float]) ->
     if number < low:
         raise ConfigError(f"{name} must be at least {low}, got {number}")
     return number
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _redis_url(name: str, value: Any) -> str:
@@ -131,17 +177,29 @@ class CelerySettings:
     key_prefix: str
     dedupe_ttl: int
     visibility_timeout: int
+    time_limit: float = 0.0
+    redis_timeout: float = 5.0
+    lock_timeout: float = 30.0
+    state_wait: float = 30.0
+    allow_unsafe_redis: bool = False
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> CelerySettings:
-        """Read the ``POSTMARK_CELERY_*`` and ``POSTMARK_DEDUPE_TTL`` keys (defaults filled in)."""
+        """Read the ``POSTMARK_CELERY_*`` and ``POSTMARK_DEDUPE_TTL`` keys (defaults filled in).
+
+        Time settings that contradict each other are refused here, with the reason.
+        """
         raw = {**CELERY_DEFAULTS, **{k: v for k, v in mapping.items() if v is not None}}
         broker = _redis_url("POSTMARK_CELERY_BROKER", raw["POSTMARK_CELERY_BROKER"])
         state = raw["POSTMARK_CELERY_REDIS"]
         queue = str(raw["POSTMARK_CELERY_QUEUE"]).strip()
         if not queue:
             raise ConfigError("POSTMARK_CELERY_QUEUE must not be empty")
-        return cls(
+        visibility = _number(
+            "POSTMARK_CELERY_VISIBILITY_TIMEOUT", raw["POSTMARK_CELERY_VISIBILITY_TIMEOUT"], 1, int
+        )
+        time_limit = raw["POSTMARK_CELERY_TIME_LIMIT"]
+        settings = cls(
             broker=broker,
             redis_url=_redis_url("POSTMARK_CELERY_REDIS", state) if state else broker,
             queue=queue,
@@ -153,13 +211,74 @@ class CelerySettings:
             ),
             key_prefix=str(raw["POSTMARK_CELERY_KEY_PREFIX"]).strip() or "postmark-kit",
             dedupe_ttl=_number("POSTMARK_DEDUPE_TTL", raw["POSTMARK_DEDUPE_TTL"], 1, int),
-            visibility_timeout=_number(
-                "POSTMARK_CELERY_VISIBILITY_TIMEOUT",
-                raw["POSTMARK_CELERY_VISIBILITY_TIMEOUT"],
-                1,
-                int,
+            visibility_timeout=visibility,
+            # Default: half the visibility timeout, so a task still running is never handed out.
+            time_limit=(
+                visibility / 2
+                if time_limit in (None, "")
+                else _number("POSTMARK_CELERY_TIME_LIMIT", time_limit, 0.1, float)
+            ),
+            redis_timeout=_number(
+                "POSTMARK_CELERY_REDIS_TIMEOUT", raw["POSTMARK_CELERY_REDIS_TIMEOUT"], 0.05, float
+            ),
+            lock_timeout=_number(
+                "POSTMARK_CELERY_LOCK_TIMEOUT", raw["POSTMARK_CELERY_LOCK_TIMEOUT"], 1, float
+            ),
+            state_wait=_number(
+                "POSTMARK_CELERY_STATE_WAIT", raw["POSTMARK_CELERY_STATE_WAIT"], 0, float
+            ),
+            allow_unsafe_redis=_flag(
+                "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS", raw["POSTMARK_CELERY_ALLOW_UNSAFE_REDIS"]
             ),
         )
+        settings._check_times()
+        return settings
+
+    @property
+    def retry_span(self) -> float:
+        """Seconds from an event's first attempt to its last retry (every wait summed)."""
+        return sum(self.countdown(n) for n in range(self.max_retries))
+
+    def _check_times(self) -> None:
+        if self.time_limit >= self.visibility_timeout:
+            raise ConfigError(
+                f"POSTMARK_CELERY_TIME_LIMIT ({self.time_limit:g}s) must be below "
+                f"POSTMARK_CELERY_VISIBILITY_TIMEOUT ({self.visibility_timeout}s): Redis would "
+                "hand a task that is still running to a second worker"
+            )
+        if self.dedupe_ttl < 60:
+            raise ConfigError(
+                f"POSTMARK_DEDUPE_TTL ({self.dedupe_ttl}s) must be at least 60: Postmark's "
+                "first retry comes a minute later and would be queued again"
+            )
+        span = self.retry_span + self.time_limit * (self.max_retries + 1)
+        if self.dedupe_ttl <= span:
+            raise ConfigError(
+                f"POSTMARK_DEDUPE_TTL ({self.dedupe_ttl}s) must be longer than the retries of "
+                f"one event ({span:g}s: POSTMARK_CELERY_MAX_RETRIES, "
+                "POSTMARK_CELERY_RETRY_BACKOFF, POSTMARK_CELERY_TIME_LIMIT): the record of the "
+                "plugins that succeeded would expire and a retry would call them again"
+            )
+
+    def warnings(self) -> list[str]:
+        """Settings that work but weaken a guarantee (logged at start-up)."""
+        found = []
+        if self.dedupe_ttl < _POSTMARK_RETRY_WINDOW:
+            found.append(
+                f"POSTMARK_DEDUPE_TTL ({self.dedupe_ttl}s) is shorter than Postmark's retry "
+                f"window (about {_POSTMARK_RETRY_WINDOW // 3600} hours): a retry of an "
+                "acknowledged event that comes later is queued again"
+            )
+        if self.allow_unsafe_redis:
+            found.append(
+                "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS is on: Redis durability is not checked"
+            )
+        return found
+
+    @property
+    def pending_claim_ms(self) -> int:
+        """How long a claim lives until its task is confirmed queued."""
+        return int(max(2.0, 4 * self.redis_timeout) * 1000)
 
     def seen_key(self, dedupe_key: str) -> str:
         return f"{self.key_prefix}:seen:{dedupe_key}"
@@ -167,9 +286,19 @@ class CelerySettings:
     def done_key(self, dedupe_key: str) -> str:
         return f"{self.key_prefix}:done:{dedupe_key}"
 
+    def tries_key(self, dedupe_key: str) -> str:
+        return f"{self.key_prefix}:tries:{dedupe_key}"
+
+    def lock_key(self, dedupe_key: str) -> str:
+        return f"{self.key_prefix}:lock:{dedupe_key}"
+
     @property
     def dead_key(self) -> str:
         return f"{self.key_prefix}:dead"
+
+    @property
+    def replaying_key(self) -> str:
+        return f"{self.key_prefix}:replaying"
 
     def countdown(self, retries: int) -> float:
         """Seconds before retry number ``retries + 1``: doubling, capped.
@@ -179,14 +308,106 @@ class CelerySettings:
         """
         return float(min(self.retry_backoff * 2**retries, self.visibility_timeout / 2))
 
-    def connect(self) -> redis.Redis:
-        """A client for the state Redis, with bounded socket waits."""
+    def connect(self, url: str | None = None) -> redis.Redis:
+        """A client for the state Redis (or ``url``), with bounded socket waits."""
         return redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=_SOCKET_TIMEOUT,
-            socket_connect_timeout=_SOCKET_TIMEOUT,
+            url or self.redis_url,
+            socket_timeout=self.redis_timeout,
+            socket_connect_timeout=self.redis_timeout,
             health_check_interval=30,
         )
+
+    def redis_urls(self) -> dict[str, str]:
+        """The Redis servers this mode uses, by role (one entry when they are the same)."""
+        if self.redis_url == self.broker:
+            return {"broker and state store": self.broker}
+        return {"broker": self.broker, "state store": self.redis_url}
+
+
+# -- Redis durability -----------------------------------------------------------
+
+
+def redis_durability_problems(conn: redis.Redis) -> list[str]:
+    """What in this Redis's configuration would lose or evict acknowledged events.
+
+    Reads ``appendonly``, ``appendfsync`` and ``maxmemory-policy`` with
+    ``CONFIG GET``; an empty list means safe.  Raises :class:`redis.RedisError`
+    when Redis cannot be asked.
+    """
+    values: dict[str, str] = {}
+    for name in ("appendonly", "appendfsync", "maxmemory-policy"):
+        got = conn.config_get(name)
+        for k, v in got.items():
+            key = k.decode() if isinstance(k, bytes) else str(k)
+            values[key] = v.decode() if isinstance(v, bytes) else str(v)
+    problems = []
+    if values.get("appendonly", "no") != "yes":
+        problems.append(
+            "appendonly is 'no': a Redis crash or restart loses every queued event "
+            "(set appendonly yes)"
+        )
+    elif values.get("appendfsync") not in ("everysec", "always"):
+        problems.append(
+            f"appendfsync is {values.get('appendfsync')!r}: a crash loses what the "
+            "operating system had not written (set appendfsync everysec or always)"
+        )
+    policy = values.get("maxmemory-policy", "noeviction")
+    if policy != "noeviction":
+        problems.append(
+            f"maxmemory-policy is {policy!r}: Redis evicts queued events, dedupe keys "
+            "or plugin outcomes when memory is full (set maxmemory-policy noeviction)"
+        )
+    return problems
+
+
+def _durability_error(role: str, problems: list[str]) -> str:
+    return (
+        f"the {role} Redis is not safe for POSTMARK_DISPATCH=celery: {'; '.join(problems)}. "
+        "Fix its configuration (see docs/celery.md) or set "
+        "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS=true to accept losing events."
+    )
+
+
+def _check_durability(settings: CelerySettings) -> str | None:
+    """Check every Redis of ``settings``: ``None`` when checked and safe, else the reason.
+
+    Raises :class:`ConfigError` for an unsafe configuration (a decision, not a
+    fault) and returns a reason when a Redis could not be asked.
+    """
+    if settings.allow_unsafe_redis:
+        return None
+    for role, url in settings.redis_urls().items():
+        conn = settings.connect(url)
+        try:
+            problems = redis_durability_problems(conn)
+        except redis.ResponseError as exc:
+            # Managed Redis often renames CONFIG: the operator must decide.
+            raise ConfigError(
+                f"the {role} Redis refused CONFIG GET ({type(exc).__name__}), so its "
+                "durability cannot be checked: make sure it runs with appendonly yes, "
+                "appendfsync everysec and maxmemory-policy noeviction, then set "
+                "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS=true"
+            ) from None
+        except redis.RedisError as exc:
+            return f"the {role} Redis is unreachable ({type(exc).__name__})"
+        finally:
+            conn.close()
+        if problems:
+            raise ConfigError(_durability_error(role, problems))
+    return None
+
+
+def _redis_fault(what: str, exc: BaseException) -> str:
+    """A short reason naming the fault (memory full is not "unreachable")."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return f"the {what} Redis is out of memory (maxmemory reached; nothing is evicted)"
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return f"the {what} Redis is a read-only replica"
+    if isinstance(exc, redis.TimeoutError):
+        return f"the {what} Redis did not answer in time"
+    if isinstance(exc, redis.ConnectionError):
+        return f"the {what} Redis is unreachable"
+    return f"the {what} Redis refused the command ({type(exc).__name__})"
 
 
 # -- the task message ---------------------------------------------------------
@@ -241,6 +462,21 @@ def _worker_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(config_from_env() if config is None else config)
 
 
+class RedisTransport(_KombuRedisTransport):
+    """kombu's Redis transport, with "memory full" treated like a lost connection.
+
+    kombu counts Redis's ``OOM`` reply as a channel error, and a worker whose
+    queue declaration or delivery bookkeeping meets it stops for good
+    ("Unrecoverable error: OutOfMemoryError").  As a connection error it is
+    retried with backoff, and the worker carries on once memory is freed.
+    """
+
+    connection_errors = (
+        *_KombuRedisTransport.connection_errors,
+        redis.exceptions.OutOfMemoryError,
+    )
+
+
 def make_celery(config: Mapping[str, Any] | None = None) -> Any:
     """A Celery app for the receiver (to enqueue) and the workers (to run plugins).
 
@@ -248,11 +484,14 @@ def make_celery(config: Mapping[str, Any] | None = None) -> Any:
     The worker side builds its plugins from the same settings the receiver uses
     (``POSTMARK_PLUGINS``, entry points, the built-in plugins' settings) and
     its callback client from ``POSTMARK_SERVER_TOKEN``/``POSTMARK_BASE_URL``.
+    A worker refuses to start on a Redis that is not durable (see
+    :func:`redis_durability_problems`).
     """
     raw = _worker_config(config)
     settings = CelerySettings.from_mapping(raw)
     app = Celery("postmark_kit", broker=settings.broker, set_as_current=False)
     app.conf.update(
+        broker_transport=f"{__name__}:RedisTransport",
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -260,8 +499,13 @@ def make_celery(config: Mapping[str, Any] | None = None) -> Any:
         task_acks_late=True,
         # A worker that dies mid-task (OOM, kill -9): deliver the task again.
         task_reject_on_worker_lost=True,
+        # A task that raised is given back, never acknowledged (the task itself
+        # handles plugin failures; what escapes is Redis or the worker).
+        task_acks_on_failure_or_timeout=False,
+        task_time_limit=settings.time_limit,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             # kombu's defaults look for tasks of dead workers only every ~100 s
@@ -270,21 +514,44 @@ def make_celery(config: Mapping[str, Any] | None = None) -> Any:
             "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
             "unacked_restore_throttle": 1,
             "unacked_mutex_expire": 30,
-            "socket_timeout": _SOCKET_TIMEOUT,
-            "socket_connect_timeout": _SOCKET_TIMEOUT,
+            "socket_timeout": max(settings.redis_timeout, 5.0),
+            "socket_connect_timeout": settings.redis_timeout,
         },
     )
     app.postmark_settings = settings
     app.postmark_worker = worker = _Worker(raw, settings)
     _workers.add(worker)
+    app.steps["worker"].add(_StartupCheck)
     app.task(
         name=TASK_NAME,
         bind=True,
         acks_late=True,
-        max_retries=settings.max_retries,
+        # Attempts are counted per plugin in Redis (see _dispatch_task), not by Celery.
+        max_retries=None,
         ignore_result=True,
     )(_dispatch_task)
     return app
+
+
+class _StartupCheck(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Worker start-up: log weak settings, refuse a Redis that is not durable."""
+
+    label = "postmark-kit: Redis durability"
+
+    def start(self, worker: Any) -> None:
+        settings: CelerySettings = worker.app.postmark_settings
+        for warning in settings.warnings():
+            log.warning("%s", warning)
+        deadline = time.monotonic() + max(settings.state_wait, settings.redis_timeout)
+        while True:
+            # ConfigError escapes: Celery stops the worker ("Unrecoverable error").
+            reason = _check_durability(settings)
+            if reason is None:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("%s: its durability settings were not checked", reason)
+                return
+            time.sleep(0.5)
 
 
 class _Worker:
@@ -296,6 +563,7 @@ class _Worker:
         self._lock = threading.Lock()
         self._built: tuple[pluggy.PluginManager, ServerClient | None, redis.Redis] | None = None
         self._redis: redis.Redis | None = None
+        self._state: ReceiverState | None = None
 
     def connection(self) -> redis.Redis:
         with self._lock:
@@ -310,132 +578,328 @@ class _Worker:
             return self._built
 
     def _build(self) -> tuple[pluggy.PluginManager, ServerClient | None, redis.Redis]:
-        # Reuse the receiver's own plugin selection so both sides agree.
-        from ..client import ServerClient
-        from .app import _builtin_plugins
-        from .manager import build_plugin_manager
+        # The receiver's own plugin selection, so both sides agree: the host app's
+        # receiver with POSTMARK_FLASK_APP (its plugins, client and app context),
+        # else plugins and client built from the settings, as the standalone receiver does.
+        from .app import worker_state
 
-        config = ReceiverConfig.from_mapping(self.raw)
-        client: ServerClient | None = None
-        if config.server_token:
-            kw: dict[str, Any] = {"base_url": config.base_url} if config.base_url else {}
-            client = ServerClient(config.server_token, **kw)
-        pm = build_plugin_manager(
-            [*_builtin_plugins(config), *config.plugins],
-            load_entrypoints=config.load_entrypoints,
-        )
-        pm.hook.postmark_configure(config=dict(config.raw), client=client)
+        self._state = state = worker_state(self.raw)
         if self._redis is None:
             self._redis = self.settings.connect()
-        return pm, client, self._redis
+        return state.plugin_manager, state.client, self._redis
 
     def close(self) -> None:
         with self._lock:
             built, self._built = self._built, None
             conn, self._redis = self._redis, None
+            state, self._state = self._state, None
         if conn is not None:
             conn.close()
-        if built is None:
-            return
-        pm, client, _conn = built
-        try:
-            pm.hook.postmark_unconfigure(config=dict(ReceiverConfig.from_mapping(self.raw).raw))
-        except Exception:
-            log.exception("postmark_unconfigure failed")
-        if client is not None:
-            client.close()
+        if built is not None and state is not None:
+            state.close()  # postmark_unconfigure, and the client if the worker built it
 
 
 _workers: weakref.WeakSet[_Worker] = weakref.WeakSet()
 
 
+class _StateUnavailable(Exception):
+    """Redis could not be reached (or written) within ``POSTMARK_CELERY_STATE_WAIT``."""
+
+
+def _persist(settings: CelerySettings, what: str, fn: Callable[[], _T]) -> _T:
+    """``fn()``, waiting out a Redis restart, stall or full memory (bounded)."""
+    deadline = time.monotonic() + settings.state_wait
+    delay = 0.05
+    warned = False
+    while True:
+        try:
+            return fn()
+        except _TRANSIENT as exc:
+            if time.monotonic() >= deadline:
+                raise _StateUnavailable(f"{what}: {_redis_fault('state store', exc)}") from exc
+            if not warned:
+                log.warning("%s: %s; waiting for Redis", what, _redis_fault("state store", exc))
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class _EventLock:
+    """One task at a time per event: a token in Redis, renewed while the task runs.
+
+    A copy of a task that Redis handed out again (dropped connection, visibility
+    timeout) waits for it; a dead worker's lock lapses after
+    ``POSTMARK_CELERY_LOCK_TIMEOUT`` seconds.
+    """
+
+    def __init__(self, conn: redis.Redis, settings: CelerySettings, dedupe_key: str) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.key = settings.lock_key(dedupe_key)
+        self.token = uuid.uuid4().hex
+        self.ms = int(settings.lock_timeout * 1000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self, wait: float) -> bool:
+        deadline = time.monotonic() + wait
+        while True:
+            got = _persist(
+                self.settings,
+                "the event lock",
+                lambda: self.conn.set(self.key, self.token, nx=True, px=self.ms),
+            )
+            if got:
+                self._thread = threading.Thread(
+                    target=self._renew, name="postmark-kit-lock", daemon=True
+                )
+                self._thread.start()
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.settings.lock_timeout / 3):
+            try:
+                self.conn.eval(_RENEW, 1, self.key, self.token, self.ms)
+            except redis.RedisError as exc:
+                log.warning("could not renew the lock %s: %s", self.key, type(exc).__name__)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.conn.eval(_RELEASE, 1, self.key, self.token)
+        except redis.RedisError:
+            log.warning("could not release the lock %s (it lapses)", self.key)
+
+
+#: What an attempt's error reads as until the attempt ends (it stays if the process dies).
+_DIED = "the worker process died while running it (killed, out of memory, time limit?)"
+
+
+def _resend(task: Any, settings: CelerySettings, message: dict[str, Any], countdown: float) -> None:
+    """Queue the event again (a retry); waits out a Redis outage, else gives the task back."""
+
+    def send() -> None:
+        task.app.send_task(
+            TASK_NAME,
+            args=[message],
+            queue=settings.queue,
+            countdown=countdown,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5},
+        )
+
+    deadline = time.monotonic() + settings.state_wait
+    while True:
+        try:
+            send()
+            return
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                log.error(
+                    "event %s: the retry could not be queued (%s): the task is given back",
+                    message.get("dedupe_key"),
+                    type(exc).__name__,
+                )
+                raise Reject(exc, requeue=True) from exc
+            time.sleep(0.5)
+
+
 def _dispatch_task(task: Any, message: dict[str, Any]) -> None:
-    """Run the plugins that have not handled this event yet; retry or dead-letter the rest."""
+    """Run the plugins that have not handled this event yet; retry or dead-letter the rest.
+
+    A Redis failure that outlasts ``POSTMARK_CELERY_STATE_WAIT`` gives the task
+    back to the broker (requeued, or restored after the visibility timeout):
+    never acknowledged with an outcome unrecorded.
+    """
     worker: _Worker = task.app.postmark_worker
     settings = worker.settings
-    retries: int = task.request.retries
     key = str(message.get("dedupe_key"))
     try:
-        pm, client, conn = worker.get()
-        event, webhook = message_webhook(message)
-        done_key = settings.done_key(webhook.dedupe_key)
-        done = {m.decode() if isinstance(m, bytes) else m for m in conn.smembers(done_key)}
-        failures: list[PluginFailure] = []
-        # One plugin at a time, each recorded as soon as it is done: a worker killed
-        # mid-event calls again only the plugin it was in, never one that finished.
-        for name in event_plugins(pm, webhook.kind):
-            if name in done:
-                continue
-            result = call_event_hooks(pm, event, client, webhook, only=(name,))
-            if result.failures:
-                failures.extend(result.failures)
-                continue
-            with conn.pipeline() as pipe:
-                pipe.sadd(done_key, name)
-                pipe.expire(done_key, settings.dedupe_ttl)
-                pipe.execute()
-            if result.rejection is not None:
-                # Too late to answer Postmark 403: the event was acknowledged already.
-                log.warning("%s event %s rejected by %s after acceptance", webhook.kind, key, name)
-    except Exception as exc:
-        # Not a plugin's failure (those are isolated above): Redis, or the worker's setup.
-        failures = [PluginFailure(plugin="<worker>", hook="dispatch", error=exc)]
-        log.exception("dispatch of event %s failed in the worker", key)
-    if not failures:
-        return
-    names = ", ".join(sorted({f.plugin for f in failures}))
-    if retries < settings.max_retries:
-        countdown = settings.countdown(retries)
-        log.warning(
-            "event %s: %s failed, retry %d/%d in %.1fs",
-            key,
-            names,
-            retries + 1,
-            settings.max_retries,
-            countdown,
-        )
-        raise task.retry(countdown=countdown, exc=failures[0].error)
-    try:
-        conn = worker.connection()
-        for failure in failures:
-            _dead_letter(
-                conn, settings, message, failure.plugin, failure.hook, failure.error, retries + 1
-            )
-    except redis.RedisError:
-        # Nowhere to keep it: fail the task loudly (the broker keeps no copy).
-        log.exception("event %s: %s gave up and the dead-letter list is unreachable", key, names)
-        raise
+        try:
+            pm, client, conn = worker.get()
+            event, webhook = message_webhook(message)
+        except Exception as exc:
+            _worker_failed(task, worker, message, exc)
+            return
+        lock = _EventLock(conn, settings, key)
+        if not lock.acquire(wait=min(5.0, settings.lock_timeout)):
+            log.info("event %s is being handled by another task: retrying later", key)
+            _resend(task, settings, message, countdown=settings.lock_timeout / 2)
+            return
+        try:
+            _run_plugins(task, settings, conn, pm, client, event, webhook, message)
+        finally:
+            lock.release()
+    except _StateUnavailable as exc:
+        log.error("event %s: %s; the task is given back to the broker", key, exc)
+        raise Reject(str(exc), requeue=True) from exc
 
 
-def _dead_letter(
-    conn: redis.Redis,
+def _run_plugins(
+    task: Any,
     settings: CelerySettings,
-    message: Mapping[str, Any],
-    plugin: str,
-    hook: str,
-    error: BaseException,
-    attempts: int,
+    conn: redis.Redis,
+    pm: pluggy.PluginManager,
+    client: ServerClient | None,
+    event: Event,
+    webhook: Webhook,
+    message: dict[str, Any],
 ) -> None:
+    key = webhook.dedupe_key
+    done_key = settings.done_key(key)
+    tries_key = settings.tries_key(key)
+    ttl = settings.dedupe_ttl
+    limit = settings.max_retries + 1
+    done = {
+        m.decode() if isinstance(m, bytes) else m
+        for m in _persist(settings, "the done-set", lambda: conn.smembers(done_key))
+    }
+    present = event_plugins(pm, webhook.kind)
+    only = message.get("only")
+    wanted = [str(n) for n in only] if isinstance(only, list) else present
+    retry: dict[str, int] = {}
+
+    def give_up(name: str, hook: str, error: str, attempts: int) -> None:
+        record = _dead_record(message, name, hook, error, attempts)
+        _persist(
+            settings, f"the dead letter of {name}", lambda: conn.rpush(settings.dead_key, record)
+        )
+        log.error(
+            "%s event %s: plugin %s gave up after %d attempt(s): %s",
+            webhook.kind,
+            key,
+            name,
+            attempts,
+            error,
+        )
+
+    for name in wanted:
+        if name in done:
+            continue
+        if name not in present:
+            # A replay to a worker without that plugin: keep the dead letter.
+            give_up(name, "dispatch", f"no plugin named {name!r} in this worker", 0)
+            continue
+        with conn.pipeline() as pipe:
+            pipe.hincrby(tries_key, name, 1)
+            pipe.hset(tries_key, f"{name}:error", _DIED)
+            pipe.expire(tries_key, ttl)
+            tries = int(_persist(settings, "the attempt count", pipe.execute)[0])
+        if tries > limit:
+            # The attempts before ended with their process: give up without a further one.
+            last = _persist(
+                settings, "the last error", partial(conn.hget, tries_key, f"{name}:last")
+            )
+            error = _DIED if not last else f"{_DIED}; the last error before: {_text(last)}"
+            give_up(name, "dispatch", error, tries - 1)
+            _persist(settings, "the attempt count", partial(conn.hdel, tries_key, name))
+            continue
+        result = call_event_hooks(pm, event, client, webhook, only=(name,))
+        if result.failures:
+            failure = result.failures[0]
+            error = f"{type(failure.error).__name__}: {failure.error}"[:2000]
+            _persist(
+                settings,
+                "the attempt's error",
+                partial(
+                    conn.hset, tries_key, mapping={f"{name}:error": error, f"{name}:last": error}
+                ),
+            )
+            if tries >= limit:
+                give_up(name, failure.hook, error, tries)
+                _persist(settings, "the attempt count", partial(conn.hdel, tries_key, name))
+            else:
+                retry[name] = tries
+            continue
+        with conn.pipeline() as pipe:
+            pipe.sadd(done_key, name)
+            pipe.expire(done_key, ttl)
+            pipe.hdel(tries_key, name, f"{name}:error", f"{name}:last")
+            _persist(settings, f"the success of {name}", pipe.execute)
+        if result.rejection is not None:
+            # Too late to answer Postmark 403: the event was acknowledged already.
+            log.warning("%s event %s rejected by %s after acceptance", webhook.kind, key, name)
+    if retry:
+        countdown = settings.countdown(max(retry.values()) - 1)
+        log.warning(
+            "event %s: %s failed, retry in %.1fs (attempts %s of %d)",
+            key,
+            ", ".join(sorted(retry)),
+            countdown,
+            ", ".join(str(n) for n in retry.values()),
+            limit,
+        )
+        _resend(task, settings, {**message, "only": sorted(retry)}, countdown)
+
+
+def _worker_failed(task: Any, worker: _Worker, message: dict[str, Any], exc: Exception) -> None:
+    """The worker's setup or the message failed (not a plugin): retry, then dead-letter."""
+    settings = worker.settings
+    key = message.get("dedupe_key")
+    attempt = int(message.get("worker_attempts") or 0) + 1
+    log.error("event %s: the worker could not run it: %s: %s", key, type(exc).__name__, exc)
+    if attempt <= settings.max_retries:
+        again = {**message, "worker_attempts": attempt}
+        _resend(task, settings, again, settings.countdown(attempt - 1))
+        return
+    record = _dead_record(message, "<worker>", "dispatch", f"{type(exc).__name__}: {exc}", attempt)
+    conn = worker.connection()
+    _persist(settings, "the dead letter", lambda: conn.rpush(settings.dead_key, record))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _dead_record(
+    message: Mapping[str, Any], plugin: str, hook: str, error: str, attempts: int
+) -> str:
+    entry = {k: v for k, v in message.items() if k not in ("only", "worker_attempts")}
     record = {
         "plugin": plugin,
         "hook": hook,
-        "error": f"{type(error).__name__}: {error}"[:2000],
+        "error": error[:2000],
         "attempts": attempts,
         "failed_at": datetime.now(UTC).isoformat(),
-        "message": dict(message),
+        "message": entry,
     }
-    conn.rpush(settings.dead_key, json.dumps(record, separators=(",", ":")))
-    log.error(
-        "%s event %s: plugin %s gave up after %d attempt(s): %s",
-        message.get("kind"),
-        message.get("dedupe_key"),
-        plugin,
-        attempts,
-        record["error"],
-    )
+    return json.dumps(record, separators=(",", ":"))
 
 
 # -- the receiver side ----------------------------------------------------------
+
+# KEYS[1]: the claim; ARGV: the pending value, its lifetime (ms).
+# 1: claimed; 2: a pending claim of another request; 0: a confirmed claim (a repeat).
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 8) == 'pending:' then return 2 end
+return 0
+"""
+# Confirm a claim once queued: ours, or lapsed meanwhile (nobody else's).
+_CONFIRM = """
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or not v then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 class CeleryDispatcher:
@@ -443,33 +907,82 @@ class CeleryDispatcher:
 
     The answer to Postmark says "queued", not "handled": plugin failures are
     retried by the workers, and a plugin's :class:`~postmark_kit.receiver.Reject`
-    can no longer turn into a 403.
+    can no longer turn into a 403.  Refuses (:class:`ConfigError`) a Redis that
+    is not durable; when Redis cannot be reached at start-up the check is made
+    before the first event is accepted.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.settings = CelerySettings.from_mapping(config)
+        self.settings = settings = CelerySettings.from_mapping(config)
+        for warning in settings.warnings():
+            log.warning("%s", warning)
         self.app = make_celery(dict(config))
-        self.redis = self.settings.connect()
+        self.redis = settings.connect()
+        self.broker = (
+            self.redis
+            if settings.broker == settings.redis_url
+            else (settings.connect(settings.broker))
+        )
+        self._checked = False
+        self._check_lock = threading.Lock()
+        self._ensure_durable(at_startup=True)
+
+    def _ensure_durable(self, at_startup: bool = False) -> None:
+        """Raise :class:`ConfigError` for an unsafe Redis; remember a successful check."""
+        if self._checked:
+            return
+        with self._check_lock:
+            if self._checked:
+                return
+            reason = _check_durability(self.settings)
+            if reason is None:
+                self._checked = True
+            elif at_startup:
+                log.warning("%s: Redis durability is checked before the first event", reason)
+            else:
+                raise DispatchError(reason)
+
+    def health(self) -> str | None:
+        """``None`` when the broker and the state store answer ``PING``; else what is wrong."""
+        for role, conn in (("broker", self.broker), ("state store", self.redis)):
+            try:
+                conn.ping()
+                memory = conn.info("memory")
+            except redis.RedisError as exc:
+                return _redis_fault(role, exc)
+            limit = int(memory.get("maxmemory") or 0)
+            if limit and int(memory.get("used_memory") or 0) >= limit:
+                return f"the {role} Redis is out of memory (maxmemory reached)"
+        try:
+            self._ensure_durable()
+        except (ConfigError, DispatchError) as exc:
+            return str(exc)
+        return None
 
     def dispatch(self, event: Event, webhook: Webhook) -> DispatchResult:
         settings = self.settings
-        seen = settings.seen_key(webhook.dedupe_key)
-        # A short claim first, made permanent once the task is queued: if the
-        # receiver dies or Redis fails between the two, the claim lapses before
-        # Postmark's retry comes, instead of turning that retry into a "repeat".
         try:
-            claimed = self.redis.set(
-                seen,
-                webhook.received_at.isoformat(),
-                nx=True,
-                ex=min(_PENDING_CLAIM_SECONDS, settings.dedupe_ttl),
-            )
+            self._ensure_durable()
+        except ConfigError as exc:
+            log.error("%s", exc)
+            raise DispatchError("Redis is not configured for durability (see the log)") from exc
+        seen = settings.seen_key(webhook.dedupe_key)
+        # A pending claim first (a token, a few seconds), confirmed once the task
+        # is queued.  A claim that runs late in a stalled Redis, after this
+        # request was refused, lapses long before Postmark's retry; a retry that
+        # meets a pending claim is refused too, never answered "duplicate".
+        pending = f"pending:{uuid.uuid4().hex}"
+        try:
+            claimed = self.redis.eval(_CLAIM, 1, seen, pending, settings.pending_claim_ms)
         except redis.RedisError as exc:
-            log.error("dedupe store unreachable for %s: %s", webhook.dedupe_key, exc)
-            raise DispatchError("the dedupe store is unreachable") from exc
-        if not claimed:
+            reason = _redis_fault("dedupe store", exc)
+            log.error("claim of %s failed: %s", webhook.dedupe_key, reason)
+            raise DispatchError(reason) from exc
+        if claimed == 0:
             log.info("%s event %s is a repeat: not enqueued", webhook.kind, webhook.dedupe_key)
             return DispatchResult(duplicate=True)
+        if claimed == 2:
+            raise DispatchError("the event is being queued by another request")
         try:
             self.app.send_task(
                 TASK_NAME,
@@ -484,22 +997,31 @@ class CeleryDispatcher:
                 },
             )
         except Exception as exc:
+            cause = exc.__cause__ or exc.__context__ or exc
+            reason = (
+                _redis_fault("broker", cause)
+                if isinstance(cause, redis.exceptions.OutOfMemoryError)
+                else "the event could not be queued"
+            )
             log.error("enqueue of %s event %s failed: %s", webhook.kind, webhook.dedupe_key, exc)
             try:
-                self.redis.delete(seen)
+                self.redis.eval(_RELEASE, 1, seen, pending)
             except redis.RedisError:
-                # The short claim lapses before Postmark retries.
+                # The pending claim lapses within seconds.
                 log.exception("could not drop the dedupe claim for %s", webhook.dedupe_key)
-            raise DispatchError("the event could not be queued") from exc
+            raise DispatchError(reason) from exc
         try:
-            self.redis.expire(seen, settings.dedupe_ttl)
+            confirmed = f"queued:{webhook.received_at.isoformat()}"
+            self.redis.eval(_CONFIRM, 1, seen, pending, confirmed, settings.dedupe_ttl)
         except redis.RedisError:
             # Queued all the same: the workers' per-plugin done-sets still stop a repeat.
-            log.exception("could not extend the dedupe claim for %s", webhook.dedupe_key)
+            log.exception("could not confirm the dedupe claim for %s", webhook.dedupe_key)
         return DispatchResult()
 
     def close(self) -> None:
         self.redis.close()
+        if self.broker is not self.redis:
+            self.broker.close()
         self.app.close()
 
 
@@ -535,37 +1057,72 @@ def _dead(conn: redis.Redis, key: str) -> Iterator[DeadLetter]:
 
 
 def dead_letters(config: Mapping[str, Any] | None = None) -> list[DeadLetter]:
-    """The dead-letter list, oldest first (``config``: ``POSTMARK_*``; ``None``: environment)."""
+    """The dead-letter list, oldest first (``config``: ``POSTMARK_*``; ``None``: environment).
+
+    Entries a replay has taken but not queued yet (it was interrupted) are listed too.
+    """
     settings = CelerySettings.from_mapping(_worker_config(config))
     with settings.connect() as conn:
-        return list(_dead(conn, settings.dead_key))
+        return [*_dead(conn, settings.dead_key), *_dead(conn, settings.replaying_key)]
+
+
+def _group(entries: Iterable[bytes]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Dead-letter entries by event: its message and the plugins that gave up."""
+    events: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for entry in entries:
+        record = json.loads(entry)
+        message = record["message"]
+        key = str(message.get("dedupe_key"))
+        _message, plugins = events.setdefault(key, (message, []))
+        if record["plugin"] not in plugins:
+            plugins.append(record["plugin"])
+    return events
 
 
 def replay_dead_letters(config: Mapping[str, Any] | None = None) -> int:
     """Enqueue the events of the dead-letter list again; returns how many events.
 
-    Plugins recorded as done for an event (within ``POSTMARK_DEDUPE_TTL``) are
-    still skipped, so a replay reaches the plugins that gave up.  Each entry
-    leaves the list only once it is back in the broker.
+    Each event goes only to the plugins that gave up on it (named in the task,
+    so also once its done-set has expired), with their attempt counts reset.
+    Entries are taken off the list atomically (``LMOVE``), so two replays at
+    once never queue an event twice; one leaves the replay's list only once it
+    is back in the broker, and goes back to the dead letters if it cannot be
+    queued.  A worker without one of those plugins dead-letters it again.
     """
     raw = _worker_config(config)
     settings = CelerySettings.from_mapping(raw)
     app = make_celery(raw)
-    sent: set[str] = set()
+    sent = 0
     try:
         with settings.connect() as conn:
-            for entry in conn.lrange(settings.dead_key, 0, -1):
-                message = json.loads(entry)["message"]
-                key = str(message.get("dedupe_key"))
-                # One task per event even when several of its plugins gave up:
-                # two tasks at once could both call a plugin before either records it.
-                if key not in sent:
-                    app.send_task(TASK_NAME, args=[message], queue=settings.queue)
-                    sent.add(key)
-                conn.lrem(settings.dead_key, 1, entry)
+            taken: list[bytes] = []
+            while True:
+                entry = conn.lmove(settings.dead_key, settings.replaying_key, "LEFT", "RIGHT")
+                if entry is None:
+                    break
+                taken.append(entry)
+            events = _group(taken)
+            try:
+                for key, (message, plugins) in events.items():
+                    workers_only = [p for p in plugins if p != "<worker>"]
+                    replay = dict(message)
+                    if workers_only and len(workers_only) == len(plugins):
+                        replay["only"] = workers_only
+                    conn.hdel(settings.tries_key(key), *plugins)
+                    app.send_task(TASK_NAME, args=[replay], queue=settings.queue)
+                    sent += 1
+                    for entry in taken:
+                        if str(json.loads(entry)["message"].get("dedupe_key")) == key:
+                            conn.lrem(settings.replaying_key, 1, entry)
+            except BaseException:
+                # What was not queued goes back to the dead letters.
+                for entry in taken:
+                    if conn.lrem(settings.replaying_key, 1, entry):
+                        conn.rpush(settings.dead_key, entry)
+                raise
     finally:
         app.close()
-    return len(sent)
+    return sent
 
 
 _module_lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -14,7 +15,46 @@ import click
 
 from .app import EVENT_KINDS
 
-__all__ = ["events", "serve"]
+__all__ = ["LOG_DATEFMT", "LOG_FORMAT", "events", "gunicorn_logconfig", "line_buffered", "serve"]
+
+#: The receiver's log lines under gunicorn: time, pid and level first, as gunicorn's own.
+LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+LOG_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
+
+
+def gunicorn_logconfig(level: str = "info") -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict`` for the receiver (``serve`` and receiver/gunicorn.conf.py).
+
+    Without it a gunicorn worker's Python logging has no handler: the
+    ``POSTMARK_LOG_EVENTS`` lines (INFO) are dropped and plugin errors come
+    out bare, with no time, level or pid.  Here every logger but gunicorn's
+    (the receiver's, the plugins') writes to stderr with :data:`LOG_FORMAT`
+    at ``level``; ``postmark_kit.events`` (one line per event, only when
+    ``POSTMARK_LOG_EVENTS`` is on) at INFO whatever ``level`` says.
+    gunicorn's error log (stderr) and access log (stdout) are left as its
+    ``errorlog``/``accesslog`` settings say.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": level.upper(), "handlers": ["postmark_kit"]},
+        "loggers": {"postmark_kit.events": {"level": "INFO"}},
+        "handlers": {
+            "postmark_kit": {
+                "class": "logging.StreamHandler",
+                "formatter": "postmark_kit",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "formatters": {"postmark_kit": {"format": LOG_FORMAT, "datefmt": LOG_DATEFMT}},
+    }
+
+
+def line_buffered() -> None:
+    """stdout and stderr flushed at each line, even into a pipe (systemd, docker logs)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
 
 
 @click.command()
@@ -106,24 +146,30 @@ def serve(
         "timeout": timeout,
         "graceful_timeout": 30,
         "loglevel": log_level,
-        "accesslog": "-",
-        "errorlog": "-",
+        "accesslog": "-",  # stdout
+        "errorlog": "-",  # stderr
+        "logconfig_dict": gunicorn_logconfig(log_level),
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         # As receiver/gunicorn.conf.py: close after each answer, never linger on a
         # peer trickling a refused body (see gunicorn_hooks).
         "keepalive": 0,
         "post_request": post_request,
+        # gunicorn 25+ opens a control socket, in $HOME/.gunicorn without
+        # XDG_RUNTIME_DIR: nothing of the receiver's belongs there.
+        "control_socket_disable": True,
     }
 
     class ReceiverApplication(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # older gunicorn lacks the newer settings
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             # Built in each worker, after the fork: own SQLite connection, own client pool.
             return create_app()
 
+    line_buffered()
     ReceiverApplication().run()
 
 
@@ -364,8 +410,9 @@ def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool
 @click.option(
     "--now",
     is_flag=True,
-    help="Dispatch here, with the plugins of the POSTMARK_* settings, instead of "
-    "leaving it to the running receiver's worker.",
+    help="Dispatch here instead of leaving it to the running receiver's worker: with "
+    "the plugins of the POSTMARK_* settings, or of the receiver in the app "
+    "POSTMARK_FLASK_APP names (module:app or module:create_app).",
 )
 def replay_events(
     journal_path: str, use_celery: bool, event_ids: tuple[int, ...], replay_all: bool, now: bool
@@ -418,22 +465,42 @@ def replay_events(
 
 
 def _replay_app(journal_path: str) -> Any:
-    from .app import create_app
+    """The receiver --now dispatches with: the host app's, or one from the settings."""
+    from .app import PostmarkReceiver, create_app, load_app
     from .config import ConfigError
+    from .journal import JournalDispatcher
 
+    host = os.environ.get("POSTMARK_FLASK_APP")
     try:
-        return create_app(
-            {
-                "POSTMARK_DISPATCH": "journal",
-                "POSTMARK_JOURNAL": journal_path,
-                "POSTMARK_JOURNAL_WORKER": False,
-                # Never served: only its plugins are used.
-                "POSTMARK_INSECURE_NO_AUTH": True,
-            }
-        )
-    except (ConfigError, ImportError) as exc:
+        if host:
+            # The host app's receiver: its plugins, its config, its application context.
+            app = load_app(host)
+        else:
+            app = create_app(
+                {
+                    "POSTMARK_DISPATCH": "journal",
+                    "POSTMARK_JOURNAL": journal_path,
+                    "POSTMARK_JOURNAL_WORKER": False,
+                    # Never served: only its plugins are used.
+                    "POSTMARK_INSECURE_NO_AUTH": True,
+                }
+            )
+        state = PostmarkReceiver.state_for(app)
+    except (ConfigError, ImportError, RuntimeError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    dispatcher = state.dispatcher
+    if not isinstance(dispatcher, JournalDispatcher) or os.path.abspath(
+        dispatcher.settings.path
+    ) != os.path.abspath(journal_path):
+        PostmarkReceiver.shutdown(app)
+        click.echo(
+            f"Error: the receiver of {host} does not dispatch from {journal_path} "
+            "(POSTMARK_DISPATCH=journal, POSTMARK_JOURNAL)",
+            err=True,
+        )
+        sys.exit(2)
+    return app
 
 
 def _refuse_missing_plugins(app: Any, journal: Any, event_ids: Sequence[int] | None) -> None:
@@ -459,11 +526,11 @@ def _refuse_missing_plugins(app: Any, journal: Any, event_ids: Sequence[int] | N
 
 
 def _dispatch_now(app: Any) -> None:
-    from .app import _state
+    from .app import PostmarkReceiver
     from .journal import JournalDispatcher
 
-    dispatcher = _state(app).dispatcher
-    assert isinstance(dispatcher, JournalDispatcher)
+    dispatcher = PostmarkReceiver.state_for(app).dispatcher
+    assert isinstance(dispatcher, JournalDispatcher)  # checked by _replay_app
     count = dispatcher.drain()
     counts = dispatcher.journal.counts()
     click.echo(

@@ -14,6 +14,8 @@ __all__ = [
     "POSTMARK_WEBHOOK_IPS",
     "ConfigError",
     "ReceiverConfig",
+    "as_bool",
+    "as_int",
     "config_from_env",
 ]
 
@@ -64,7 +66,8 @@ class ConfigError(ValueError):
     """A ``POSTMARK_*`` setting with a value the receiver cannot use."""
 
 
-def _bool(name: str, value: Any) -> bool:
+def as_bool(name: str, value: Any) -> bool:
+    """A boolean setting: a bool, or 1/0, true/false, yes/no, on/off (``ConfigError`` else)."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -75,7 +78,8 @@ def _bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
-def _int(name: str, value: Any, low: int, high: int) -> int:
+def as_int(name: str, value: Any, low: int, high: int) -> int:
+    """An integer setting between ``low`` and ``high`` (``ConfigError`` else)."""
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -83,6 +87,10 @@ def _int(name: str, value: Any, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
     return number
+
+
+_bool = as_bool
+_int = as_int
 
 
 def _list(value: Any) -> list[str]:

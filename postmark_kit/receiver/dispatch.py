@@ -10,6 +10,8 @@ modes plug in with :func:`register_dispatcher`: they get the same
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import threading
 import time
@@ -20,10 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import pluggy
+from flask import current_app, has_app_context
 
 from ..events import Event, event_kind
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from ..client import ServerClient
 
 __all__ = [
@@ -38,6 +43,8 @@ __all__ = [
     "PluginTimeout",
     "Reject",
     "Webhook",
+    "bind_app",
+    "bound_app",
     "call_event_hooks",
     "event_hook_impls",
     "event_hook_names",
@@ -375,6 +382,29 @@ def event_hook_impls(pm: pluggy.PluginManager, kind: str) -> list[tuple[str, str
     return [(c[0], c[1]) for c in _plan(pm, kind).calls]
 
 
+#: plugin manager -> its app (both weak: neither keeps the other alive).
+_APPS: weakref.WeakKeyDictionary[pluggy.PluginManager, weakref.ref[Flask]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bind_app(pm: pluggy.PluginManager, app: Flask) -> None:
+    """Run the event hooks of ``pm``'s plugins inside ``app``'s application context.
+
+    ``init_app`` does it, so ``current_app`` (and extensions built on it, such
+    as Flask-SQLAlchemy's session) work in every dispatch mode: in the
+    request (inline), in the journal's worker thread, in a Celery worker and
+    in ``events replay --now``.
+    """
+    _APPS[pm] = weakref.ref(app)
+
+
+def bound_app(pm: pluggy.PluginManager) -> Flask | None:
+    """The app ``pm`` was bound to with :func:`bind_app` (``None``: none, or gone)."""
+    ref = _APPS.get(pm)
+    return ref() if ref is not None else None
+
+
 def call_event_hooks(
     pm: pluggy.PluginManager,
     event: Event,
@@ -392,8 +422,26 @@ def call_event_hooks(
     (``tryfirst``/``trylast`` honoured).  With ``only`` (plugin names or
     ``(plugin, hook)`` pairs), the rest are skipped: a journal retrying the
     implementations that failed, never the ones that already succeeded.  With
-    ``runner``, each call is bounded by its time limit.
+    ``runner``, each call is bounded by its time limit (and runs in a helper
+    thread, in a copy of the caller's context).  The hooks run in the
+    application context of the app ``pm`` is bound to (:func:`bind_app`),
+    pushed here unless it is the current one already.
     """
+    app = bound_app(pm)
+    if app is not None and not (has_app_context() and current_app._get_current_object() is app):  # type: ignore[attr-defined]
+        with app.app_context():
+            return _call_event_hooks(pm, event, client, webhook, only, runner)
+    return _call_event_hooks(pm, event, client, webhook, only, runner)
+
+
+def _call_event_hooks(
+    pm: pluggy.PluginManager,
+    event: Event,
+    client: ServerClient | None,
+    webhook: Webhook,
+    only: Collection[str | tuple[str, str]] | None,
+    runner: PluginRunner | None,
+) -> DispatchResult:
     kind = event_kind(event)
     plan = _plan(pm, kind)
     kwargs: dict[str, Any] = {"event": event, "client": client, "webhook": webhook}
@@ -461,10 +509,10 @@ def _call(
 def _thunk(
     function: Callable[..., Any], argnames: tuple[str, ...], event: Event, kwargs: dict[str, Any]
 ) -> _Thunk:
-    if argnames == ("event",):
-        return lambda: function(event)
-    args = [kwargs[a] for a in argnames]
-    return lambda: function(*args)
+    # Made in the calling thread: the copy carries its application (and request)
+    # context to the runner thread, one copy per call (a timed-out call keeps its own).
+    args = [event] if argnames == ("event",) else [kwargs[a] for a in argnames]
+    return functools.partial(contextvars.copy_context().run, function, *args)
 
 
 class InlineDispatcher:

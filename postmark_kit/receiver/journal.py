@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from ..client import ServerClient
 
 __all__ = [
+    "DEFAULT_JOURNAL",
     "DeadLetter",
     "JournalDispatcher",
     "JournalEntry",
@@ -179,6 +180,10 @@ _PARSED_CACHE = 512
 _PARSED_CACHE_BODY = 32 * 1024
 
 
+#: The journal file when ``POSTMARK_JOURNAL`` is unset (relative: the working directory).
+DEFAULT_JOURNAL = "postmark-journal.sqlite3"
+
+
 class JournalError(RuntimeError):
     """The journal file is missing or unusable."""
 
@@ -198,7 +203,7 @@ class JournalSettings:
     """The ``POSTMARK_JOURNAL*`` settings."""
 
     #: SQLite file shared by every receiver process on this host.
-    path: str = "postmark-journal.sqlite3"
+    path: str = DEFAULT_JOURNAL
     #: Failures of one plugin on one event before it is dead-lettered.
     max_attempts: int = 8
     #: Seconds before the first retry; doubled each time, capped by ``retry_max``.
@@ -217,13 +222,15 @@ class JournalSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
-        from .config import _bool, _int
+        from .config import as_bool as _bool
+        from .config import as_int as _int
 
         def get(key: str, default: Any) -> Any:
             value = raw.get(key)
             return default if value is None or value == "" else value
 
-        path = str(get("POSTMARK_JOURNAL", cls.path))
+        # Not ``cls.path``: on a slotted attrs class that is the slot descriptor.
+        path = str(get("POSTMARK_JOURNAL", DEFAULT_JOURNAL))
         return cls(
             path=path,
             max_attempts=_int(
@@ -1277,7 +1284,7 @@ class JournalDispatcher:
                 report["stuck_plugins"] = [f"{p}.{h}" for p, h in stuck]
         if problems:
             report["ok"] = False
-            report["reason"] = "; ".join(problems)
+            report["error"] = "; ".join(problems)
         return report
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from .. import hookspecs
 
-__all__ = ["PluginLoadError", "build_plugin_manager", "load_object"]
+if TYPE_CHECKING:
+    from .config import ReceiverConfig
+
+__all__ = ["PluginLoadError", "build_plugin_manager", "builtin_plugins", "load_object"]
 
 log = logging.getLogger("postmark_kit.receiver")
 
@@ -21,8 +25,11 @@ class PluginLoadError(ImportError):
     """A plugin named in configuration could not be imported."""
 
 
-def load_object(spec: str) -> Any:
-    """``"package.module"`` or ``"package.module:attribute"`` -> the object."""
+def load_object(spec: str, *, instantiate: bool = True) -> Any:
+    """``"package.module"`` or ``"package.module:attribute"`` -> the object.
+
+    A class is instantiated without arguments unless ``instantiate`` is false.
+    """
     module_name, _, attr = spec.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -30,9 +37,66 @@ def load_object(spec: str) -> Any:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise PluginLoadError(f"cannot load plugin {spec!r}: {exc}") from exc
-    if isinstance(obj, type):
-        obj = obj()
-    return obj
+    return _instance(obj, spec) if instantiate else obj
+
+
+def _instance(obj: Any, origin: str) -> Any:
+    """A class becomes an instance (no-argument constructor); anything else is the plugin."""
+    if not isinstance(obj, type):
+        return obj
+    try:
+        return obj()
+    except Exception as exc:
+        raise PluginLoadError(
+            f"plugin {origin!r}: class {obj.__qualname__} could not be instantiated "
+            f"without arguments: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _load_entrypoints(pm: pluggy.PluginManager) -> int:
+    """Register the plugins of the ``postmark_kit`` entry-point group; the count.
+
+    Unlike pluggy's ``load_setuptools_entrypoints``, an entry point naming a
+    class registers a new instance of it (so each app built by a factory has
+    its own), named by its ``plugin_name`` when it sets one, else by the entry
+    point's name.  A module or a module-level object is shared by every app
+    of the process: it is the same object each time.
+    """
+    count = 0
+    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue  # the same distribution found twice on sys.path
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            raise PluginLoadError(
+                f"cannot load entry-point plugin {ep.name!r} ({ep.value}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        obj = _instance(loaded, f"{ep.name} = {ep.value}")
+        if pm.is_registered(obj):
+            continue
+        explicit = getattr(obj, "plugin_name", None)
+        name = explicit if isinstance(explicit, str) and explicit else ep.name
+        pm.register(obj, name=_unique(pm, name))
+        count += 1
+    return count
+
+
+def builtin_plugins(config: ReceiverConfig) -> list[Any]:
+    """The plugins the settings turn on: event logging, the event store, the sender blocklist."""
+    from ..plugins.blocklist import BlockSendersPlugin
+    from ..plugins.log import LoggingPlugin
+    from ..plugins.store import EventStore
+
+    found: list[Any] = []
+    if config.log_events:
+        found.append(LoggingPlugin())
+    if config.event_store:
+        found.append(EventStore(config.event_store))
+    if config.blocked_senders:
+        found.append(BlockSendersPlugin(config.blocked_senders))
+    return found
 
 
 def _name(plugin: Any) -> str:
@@ -67,12 +131,14 @@ def build_plugin_manager(
     set ``plugin_name`` to control its name (in logs, and the key a journal
     keeps its outcomes under); the default is the module or class path, with
     ``#2``, ``#3``... for further instances of one class.  The same object is
-    never registered twice.
+    never registered twice.  An entry point naming a class gets a new
+    instance per call, so each app of a factory has its own; a module or a
+    module-level object is the same object for every app of the process.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     if load_entrypoints:
-        count = pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        count = _load_entrypoints(pm)
         if count:
             log.info("loaded %d plugin(s) from entry points", count)
     for plugin in plugins:

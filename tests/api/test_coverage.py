@@ -1,4 +1,4 @@
-"""Every operation of ../shared/api/endpoints.yaml is reachable through a public method.
+"""Every operation of tests/data/endpoints.yaml is reachable through a public method.
 
 The catalog is read at test time.  ``CALLS`` maps each operation id to the
 public client method that implements it, called with sample arguments; each
@@ -29,9 +29,7 @@ from postmark_kit import (
     ServerClient,
     TemplatedEmail,
 )
-from tests.conftest import ACCOUNT_TOKEN, API, SERVER_TOKEN, SHARED, load_response
-
-CATALOG = SHARED / "api" / "endpoints.yaml"
+from tests.conftest import ACCOUNT_TOKEN, API, CATALOG, SERVER_TOKEN, load_response
 
 TOKEN_HEADERS = {
     "server": ("X-Postmark-Server-Token", SERVER_TOKEN),

@@ -1,8 +1,8 @@
 """Batch bodies: chunk-at-once encoding cuts exactly where the per-message greedy split does.
 
-``_bodies`` encodes a whole chunk in one call while it fits and switches to
-per-message encoding from the first chunk over the size limit; whatever the
-sizes, the bodies must be byte-for-byte those of the plain greedy split.
+``_bodies`` (the one chunking path of every batch send) encodes a whole chunk
+in one call while it fits and finds a size cut message by message; whatever
+the sizes, the bodies must be byte-for-byte those of the plain greedy split.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postmark_kit import Attachment, ClientValidationError, Email, TemplatedEmail
-from postmark_kit.api.email import _bodies, _chunks, _encode, _sequence_bodies, _size_hint
+from postmark_kit.api.email import _bodies, _encode, _size_hint
 from postmark_kit.models.email import _count_addresses
 
 
@@ -25,7 +25,17 @@ def _email(i: int, size: int) -> Email:
 
 def _greedy(emails: list[Email], chunk_size: int, max_bytes: int) -> list[tuple[bytes, int]]:
     """The reference: every message encoded on its own, then split greedily."""
-    chunks = _chunks((_encode(e) for e in emails), chunk_size, max_bytes)
+    chunks: list[list[bytes]] = []
+    chunk: list[bytes] = []
+    size = 0
+    for item in (_encode(e) for e in emails):
+        if chunk and (len(chunk) >= chunk_size or size + len(item) + 1 > max_bytes):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        chunks.append(chunk)
     return [(b"[" + b",".join(c) + b"]", len(c)) for c in chunks]
 
 
@@ -44,7 +54,7 @@ def test_bodies_equal_the_greedy_split(
     lazy: Iterator[Email] = iter(emails)
     assert list(_bodies(lazy, chunk_size, max_bytes)) == expected
     sequence = tuple(emails) if as_tuple else emails
-    got = _sequence_bodies(sequence, chunk_size, max_bytes)
+    got = list(_bodies(sequence, chunk_size, max_bytes, check=False))
     assert got == expected
     assert sum(n for _, n in got) == len(emails)
     for body, n in got:
@@ -69,7 +79,7 @@ def test_a_message_over_the_limit_is_refused() -> None:
     with pytest.raises(ClientValidationError, match="over the batch limit"):
         list(_bodies(emails, 500, 2000))
     with pytest.raises(ClientValidationError, match="over the batch limit"):
-        _sequence_bodies(emails, 2, 2000)
+        list(_bodies(emails, 2, 2000))
 
 
 @pytest.mark.parametrize(

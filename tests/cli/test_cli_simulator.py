@@ -109,3 +109,62 @@ def test_json_lines_piped_into_a_reader_that_stops_early(fake: FakePostmark) -> 
     assert json.loads(first)["Subject"] == "x" * 200
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
     assert code == 141
+
+
+def _demo(*args: str) -> Any:
+    return CliRunner().invoke(main, ["demo", "--timeout", "30", *args], catch_exceptions=False)
+
+
+def test_demo_tells_the_story_and_keeps_its_store(tmp_path: Path) -> None:
+    store = tmp_path / "demo events.sqlite3"
+    result = _demo("--store", str(store))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    bounced = "hardbounce@bounce-testing.postmarkapp.com"
+    # what was sent to whom
+    for to in ("alice@example.org", "bob@example.org", bounced):
+        assert f"to {to}: accepted, MessageID" in out
+    # which address bounced and why
+    assert f"{bounced}: HardBounce, The server was unable to deliver your message." in out
+    # what was simulated
+    assert "alice@example.org opens the mail" in out
+    assert "alice@example.org clicks https://example.org/start" in out
+    assert "bob@example.org marks it as spam" in out
+    assert "(an inbound message)" in out
+    # which webhook reached which plugin; the suppressions are explained, not counted
+    story = out.split("4. The webhooks")[1].split("5. A plugin")[0]
+    lines = story.strip().splitlines()[1:]
+    events, reached = lines[0::2], lines[1::2]
+    assert len(events) == 10
+    assert all(r.strip().startswith("-> postmark-kit-event-store") for r in reached)
+    bounce_at = next(i for i, e in enumerate(events) if e.strip().startswith("Bounce "))
+    assert reached[bounce_at].strip() == "-> postmark-kit-event-store, bounce-alert"
+    assert sum("SubscriptionChange" in e and "Postmark now refuses" in e for e in events) == 2
+    # the plugin calling the client back, and its mail's own Delivery webhook
+    assert "'bounce-alert' got the hard bounce of " + bounced in out
+    assert "support@example.org: accepted by the recipient's mail server" in out
+    # where to read the events: the store is kept, and the printed command works
+    assert store.exists()
+    assert f"postmark-kit events --store '{store}' list" in out
+    assert "Next steps:" in out and "   3. " in out
+    listed = CliRunner().invoke(main, ["events", "--store", str(store), "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    kinds = sorted(json.loads(line)["kind"] for line in listed.output.splitlines())
+    assert kinds == sorted(
+        ["delivery"] * 3
+        + ["bounce", "subscription_change", "open", "click", "spam_complaint"]
+        + ["subscription_change", "inbound"]
+    )
+
+
+def test_demo_without_store_keeps_events_in_a_printed_temp_folder() -> None:
+    result = _demo()
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("All 10 webhooks arrived"))
+    store = Path(line.split(" are kept in ")[1].split(". Read them")[0])
+    try:
+        assert store.exists() and store.parent.name.startswith("postmark-kit-demo-")
+    finally:
+        for leftover in store.parent.iterdir():
+            leftover.unlink()
+        store.parent.rmdir()

@@ -18,22 +18,17 @@ import random
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from postmark_kit.receiver import EVENT_KINDS
-
-WEBHOOKS = Path(__file__).resolve().parents[3] / "shared" / "api" / "webhooks"
+from postmark_kit.testing import payloads
 
 
 def _templates() -> list[dict[str, Any]]:
-    out = []
-    for kind in EVENT_KINDS:
-        matches = sorted(WEBHOOKS.glob(f"{kind}*.json"))
-        out.append(json.loads(matches[0].read_text()))
-    return out
+    """The documented payload of every kind (the copies shipped with the package)."""
+    return [payloads.documented(kind) for kind in EVENT_KINDS]
 
 
 def event_body(templates: list[dict[str, Any]], n: int) -> bytes:

@@ -349,7 +349,7 @@ def test_health_reports_the_backlog(make_app: Any, tmp_path: Path) -> None:
     time.sleep(1.2)  # nobody works on it (no worker here): it is overdue
     stalled = client.get("/postmark/health")
     assert stalled.status_code == 503
-    assert "a due event has waited" in stalled.get_json()["reason"]
+    assert "a due event has waited" in stalled.get_json()["error"]
     drain_all(app)
     assert client.get("/postmark/health").status_code == 200
 
@@ -365,7 +365,7 @@ def test_health_is_503_when_the_worker_thread_is_dead(
     app = journaled(make_app, tmp_path, worker=True)
     client = app.test_client()
     wait_until(lambda: client.get("/postmark/health").status_code == 503)
-    assert client.get("/postmark/health").get_json()["reason"] == (
+    assert client.get("/postmark/health").get_json()["error"] == (
         "the journal worker thread is not running"
     )
 
@@ -383,13 +383,13 @@ def test_health_is_503_when_the_journal_is_corrupt_or_gone(make_app: Any, tmp_pa
         f.write(b"\xa5" * (path.stat().st_size - 4096))
     answer = client.get("/postmark/health")
     assert answer.status_code == 503
-    assert answer.get_json()["reason"].startswith("the journal is not usable")
+    assert answer.get_json()["error"].startswith("the journal is not usable")
 
     other = journaled(make_app, tmp_path, POSTMARK_JOURNAL=str(tmp_path / "other.sqlite3"))
     (tmp_path / "other.sqlite3").unlink()
     gone = other.test_client().get("/postmark/health")
     assert gone.status_code == 503
-    assert "the journal file was removed or replaced" in gone.get_json()["reason"]
+    assert "the journal file was removed or replaced" in gone.get_json()["error"]
 
 
 def test_health_after_shutdown_is_503(make_app: Any) -> None:

@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 from postmark_kit.convert import json_name
 from postmark_kit.events import EVENT_TYPES, MAX_DEPTH, InboundMessage, UnknownEvent
 from postmark_kit.receiver import PostmarkReceiver, create_app
-from tests.conftest import SHARED, load_webhook
+from postmark_kit.testing import payloads
+from tests.conftest import load_webhook
 from tests.receiver._receiver_support import AUTH, KINDS, WEBHOOK, Recorder, clean_env, serve_wsgi  # noqa: F401
 
 #: Requests sent by this module (the closing note's "inputs tried").
@@ -254,8 +255,8 @@ def _replace(payload: Any, path: FieldPath, new: Any) -> Any:
     return copy
 
 
-#: Every documented payload (a file added to the shared API facts is covered too).
-DOCUMENTED = sorted(p.stem for p in (SHARED / "api" / "webhooks").glob("*.json"))
+#: Every documented payload (the copies shipped in postmark_kit.testing.payloads).
+DOCUMENTED = sorted(payloads.KINDS)
 
 #: (kind, path, declared type) for every value of every documented payload.
 FIELDS = [

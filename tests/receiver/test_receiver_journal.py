@@ -48,9 +48,7 @@ def journaled(make_app: Any, tmp_path: Path, *, worker: bool = False, **extra: A
 
 
 def dispatcher_of(app: Any) -> JournalDispatcher:
-    from postmark_kit.receiver.app import _state
-
-    dispatcher = _state(app).dispatcher
+    dispatcher = PostmarkReceiver.state_for(app).dispatcher
     assert isinstance(dispatcher, JournalDispatcher)
     return dispatcher
 

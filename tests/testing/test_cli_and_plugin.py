@@ -9,20 +9,8 @@ import sys
 
 import pytest
 import requests
-from click.testing import CliRunner
-
-from postmark_kit.cli import main
 
 pytest_plugins = ["pytester"]
-
-
-def test_demo_runs_the_whole_loop_and_exits_zero() -> None:
-    result = CliRunner().invoke(main, ["demo", "--timeout", "20"])
-    assert result.exit_code == 0, result.output
-    assert "All webhooks arrived and were stored." in result.output
-    store_section = result.output.split("Rows in the receiver's event store (9 total):")[1]
-    for kind in ("Bounce", "Click", "Delivery", "Inbound", "Open", "SpamComplaint"):
-        assert kind in store_section
 
 
 def test_fake_server_serves_until_interrupted() -> None:

@@ -1,14 +1,17 @@
-"""Proxy settings: read from the environment once per client, session changes honoured.
+"""The session does the sending: proxies, environment and a caller's Session subclass.
 
-The transport works out proxies/verify/cert once instead of on every call
-(requests scans the whole environment per call); these pin what that means.
+Every call goes through ``session.request`` itself, so what requests does
+(proxy variables read per call, the session's own settings) and what a
+caller's ``requests.Session`` subclass adds are honoured as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 
 from postmark_kit import ServerClient
 from postmark_kit.errors import NetworkError
@@ -58,14 +61,38 @@ def test_session_proxies_set_after_the_first_call_are_used(srv: FaultServer) -> 
     client.close()
 
 
-def test_the_environment_is_read_once_per_client(
+def test_the_environment_is_read_on_every_call_as_requests_does(
     srv: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _client(srv)
     assert client.server.get().name
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
-    assert client.server.get().name  # the documented trade-off: no rescan per call
-    assert len(srv.requests) == 2
     with pytest.raises(NetworkError):
-        _client(srv).server.get()  # a new client reads it
+        client.server.get()
+    assert len(srv.requests) == 1
     client.close()
+
+
+class _TaggingSession(requests.Session):
+    """What OAuth or base-URL sessions do: override ``request``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((str(method), str(url)))
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["X-Tagged"] = "yes"
+        return super().request(method, url, *args, headers=headers, **kwargs)
+
+
+def test_a_session_subclass_overriding_request_is_called(srv: FaultServer) -> None:
+    session = _TaggingSession()
+    client = ServerClient(SERVER_TOKEN, base_url=srv.url, retries=0, session=session)
+    assert client.server.get().name
+    assert session.calls == [("GET", f"{srv.url}/server")]
+    assert srv.requests[0].header("X-Tagged") == "yes"
+    client.close()
+    assert session.calls  # the caller's session stays open and usable
+    session.close()
