@@ -168,6 +168,8 @@ _HOST = socket.gethostname()
 
 #: Bytes the -wal file is cut back to after a checkpoint (``PRAGMA journal_size_limit``).
 _WAL_LIMIT = 4 * 1024 * 1024
+#: A -wal file past this makes the worker checkpoint it (waiting for readers).
+_WAL_CHECKPOINT_AT = 8 * 1024 * 1024
 
 #: Seconds a writer waits for the lock before the error surfaces (a 5xx: Postmark retries).
 _BUSY_WAIT = 30.0
@@ -547,6 +549,11 @@ class WebhookJournal:
                         self._committing = False
                         break
                 self._commit(batch)
+                if self.wal_bytes() > _WAL_CHECKPOINT_AT:
+                    # Here, between commits: a checkpoint from elsewhere would have
+                    # to wait for a moment when nobody writes, which under steady
+                    # load never comes (followers queue meanwhile).
+                    self.checkpoint(wait=1.0)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
@@ -840,9 +847,11 @@ class WebhookJournal:
                 raise
             if ids:
                 # Hand the freed pages back to the disk (journals created with
-                # auto_vacuum=INCREMENTAL; a no-op on older files), then cut the WAL.
-                self._retry(lambda: self._db.execute("PRAGMA incremental_vacuum").fetchall())
-                self.checkpoint()
+                # auto_vacuum=INCREMENTAL; a no-op on older files).  executescript:
+                # the sqlite3 module steps a row-less PRAGMA once, freeing one page.
+                self._retry(lambda: self._db.executescript("PRAGMA incremental_vacuum;"))
+        if ids:
+            self.checkpoint(wait=2.0)  # then the -wal file, and the freed pages leave
         return len(ids)
 
     def health_check(self) -> dict[str, Any]:
@@ -889,12 +898,35 @@ class WebhookJournal:
             ),
         }
 
-    def checkpoint(self) -> None:
-        """Copy the -wal file into the database and cut it back (skipped while readers hold it)."""
+    def checkpoint(self, wait: float = 0.0) -> bool:
+        """Copy the -wal file into the database and cut it to nothing; whether it was.
+
+        SQLite's own checkpoints after each commit never wait, and with
+        readers and writers always interleaving (requests appending, workers
+        claiming) they never get to restart the -wal file: it grows by every
+        commit.  This one waits up to ``wait`` seconds for readers to finish
+        (writers wait meanwhile: milliseconds for a few megabytes).
+        """
+        with self._lock:
+            try:
+                if wait:
+                    self._db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                try:
+                    row = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    if wait:
+                        self._db.execute("PRAGMA busy_timeout = 0")
+            except sqlite3.Error as exc:
+                log.debug("journal checkpoint skipped: %s", exc)
+                return False
+        return bool(row) and row[0] == 0
+
+    def wal_bytes(self) -> int:
+        """Size of the -wal file now (0 when there is none)."""
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        except sqlite3.OperationalError as exc:
-            log.debug("journal checkpoint skipped: %s", exc)
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
 
     # -- inspection and replay ---------------------------------------------------
 
@@ -1148,9 +1180,10 @@ class JournalDispatcher:
                 except BaseException:  # the worker outlives anything
                     log.exception("journal worker failed on event %s", entry.id)
             now = time.monotonic()
-            if now - last_checkpoint > 30:
+            if journal.wal_bytes() > _WAL_CHECKPOINT_AT or (batch and now - last_checkpoint > 30):
+                # Keep the -wal file small under steady load (see checkpoint()).
                 last_checkpoint = now
-                journal.checkpoint()  # keep the -wal file small under steady load
+                journal.checkpoint(wait=1.0)
             if now - last_prune > 3600:
                 last_prune = now
                 try:
