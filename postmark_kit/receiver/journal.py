@@ -609,6 +609,10 @@ class WebhookJournal:
     def claim(self, owner: str, *, limit: int, lease: float) -> list[JournalEntry]:
         """Take up to ``limit`` due events for ``owner`` (oldest first).
 
+        Events ``owner`` itself still holds are taken again: it claims only
+        once done with its last batch, so those are rounds it could not record
+        (the disk was full), not work in progress.
+
         Due times and leases written on this boot are compared on the
         monotonic clock, so a wall-clock step neither strands events (a step
         back) nor ends a live claim early (a step forward).
@@ -623,11 +627,19 @@ class WebhookJournal:
                     " WHERE state = 'pending'"
                     " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
                     " THEN due_mono <= :mono ELSE due <= :now END)"
-                    " AND (claimed_by IS NULL OR NOT pk_owner_alive(claimed_by)"
+                    " AND (claimed_by IS NULL OR claimed_by = :owner"
+                    " OR NOT pk_owner_alive(claimed_by)"
                     " OR (CASE WHEN boot = :boot AND claimed_mono IS NOT NULL"
                     " THEN claimed_mono < :mono - :lease ELSE claimed_at < :now - :lease END))"
                     " ORDER BY due, id LIMIT :limit",
-                    {"boot": boot, "mono": mono, "now": now, "lease": lease, "limit": limit},
+                    {
+                        "boot": boot,
+                        "mono": mono,
+                        "now": now,
+                        "lease": lease,
+                        "limit": limit,
+                        "owner": owner,
+                    },
                 ).fetchall()
                 if rows:
                     self._db.executemany(
@@ -1146,10 +1158,11 @@ class JournalDispatcher:
         the same in the background.
         """
         journal = self._worker_journal if self._thread is not None else self.journal
+        owner = f"{_HOST}|{os.getpid()}|{uuid.uuid4().hex}"  # never the worker's claims
         deadline = time.monotonic() + timeout
         done = 0
         while time.monotonic() < deadline:
-            batch = journal.claim(self._owner, limit=32, lease=self.settings.lease)
+            batch = journal.claim(owner, limit=32, lease=self.settings.lease)
             if not batch:
                 break
             for entry in batch:
@@ -1179,6 +1192,8 @@ class JournalDispatcher:
                     self._process(journal, entry)
                 except BaseException:  # the worker outlives anything
                     log.exception("journal worker failed on event %s", entry.id)
+                    # (A full disk, say: the next claim takes the event again, after a pause.)
+                    self._stop.wait(max(self.settings.poll, 0.5))
             now = time.monotonic()
             if journal.wal_bytes() > _WAL_CHECKPOINT_AT or (batch and now - last_checkpoint > 30):
                 # Keep the -wal file small under steady load (see checkpoint()).
