@@ -447,11 +447,20 @@ def replay_events(
             if app is not None:
                 _refuse_missing_plugins(app, journal, None if replay_all else event_ids)
             queued = journal.replay(None if replay_all else event_ids)
+            missing = sorted(set(event_ids) - set(queued))
+            dropped = [i for i in missing if journal.get(i) is not None]
         finally:
             journal.close()
-        missing = sorted(set(event_ids) - set(queued))
+        missing = [i for i in missing if i not in dropped]
         if missing:
             click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
+        if dropped:
+            click.echo(
+                f"event(s) {', '.join(map(str, dropped))}: finished, and the journal no longer"
+                " keeps the body (POSTMARK_JOURNAL_KEEP_BODY_BYTES); the event store has it",
+                err=True,
+            )
+            missing += dropped
         click.echo(f"queued {len(queued)} event(s) for dispatch")
         if app is not None and queued:
             _dispatch_now(app)

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "POSTMARK_JOURNAL_WORKER": None,
     "POSTMARK_JOURNAL_RETENTION_DAYS": None,
     "POSTMARK_JOURNAL_MAX_DELAY": None,
+    "POSTMARK_JOURNAL_KEEP_BODY_BYTES": None,
     # Seconds one plugin call may run (0: no limit); see dispatch.PluginRunner.
     "POSTMARK_PLUGIN_TIMEOUT": None,
     "POSTMARK_LOAD_ENTRYPOINTS": True,

@@ -221,6 +221,10 @@ class JournalSettings:
     retention_days: float = 7.0
     #: Seconds a due event may wait for a worker before ``/health`` answers 503.
     max_delay: float = 600.0
+    #: A finished event's body over this many bytes is dropped from the journal
+    #: (``None``: kept until pruned).  Defaults to 64 KiB when an event store keeps
+    #: every body anyway: a 40 MB inbound message is then not on disk twice.
+    keep_body_bytes: int | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
@@ -259,12 +263,24 @@ class JournalSettings:
             max_delay=_float(
                 "POSTMARK_JOURNAL_MAX_DELAY", get("POSTMARK_JOURNAL_MAX_DELAY", 600.0), 1, 7 * 86400
             ),
+            keep_body_bytes=_keep_body(raw, get),
         )
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure (jittered so workers spread out)."""
         delay = min(self.retry_max, self.retry_base * 2.0 ** max(attempts - 1, 0))
         return delay * random.uniform(0.8, 1.2)
+
+
+def _keep_body(raw: Mapping[str, Any], get: Callable[[str, Any], Any]) -> int | None:
+    from .config import _int
+
+    value = get("POSTMARK_JOURNAL_KEEP_BODY_BYTES", None)
+    if value is None:
+        return 64 * 1024 if raw.get("POSTMARK_EVENT_STORE") else None
+    if str(value).strip().lower() in ("all", "none"):
+        return None
+    return _int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
 
 
 @attrs.frozen
@@ -740,6 +756,7 @@ class WebhookJournal:
                 " claimed_mono = NULL, finished_at = ?, rounds = rounds + 1 WHERE id = ?",
                 (now, event_id),
             )
+            self._drop_body(event_id, settings)
             return "done"
         known = {
             (r[0], r[1]): r[2]
@@ -831,7 +848,16 @@ class WebhookJournal:
             " WHERE id = ?",
             (state, due, due_mono, boot, None if state == "pending" else now, event_id),
         )
+        if state == "done":
+            self._drop_body(event_id, settings)
         return state
+
+    def _drop_body(self, event_id: int, settings: JournalSettings) -> None:
+        if settings.keep_body_bytes is not None:
+            self._db.execute(
+                "UPDATE journal SET body = x'' WHERE id = ? AND length(body) > ?",
+                (event_id, settings.keep_body_bytes),
+            )
 
     def prune(self, older_than_days: float) -> int:
         """Forget finished events older than that (their dedupe keys go with them)."""
@@ -1049,10 +1075,13 @@ class WebhookJournal:
                     ]
                 else:
                     wanted = list(dict.fromkeys(int(i) for i in event_ids))
+                    # (A finished event whose body was dropped cannot go again.)
                     ids = [
                         i
                         for i in wanted
-                        if self._db.execute("SELECT 1 FROM journal WHERE id = ?", (i,)).fetchone()
+                        if self._db.execute(
+                            "SELECT 1 FROM journal WHERE id = ? AND length(body) > 0", (i,)
+                        ).fetchone()
                     ]
                 for event_id in ids:
                     (state,) = self._db.execute(

@@ -271,3 +271,39 @@ def test_the_receiver_recovers_after_the_disk_frees_up(tmp_path: Path) -> None:
     assert out["health"]["ok"] is True and out["health"]["pending"] == 0
     accepted = [10 + i for i, status in enumerate(out["full"]) if status == 200]
     assert out["stored"] == sorted([1, 2, 3, *accepted, *range(20, 26)])  # nothing lost
+
+
+def test_an_inbound_body_is_not_kept_twice(make_app: Any, tmp_path: Path) -> None:
+    # Before: the journal kept every body for the retention period (7 days)
+    # although the event store had stored it too: a 40 MB message took 80 MB.
+    from click.testing import CliRunner
+
+    from postmark_kit.cli import main
+    from postmark_kit.plugins import EventStore
+
+    inbound = load_webhook("inbound")
+    big = {**inbound, "TextBody": "x" * 200_000}
+    app = journaled(make_app, tmp_path, POSTMARK_EVENT_STORE=str(tmp_path / "events.sqlite3"))
+    client = app.test_client()
+    assert post(client, big).status_code == 200
+    assert post(client, BOUNCE).status_code == 200
+    dispatcher_of(app).drain()
+    journal = dispatcher_of(app).journal
+    first, second = journal.get(1), journal.get(2)
+    assert first is not None and second is not None
+    assert (first.state, first.body) == ("done", b"")  # the store has it
+    assert json.loads(second.body) == BOUNCE  # small bodies stay (replayable)
+    store = EventStore(tmp_path / "events.sqlite3", create=False)
+    try:
+        assert store.get_by_key(first.dedupe_key).payload == big  # type: ignore[union-attr]
+    finally:
+        store.close()
+    path = str(tmp_path / "journal.sqlite3")
+    result = CliRunner().invoke(main, ["events", "replay", "--journal", path, "--id", "1"])
+    assert result.exit_code == 1 and "the event store has it" in result.output
+    assert journal.get(1).state == "done"  # type: ignore[union-attr]
+    # Without an event store the journal keeps bodies (it is the only copy).
+    alone = journaled(make_app, tmp_path, POSTMARK_JOURNAL=str(tmp_path / "alone.sqlite3"))
+    assert post(alone.test_client(), big).status_code == 200
+    dispatcher_of(alone).drain()
+    assert json.loads(dispatcher_of(alone).journal.get(1).body) == big  # type: ignore[union-attr]
