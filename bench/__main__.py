@@ -25,27 +25,13 @@ from zoneinfo import ZoneInfo
 import requests
 
 from . import data
+from .results import Result, print_table
 from .server import CannedServer, response_bytes
 
 TOKEN = "bench-token"  # noqa: S105 - a fake token for a local server
 MESSAGE_ID = "07311c54-0687-4ab9-b034-b54b5bad88ba"
 NY = ZoneInfo("America/New_York")
 STREAM_TOTAL = 100_000
-
-
-class Result:
-    def __init__(
-        self,
-        name: str,
-        ours: str,
-        baseline: str,
-        ratio: float | None,
-        target: str,
-        ok: bool | None,
-        note: str = "",
-    ) -> None:
-        self.name, self.ours, self.baseline = name, ours, baseline
-        self.ratio, self.target, self.ok, self.note = ratio, target, ok, note
 
 
 class Samples:
@@ -328,25 +314,95 @@ def bench_stream(url: str, results: list[Result]) -> None:
     )
 
 
+def latency_route(method: str, target: str) -> bytes | None:
+    """The 100,000-message mailbox, plus batch results sized to each batch."""
+    if method == "POST" and target == "/email/batch":
+        return BATCH_500
+    return stream_route(method, target)
+
+
+BATCH_500 = response_bytes(data.batch_results(500))
+LATENCY = 0.020
+EXPORT = 20_000
+
+
+def bench_latency(reps: int, results: list[Result]) -> None:
+    """What users with a real network see: 20 ms per request, ours vs postmarker.
+
+    Export: every message of a 20,000-message search, 500 a page (past the
+    10,000 window: ours narrows the date filter itself; postmarker's ``all()``
+    stops at the window, so it is called twice with ``todate`` moved, as a
+    postmarker user would).  Batch: 10,000 emails in batches of 500.  Reported
+    only: the network dominates both.
+    """
+    from postmark_kit import Email, ServerClient
+    from postmark_kit.convert import unstructure
+
+    with CannedServer({}, default=latency_route, latency=LATENCY) as server:
+        url = server.url
+        peer, skipped = peers(url)
+        ours_client = ServerClient(TOKEN, base_url=url, retries=0)
+        emails = [
+            Email(
+                from_email="sender@example.com",
+                to=f"receiver{i}@example.com",
+                subject=f"Hello {i}",
+                text_body="Hello, this is a benchmark message.\n" * 4,
+                tag="bench",
+                message_stream="outbound",
+            )
+            for i in range(10_000)
+        ]
+        dicts = [unstructure(e) for e in emails]
+
+        def ours_export() -> None:
+            n = sum(1 for _ in ours_client.outbound.stream(max_items=EXPORT))
+            assert n == EXPORT, n
+
+        def ours_batch() -> None:
+            assert len(ours_client.email.send_batch(emails)) == 10_000
+
+        export: dict[str, Callable[[], Any]] = {"ours": ours_export}
+        batch: dict[str, Callable[[], Any]] = {"ours": ours_batch}
+        if "postmarker" in peer:
+            pm = peer["postmarker"]
+
+            def postmarker_export() -> None:
+                first = pm.messages.outbound.all(count=10_000)
+                oldest = min(datetime.fromisoformat(m.ReceivedAt) for m in first)
+                todate = oldest.astimezone(NY).replace(tzinfo=None).isoformat(timespec="seconds")
+                second = pm.messages.outbound.all(count=10_000, todate=todate)
+                assert len(first) + len(second) >= EXPORT - 1
+
+            def postmarker_batch() -> None:
+                assert len(pm.emails.send_batch(*dicts)) == 10_000
+
+            export["postmarker"] = postmarker_export
+            batch["postmarker"] = postmarker_batch
+        for name, group, minimum in (
+            (f"latency 20 ms: export {EXPORT:,}", export, 2 * EXPORT // 500 * LATENCY),
+            ("latency 20 ms: batch send 10,000", batch, 20 * LATENCY),
+        ):
+            t = interleaved(group, calls=1, reps=max(2, reps))
+            note = f"network alone: {minimum:.2f} s"
+            if "postmarker" in t:
+                r = Result(
+                    name,
+                    f"{t['ours']:.2f} s",
+                    f"postmarker {t['postmarker']:.2f} s",
+                    t.ratio("ours", "postmarker"),
+                    "reported",
+                    None,
+                    note,
+                )
+            else:
+                r = Result(name, f"{t['ours']:.2f} s", "-", None, "reported", None, note)
+                r.note += f"; postmarker skipped: {skipped.get('postmarker', 'not installed')}"
+            results.append(r)
+        ours_client.close()
+
+
 # --------------------------------------------------------------------------- main
-
-
-def print_table(results: list[Result]) -> None:
-    rows = [("benchmark", "ours", "baseline", "ratio", "target", "result")]
-    for r in results:
-        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
-        verdict = "skipped" if r.ok is None else ("pass" if r.ok else "FAIL")
-        rows.append((r.name, r.ours, r.baseline, ratio, r.target, verdict))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for i, row in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    notes = [r for r in results if r.note]
-    if notes:
-        print()
-        for r in notes:
-            print(f"  {r.name}: {r.note}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     if not only or "stream" in only:
         with CannedServer({}, default=stream_route) as sserver:
             bench_stream(sserver.url, results)
+    if not only or "latency" in only:
+        bench_latency(1 if args.quick else 2, results)
     if not only or "receiver" in only:
         from .receiver import bench_receiver
 

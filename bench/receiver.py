@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .results import Result
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = ["-k", "gthread", "-w", "1", "--threads", "4", "--keep-alive", "5"]
 PATHS = {
@@ -131,7 +133,6 @@ def _rounds(ports: dict[str, int], rounds: int, seconds: float) -> dict[str, lis
 
 
 def bench_receiver(quick: bool = False) -> list[Any]:
-    from .__main__ import Result
 
     try:
         from postmark_kit.receiver import create_app  # noqa: F401

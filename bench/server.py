@@ -2,7 +2,8 @@
 
 It must never be the bottleneck: every response is pre-built (status line,
 headers and body in one ``bytes``), sent with one ``sendall`` on a socket with
-TCP_NODELAY, over keep-alive connections, one thread per connection.  It counts
+TCP_NODELAY, over keep-alive connections, one thread per connection.  With
+``latency`` it waits that long before each answer, as a real network would.  It counts
 requests and accepted connections so the batch benchmark can check them.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,10 +39,16 @@ class CannedServer:
     """Serve ``routes`` on 127.0.0.1 (free port) until :meth:`stop`."""
 
     def __init__(
-        self, routes: Routes, default: Callable[[str, str], bytes | None] | None = None
+        self,
+        routes: Routes,
+        default: Callable[[str, str], bytes | None] | None = None,
+        *,
+        latency: float = 0.0,
     ) -> None:
         self.routes = routes
         self.default = default
+        #: Seconds added before each answer: a network round trip to Postmark.
+        self.latency = latency
         self.requests = 0
         self.connections = 0
         self._lock = threading.Lock()
@@ -114,6 +122,8 @@ class CannedServer:
                     out = response_bytes(
                         b'{"ErrorCode":404,"Message":"not found"}', "404 Not Found"
                     )
+                if self.latency:
+                    time.sleep(self.latency)
                 conn.sendall(out)
         except OSError:
             return

@@ -13,7 +13,7 @@ def main() -> None:
     url, n = sys.argv[1], int(sys.argv[2])
     client = ServerClient("bench-token", base_url=url, retries=0)
     seen = 0
-    for _ in client.outbound.stream(max_messages=n):
+    for _ in client.outbound.stream(max_items=n):
         seen += 1
     print(json.dumps({"seen": seen, "peak_mb": peak_rss_kb() / 1024}))
 

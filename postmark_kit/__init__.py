@@ -1,4 +1,10 @@
-"""postmark-kit: a typed client, webhook receiver and plugin system for Postmark."""
+"""postmark-kit: a typed client, webhook receiver and plugin system for Postmark.
+
+Importing the package loads the client only: Flask, pluggy and click come in
+with the receiver, the plugin system (``hookimpl``) and the CLI, when used.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from . import events
 from ._version import __version__
@@ -21,11 +27,13 @@ from .errors import (
     TransportError,
     UnprocessableEntityError,
 )
-from .hookspecs import hookimpl
 from .models.common import Attachment, Header
 from .models.email import BulkEmail, BulkRecipient, Email, SendResult, TemplatedEmail, TrackLinks
 from .pagination import Page
 from .transport import RetryPolicy
+
+if TYPE_CHECKING:
+    from .hookspecs import hookimpl
 
 __all__ = [
     "TEST_SERVER_TOKEN",
@@ -61,3 +69,13 @@ __all__ = [
     "events",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # hookimpl is pluggy's: imported on first use, so a client-only
+    # application never loads the plugin system.
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

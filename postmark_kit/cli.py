@@ -7,10 +7,11 @@ Tokens come from ``--server-token`` or ``POSTMARK_SERVER_TOKEN`` (and
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from email import policy as email_policy
 from email.parser import BytesParser
@@ -19,7 +20,6 @@ from typing import IO, Any, NoReturn
 import attrs
 import click
 
-from . import demo as demo_cli
 from ._version import __version__
 from .client import ServerClient
 from .convert import Model, json_name, structure, unstructure
@@ -28,8 +28,6 @@ from .models.common import Attachment
 from .models.email import Email
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT
-from .receiver import cli as receiver_cli
-from .testing import cli as testing_cli
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 
@@ -38,7 +36,49 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Subcommands defined in other modules, imported only when run (or listed by
+#: ``--help``): the receiver and the simulator need Flask, which sending and
+#: querying never load.  Name -> ``"module:attribute"``; add a command here.
+LAZY_COMMANDS: dict[str, str] = {
+    "serve": "postmark_kit.receiver.cli:serve",
+    "events": "postmark_kit.receiver.cli:events",
+    "fake-server": "postmark_kit.testing.cli:fake_server",
+    "fake": "postmark_kit.testing.cli:fake",
+    "render-template": "postmark_kit.testing.cli:render_template",
+    "demo": "postmark_kit.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose listed subcommands are imported on first use (click's LazyGroup)."""
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self.add_command(self._load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, name: str) -> click.Command:
+        module_name, _, attribute = self.lazy_commands[name].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_commands[name]} is not a click command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="postmark-kit")
 def main() -> None:
     """postmark-kit: send and query email through Postmark, receive its webhooks."""
@@ -430,7 +470,7 @@ def messages(
     if direction == "outbound" and mailbox_hash:
         _fail("--mailbox-hash filters inbound messages only", 2)
     _check_range(from_date, to_date)
-    max_messages = limit or None
+    max_items = limit or None
     page_size = min(MAX_COUNT, limit) if limit else MAX_COUNT
     # A message sent while the search pages shifts the later pages, so the
     # walk can return a message twice: show each once.
@@ -441,7 +481,7 @@ def messages(
             items: Iterator[OutboundMessage] | Iterator[InboundMessageSummary]
             if direction == "outbound":
                 items = client.outbound.stream(
-                    max_messages=max_messages,
+                    max_items=max_items,
                     page_size=page_size,
                     recipient=recipient,
                     from_email=from_email,
@@ -455,7 +495,7 @@ def messages(
                 )
             else:
                 items = client.inbound.stream(
-                    max_messages=max_messages,
+                    max_items=max_items,
                     page_size=page_size,
                     recipient=recipient,
                     from_email=from_email,
@@ -762,12 +802,6 @@ def stats(
         else:
             shown = f"{value:,}"
         click.echo(f"{label.ljust(width)}  {shown}")
-
-
-main.add_command(receiver_cli.serve)
-main.add_command(receiver_cli.events)
-main.add_command(testing_cli.fake_server)
-main.add_command(demo_cli.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..convert import StructureError, json_type, structure, structure_list
-from ..errors import InvalidResponseError
+from ..errors import ClientValidationError, InvalidResponseError
 from ..pagination import Page, check_window, format_date
 from ..transport import Transport
 
 T = TypeVar("T")
 
-__all__ = ["Resource", "query", "read", "read_items", "read_list", "read_page", "seg"]
+__all__ = [
+    "Resource",
+    "item_limit",
+    "query",
+    "read",
+    "read_items",
+    "read_list",
+    "read_page",
+    "seg",
+]
 
 
 def seg(value: str | int) -> str:
@@ -35,6 +45,24 @@ def query(**params: Any) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def item_limit(max_items: int | None, max_messages: int | None, method: str) -> int | None:
+    """``max_items``, the one name of every stream's item limit; ``max_messages`` still works.
+
+    ``max_messages`` was the limit's name on the two message streams: it
+    warns, and giving both with different values is an error.
+    """
+    if max_messages is None:
+        return max_items
+    warnings.warn(
+        f"{method}(max_messages=...) is deprecated: use max_items=...",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if max_items is not None and max_items != max_messages:
+        raise ClientValidationError("give max_items only (max_messages is its deprecated name)")
+    return max_messages
 
 
 def metadata_query(metadata: Mapping[str, str] | None) -> dict[str, str]:

@@ -7,10 +7,10 @@ from ..errors import ClientValidationError
 from ..models.message_streams import (
     ArchivedMessageStream,
     MessageStream,
+    MessageStreamFields,
     MessageStreamType,
     SubscriptionManagementConfiguration,
     UnsubscribeHandlingType,
-    _MessageStreamFields,
 )
 from ..pagination import Page
 from ._base import Resource, query, read_page, seg
@@ -80,7 +80,7 @@ class MessageStreamsApi(Resource):
             raise ClientValidationError(
                 "an Inbound stream cannot be created: use Transactional or Broadcasts"
             )
-        fields = _MessageStreamFields(
+        fields = MessageStreamFields(
             id=id,
             name=name,
             message_stream_type=str(message_stream_type),
@@ -103,7 +103,7 @@ class MessageStreamsApi(Resource):
         | None = None,
     ) -> MessageStream:
         """Change only the fields given (PATCH); the stream's id and type are permanent."""
-        fields = _MessageStreamFields(
+        fields = MessageStreamFields(
             name=name,
             description=description,
             subscription_management_configuration=_subscription(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..models.common import ActionResult, Dump
 from ..models.messages import (
@@ -16,7 +16,7 @@ from ..models.messages import (
     OutboundMessageDetails,
 )
 from ..pagination import MAX_COUNT, MAX_WINDOW, Page, paginate
-from ._base import Resource, metadata_query, query, seg
+from ._base import Resource, item_limit, metadata_query, query, seg
 
 __all__ = ["INBOUND_DATE_MARGIN", "InboundApi", "OutboundApi"]
 
@@ -88,7 +88,7 @@ class OutboundApi(Resource):
     def stream(
         self,
         *,
-        max_messages: int | None = None,
+        max_items: int | None = None,
         page_size: int = MAX_COUNT,
         recipient: str | None = None,
         from_email: str | None = None,
@@ -99,8 +99,13 @@ class OutboundApi(Resource):
         from_date: DateLike = None,
         to_date: DateLike = None,
         metadata: Mapping[str, str] | None = None,
+        max_messages: int | None = None,
     ) -> Iterator[OutboundMessage]:
-        """Every matching sent message, lazily, past the 10,000 window (see :mod:`.pagination`)."""
+        """Every matching sent message, lazily, past the 10,000 window (see :mod:`.pagination`).
+
+        ``max_items`` stops after that many messages (``max_messages`` is its
+        deprecated old name).
+        """
 
         def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[OutboundMessage]:
             return self.list(
@@ -120,7 +125,7 @@ class OutboundApi(Resource):
         return paginate(
             fetch,
             page_size=page_size,
-            max_items=max_messages,
+            max_items=item_limit(max_items, max_messages, "stream"),
             timestamp=_received_at,
             key=_message_key,
         )
@@ -155,7 +160,23 @@ class OutboundApi(Resource):
         to_date: DateLike = None,
     ) -> Page[OpenEvent]:
         """One page of open events across messages."""
-        params = _tracking_query(**locals())
+        params = _tracking_query(
+            recipient=recipient,
+            tag=tag,
+            client_name=client_name,
+            client_company=client_company,
+            client_family=client_family,
+            os_name=os_name,
+            os_family=os_family,
+            os_company=os_company,
+            platform=platform,
+            country=country,
+            region=region,
+            city=city,
+            message_stream=message_stream,
+            from_date=from_date,
+            to_date=to_date,
+        )
         return self._page(f"{self._PATH}/opens", "Opens", OpenEvent, params, count, offset)
 
     def stream_opens(
@@ -180,11 +201,30 @@ class OutboundApi(Resource):
         to_date: DateLike = None,
     ) -> Iterator[OpenEvent]:
         """Every matching open event, lazily."""
-        filters = _tracking_filters(locals())
+
+        def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[OpenEvent]:
+            return self.list_opens(
+                count=count,
+                offset=offset,
+                recipient=recipient,
+                tag=tag,
+                client_name=client_name,
+                client_company=client_company,
+                client_family=client_family,
+                os_name=os_name,
+                os_family=os_family,
+                os_company=os_company,
+                platform=platform,
+                country=country,
+                region=region,
+                city=city,
+                message_stream=message_stream,
+                from_date=from_date,
+                to_date=narrowed or to_date,
+            )
+
         return paginate(
-            lambda c, o, narrowed: self.list_opens(
-                count=c, offset=o, **{**filters, "to_date": narrowed or to_date}
-            ),
+            fetch,
             page_size=page_size,
             max_items=max_items,
             timestamp=_received_at,
@@ -220,7 +260,23 @@ class OutboundApi(Resource):
         to_date: DateLike = None,
     ) -> Page[ClickEvent]:
         """One page of click events across messages."""
-        params = _tracking_query(**locals())
+        params = _tracking_query(
+            recipient=recipient,
+            tag=tag,
+            client_name=client_name,
+            client_company=client_company,
+            client_family=client_family,
+            os_name=os_name,
+            os_family=os_family,
+            os_company=os_company,
+            platform=platform,
+            country=country,
+            region=region,
+            city=city,
+            message_stream=message_stream,
+            from_date=from_date,
+            to_date=to_date,
+        )
         return self._page(f"{self._PATH}/clicks", "Clicks", ClickEvent, params, count, offset)
 
     def stream_clicks(
@@ -245,11 +301,30 @@ class OutboundApi(Resource):
         to_date: DateLike = None,
     ) -> Iterator[ClickEvent]:
         """Every matching click event, lazily."""
-        filters = _tracking_filters(locals())
+
+        def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[ClickEvent]:
+            return self.list_clicks(
+                count=count,
+                offset=offset,
+                recipient=recipient,
+                tag=tag,
+                client_name=client_name,
+                client_company=client_company,
+                client_family=client_family,
+                os_name=os_name,
+                os_family=os_family,
+                os_company=os_company,
+                platform=platform,
+                country=country,
+                region=region,
+                city=city,
+                message_stream=message_stream,
+                from_date=from_date,
+                to_date=narrowed or to_date,
+            )
+
         return paginate(
-            lambda c, o, narrowed: self.list_clicks(
-                count=c, offset=o, **{**filters, "to_date": narrowed or to_date}
-            ),
+            fetch,
             page_size=page_size,
             max_items=max_items,
             timestamp=_received_at,
@@ -264,47 +339,41 @@ class OutboundApi(Resource):
         return self._page(path, "Clicks", ClickEvent, {}, count, offset)
 
 
-_TRACKING_FILTERS = (
-    "recipient",
-    "tag",
-    "client_name",
-    "client_company",
-    "client_family",
-    "os_name",
-    "os_family",
-    "os_company",
-    "platform",
-    "country",
-    "region",
-    "city",
-    "message_stream",
-    "from_date",
-    "to_date",
-)
-
-
-def _tracking_filters(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: values[name] for name in _TRACKING_FILTERS}
-
-
-def _tracking_query(**values: object) -> dict[str, str]:
-    f = _tracking_filters(values)
+def _tracking_query(
+    *,
+    recipient: str | None,
+    tag: str | None,
+    client_name: str | None,
+    client_company: str | None,
+    client_family: str | None,
+    os_name: str | None,
+    os_family: str | None,
+    os_company: str | None,
+    platform: str | None,
+    country: str | None,
+    region: str | None,
+    city: str | None,
+    message_stream: str | None,
+    from_date: DateLike,
+    to_date: DateLike,
+) -> dict[str, str]:
+    """The query of the opens and clicks searches (the same filters)."""
     return query(
-        recipient=f["recipient"],
-        tag=f["tag"],
-        client_name=f["client_name"],
-        client_company=f["client_company"],
-        client_family=f["client_family"],
-        os_name=f["os_name"],
-        os_family=f["os_family"],
-        os_company=f["os_company"],
-        platform=f["platform"],
-        country=f["country"],
-        region=f["region"],
-        city=f["city"],
-        messagestream=f["message_stream"],
-        fromdate=f["from_date"],
-        todate=f["to_date"],
+        recipient=recipient,
+        tag=tag,
+        client_name=client_name,
+        client_company=client_company,
+        client_family=client_family,
+        os_name=os_name,
+        os_family=os_family,
+        os_company=os_company,
+        platform=platform,
+        country=country,
+        region=region,
+        city=city,
+        messagestream=message_stream,
+        fromdate=from_date,
+        todate=to_date,
     )
 
 
@@ -351,7 +420,7 @@ class InboundApi(Resource):
     def stream(
         self,
         *,
-        max_messages: int | None = None,
+        max_items: int | None = None,
         page_size: int = MAX_COUNT,
         recipient: str | None = None,
         from_email: str | None = None,
@@ -361,8 +430,12 @@ class InboundApi(Resource):
         status: str | None = None,
         from_date: DateLike = None,
         to_date: DateLike = None,
+        max_messages: int | None = None,
     ) -> Iterator[InboundMessageSummary]:
-        """Every matching received message, lazily, past the 10,000 window."""
+        """Every matching received message, lazily, past the 10,000 window.
+
+        ``max_items`` stops after that many (``max_messages``: deprecated old name).
+        """
 
         def fetch(
             count: int, offset: int, narrowed: datetime | None
@@ -383,7 +456,7 @@ class InboundApi(Resource):
         return paginate(
             fetch,
             page_size=page_size,
-            max_items=max_messages,
+            max_items=item_limit(max_items, max_messages, "stream"),
             timestamp=_inbound_date,
             key=_message_key,
             approximate=INBOUND_DATE_MARGIN,

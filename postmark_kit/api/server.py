@@ -7,7 +7,7 @@ from typing import Any
 from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.email import TrackLinks
-from ..models.servers import Server, ServerColor, _ServerFields
+from ..models.servers import Server, ServerColor, ServerFields
 from ._base import Resource
 
 __all__ = ["ServerApi"]
@@ -43,13 +43,31 @@ class ServerApi(Resource):
 
         Pass ``""`` to clear a URL or the inbound domain.
         """
-        body = settings_update_body(dict(locals()))
+        body = settings_update_body(
+            ServerFields(
+                name=name,
+                color=color,
+                raw_email_enabled=raw_email_enabled,
+                smtp_api_activated=smtp_api_activated,
+                inbound_hook_url=inbound_hook_url,
+                bounce_hook_url=bounce_hook_url,
+                open_hook_url=open_hook_url,
+                delivery_hook_url=delivery_hook_url,
+                click_hook_url=click_hook_url,
+                post_first_open_only=post_first_open_only,
+                inbound_domain=inbound_domain,
+                inbound_spam_threshold=inbound_spam_threshold,
+                track_opens=track_opens,
+                track_links=track_links,
+                include_bounce_content_in_hook=include_bounce_content_in_hook,
+                enable_smtp_api_error_hooks=enable_smtp_api_error_hooks,
+            )
+        )
         return self._call("PUT", "/server", Server, json_body=body)
 
 
-def settings_update_body(values: dict[str, Any]) -> dict[str, Any]:
+def settings_update_body(fields: ServerFields) -> dict[str, Any]:
     """The PUT body of a server-settings update: only the settings the caller gave."""
-    fields = _ServerFields(**{k: v for k, v in values.items() if k not in ("self", "server_id")})
     body: dict[str, Any] = unstructure(fields)
     if not body:
         raise ClientValidationError("update needs at least one setting to change")

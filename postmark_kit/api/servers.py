@@ -8,7 +8,7 @@ from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.common import ActionResult
 from ..models.email import TrackLinks
-from ..models.servers import DeliveryType, Server, ServerColor, _ServerFields
+from ..models.servers import DeliveryType, Server, ServerColor, ServerFields
 from ..pagination import MAX_COUNT, Page, paginate
 from ._base import Resource, query, seg
 from .server import settings_update_body
@@ -61,7 +61,7 @@ class ServersApi(Resource):
         """Create a server.  ``delivery_type`` (Live/Sandbox) cannot be changed later."""
         if not name:
             raise ClientValidationError("a server needs a name")
-        fields = _ServerFields(
+        fields = ServerFields(
             name=name,
             color=color,
             raw_email_enabled=raw_email_enabled,
@@ -107,7 +107,26 @@ class ServersApi(Resource):
 
         Pass ``""`` to clear a URL or the inbound domain.
         """
-        body = settings_update_body(dict(locals()))
+        body = settings_update_body(
+            ServerFields(
+                name=name,
+                color=color,
+                raw_email_enabled=raw_email_enabled,
+                smtp_api_activated=smtp_api_activated,
+                inbound_hook_url=inbound_hook_url,
+                bounce_hook_url=bounce_hook_url,
+                open_hook_url=open_hook_url,
+                delivery_hook_url=delivery_hook_url,
+                click_hook_url=click_hook_url,
+                post_first_open_only=post_first_open_only,
+                inbound_domain=inbound_domain,
+                inbound_spam_threshold=inbound_spam_threshold,
+                track_opens=track_opens,
+                track_links=track_links,
+                include_bounce_content_in_hook=include_bounce_content_in_hook,
+                enable_smtp_api_error_hooks=enable_smtp_api_error_hooks,
+            )
+        )
         return self._call("PUT", f"/servers/{seg(server_id)}", Server, json_body=body)
 
     def delete(self, server_id: int) -> ActionResult:

@@ -10,13 +10,13 @@ from ..errors import ClientValidationError
 from ..models.common import ActionResult
 from ..models.templates import (
     Template,
+    TemplateFields,
+    TemplatePushRequest,
     TemplatePushResult,
     TemplateSummary,
     TemplateType,
     TemplateValidation,
-    _TemplateFields,
-    _TemplatePushRequest,
-    _TemplateValidationRequest,
+    TemplateValidationRequest,
 )
 from ..pagination import MAX_COUNT, Page, paginate
 from ._base import Resource, query, seg
@@ -110,7 +110,7 @@ class TemplatesApi(Resource):
         is_layout = str(template_type).lower() == TemplateType.LAYOUT.lower()
         if not is_layout and subject is None:
             raise ClientValidationError("a standard template needs a subject")
-        fields = _TemplateFields(
+        fields = TemplateFields(
             name=name,
             alias=alias,
             subject=subject,
@@ -136,7 +136,7 @@ class TemplatesApi(Resource):
 
         A template's type cannot be changed.
         """
-        fields = _TemplateFields(
+        fields = TemplateFields(
             name=name,
             alias=alias,
             subject=subject,
@@ -163,14 +163,14 @@ class TemplatesApi(Resource):
         template_type: str | TemplateType | None = None,
         layout_template: str | None = None,
     ) -> TemplateValidation:
-        """Check Mustache syntax and render with ``test_render_model``, without saving.
+        """Check the syntax (Mustachio) and render with ``test_render_model``, without saving.
 
         Invalid content is reported in the result (``all_content_is_valid``,
         per-part ``validation_errors``), not raised.
         """
         if subject is None and html_body is None and text_body is None:
             raise ClientValidationError("validate needs subject, html_body or text_body")
-        request = _TemplateValidationRequest(
+        request = TemplateValidationRequest(
             subject=subject,
             html_body=html_body,
             text_body=text_body,
@@ -201,7 +201,7 @@ class AccountTemplatesApi(Resource):
         """
         if source_server_id == destination_server_id:
             raise ClientValidationError("source and destination server must differ")
-        request = _TemplatePushRequest(
+        request = TemplatePushRequest(
             source_server_id=source_server_id,
             destination_server_id=destination_server_id,
             perform_changes=perform_changes,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from ..convert import unstructure
 from ..errors import ClientValidationError
 from ..models.common import ActionResult, Header
-from ..models.webhooks import HttpAuth, Webhook, WebhookTriggers, _WebhookFields
+from ..models.webhooks import HttpAuth, Webhook, WebhookFields, WebhookTriggers
 from ._base import Resource, query, seg
 
 __all__ = ["WebhooksApi"]
@@ -46,7 +46,7 @@ class WebhooksApi(Resource):
         """Add a webhook; ``message_stream`` defaults to ``outbound`` on Postmark's side."""
         if not url:
             raise ClientValidationError("a webhook needs a url")
-        fields = _WebhookFields(
+        fields = WebhookFields(
             url=url,
             message_stream=message_stream,
             http_auth=http_auth,
@@ -68,7 +68,7 @@ class WebhooksApi(Resource):
 
         Within ``triggers``, only the triggers (and trigger fields) set are sent.
         """
-        fields = _WebhookFields(
+        fields = WebhookFields(
             url=url, http_auth=http_auth, http_headers=http_headers, triggers=triggers
         )
         body = unstructure(fields)

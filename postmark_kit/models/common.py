@@ -102,7 +102,8 @@ class Dump(Model):
     body: str | None = None
 
 
-def _headers_list(value: Any) -> list[Header] | None:
+def headers_list(value: Any) -> list[Header] | None:
+    """Headers given as a mapping, ``(name, value)`` pairs or :class:`Header` s, as a list."""
     if value is None:
         return None
     if isinstance(value, dict):

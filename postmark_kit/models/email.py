@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from email.utils import getaddresses
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..convert import Model, jfield
-from .common import Attachment, Header, _headers_list
+from .common import Attachment, Header, headers_list
 
 if TYPE_CHECKING:
     import email.message
@@ -44,7 +45,7 @@ def _addresses(value: str | Iterable[str] | None) -> str | None:
 
 
 def _headers(value: Mapping[str, str] | Iterable[Header] | None) -> list[Header] | None:
-    return _headers_list(value)
+    return headers_list(value)
 
 
 def _attachments(value: Iterable[Attachment] | None) -> list[Attachment] | None:
@@ -60,7 +61,8 @@ def _count_addresses(value: str | None) -> int:
         return 0
     if "," not in value:  # one address: no list to split (batch sends check every message)
         return 0 if value.isspace() else 1
-    return sum(1 for part in value.split(",") if part.strip())
+    # parsed, not split: '"Doe, Jane" <j@x.com>' is one recipient
+    return sum(1 for name, addr in getaddresses([value]) if addr or name)
 
 
 @attrs.define(frozen=True)

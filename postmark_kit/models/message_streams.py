@@ -69,7 +69,7 @@ class ArchivedMessageStream(Model):
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _MessageStreamFields:
+class MessageStreamFields:
     """Body of create/update: fields left ``None`` are not sent (kept unchanged)."""
 
     id: str | None = None

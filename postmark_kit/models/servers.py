@@ -78,7 +78,7 @@ def _check_spam_threshold(_: Any, __: Any, value: int | None) -> None:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _ServerFields:
+class ServerFields:
     """Body of server create/update: fields left ``None`` are not sent (kept unchanged)."""
 
     name: str | None = None

@@ -121,7 +121,7 @@ class TemplatePushResult(Model):
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _TemplateFields:
+class TemplateFields:
     """Body of create/update: fields left ``None`` are not sent (kept unchanged)."""
 
     name: str | None = None
@@ -134,7 +134,9 @@ class _TemplateFields:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _TemplateValidationRequest:
+class TemplateValidationRequest:
+    """Body of ``templates.validate``."""
+
     subject: str | None = None
     html_body: str | None = None
     text_body: str | None = None
@@ -145,7 +147,9 @@ class _TemplateValidationRequest:
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _TemplatePushRequest:
+class TemplatePushRequest:
+    """Body of ``account.templates.push``."""
+
     source_server_id: int
     destination_server_id: int
     perform_changes: bool

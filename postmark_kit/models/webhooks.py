@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from ..convert import Model
-from .common import Header, _headers_list
+from .common import Header, headers_list
 
 __all__ = [
     "BounceTrigger",
@@ -84,11 +84,11 @@ def _header_names(headers: list[Header] | None) -> str:
 
 
 def _headers(value: Mapping[str, str] | Iterable[Header] | None) -> list[Header] | None:
-    return _headers_list(value)
+    return headers_list(value)
 
 
 def _headers_or_empty(value: Any) -> list[Header]:
-    return _headers_list(value) or []
+    return headers_list(value) or []
 
 
 @attrs.define(frozen=True)
@@ -106,7 +106,7 @@ class Webhook(Model):
 
 
 @attrs.define(frozen=True, kw_only=True)
-class _WebhookFields:
+class WebhookFields:
     """Body of create/update: fields left ``None`` are not sent (kept unchanged)."""
 
     url: str | None = None

@@ -183,7 +183,7 @@ def test_outbound_stream_max_messages_asks_only_for_what_it_needs(mock_api, serv
     fixture = load_response("list_outbound_messages")
     mock_api.get(f"{API}/messages/outbound", json=_pages(fixture, "Messages", 5_000))
 
-    got = list(server_client.outbound.stream(max_messages=620, page_size=300))
+    got = list(server_client.outbound.stream(max_items=620, page_size=300))
 
     assert [m.message_id for m in got] == [f"id-{i}" for i in range(620)]
     assert [(q["count"], q["offset"]) for q in map(query_of, mock_api.request_history)] == [
@@ -533,7 +533,7 @@ def test_inbound_stream(mock_api, server_client) -> None:
     fixture = load_response("list_inbound_messages")
     mock_api.get(f"{API}/messages/inbound", json=_pages(fixture, "InboundMessages", 600))
 
-    got = list(server_client.inbound.stream(status="processed", max_messages=550))
+    got = list(server_client.inbound.stream(status="processed", max_items=550))
 
     assert [m.message_id for m in got] == [f"id-{i}" for i in range(550)]
     assert [query_of(r) for r in mock_api.request_history] == [

@@ -205,11 +205,11 @@ def test_stream_keeps_the_callers_todate_until_it_narrows(mock_api, server_clien
     assert [m.message_id for m in got] == expected
 
 
-def test_max_messages_stops_inside_the_second_window(mock_api, server_client) -> None:
+def test_max_items_stops_inside_the_second_window(mock_api, server_client) -> None:
     records, times = outbound_dataset(10_700)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
 
-    got = list(server_client.outbound.stream(max_messages=10_250))
+    got = list(server_client.outbound.stream(max_items=10_250))
 
     assert [m.message_id for m in got] == [r["MessageID"] for r in records[:10_250]]
 
@@ -217,11 +217,11 @@ def test_max_messages_stops_inside_the_second_window(mock_api, server_client) ->
 # --- paging within the window ----------------------------------------------------------------
 
 
-def test_max_messages_and_page_size(mock_api, server_client) -> None:
+def test_max_items_and_page_size(mock_api, server_client) -> None:
     records, times = outbound_dataset(3_000)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
 
-    stream = server_client.outbound.stream(max_messages=1_201, page_size=400)
+    stream = server_client.outbound.stream(max_items=1_201, page_size=400)
     assert mock_api.call_count == 0
     got = list(stream)
 
@@ -234,9 +234,9 @@ def test_max_messages_and_page_size(mock_api, server_client) -> None:
     ]
 
 
-@pytest.mark.parametrize("max_messages", [0, -3])
-def test_non_positive_max_messages_fetches_nothing(mock_api, server_client, max_messages) -> None:
-    assert list(server_client.outbound.stream(max_messages=max_messages)) == []
+@pytest.mark.parametrize("max_items", [0, -3])
+def test_non_positive_max_items_fetches_nothing(mock_api, server_client, max_items) -> None:
+    assert list(server_client.outbound.stream(max_items=max_items)) == []
     assert mock_api.call_count == 0
 
 
@@ -322,3 +322,43 @@ def test_inbound_walk_survives_late_date_headers(mock_api, server_client) -> Non
 
     assert got == [r["MessageID"] for r in records]
     assert len(mock_api.request_history) <= 3 * 21  # the overlap costs a few pages, not a window
+
+
+@pytest.mark.parametrize("stream", ["outbound", "inbound"])
+def test_max_messages_is_the_deprecated_name_of_max_items(mock_api, server_client, stream) -> None:
+    times = timeline(30, seed=5, fractions=False)
+    if stream == "outbound":
+        records, times = outbound_dataset(30)
+        mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
+    else:
+        records = [
+            {"MessageID": f"in-{i}", "Date": email.utils.format_datetime(t)}
+            for i, t in enumerate(times)
+        ]
+        mock_api.get(f"{API}/messages/inbound", json=FakeSearch(records, times, "InboundMessages"))
+    api = getattr(server_client, stream)
+    with pytest.warns(DeprecationWarning, match="max_items"):
+        got = list(api.stream(max_messages=7))
+    assert len(got) == 7
+    with (
+        pytest.raises(ClientValidationError, match="max_items only"),
+        pytest.warns(DeprecationWarning),
+    ):
+        list(api.stream(max_items=5, max_messages=7))
+
+
+def test_every_stream_takes_max_items(server_client, account_client) -> None:
+    """One name for the item limit of every stream of both clients."""
+    import inspect
+
+    streams = [
+        getattr(area, name)
+        for client in (server_client, account_client)
+        for area in vars(client).values()
+        if hasattr(area, "_transport")
+        for name in dir(area)
+        if name.startswith("stream")
+    ]
+    assert len(streams) >= 10
+    for method in streams:
+        assert "max_items" in inspect.signature(method).parameters, method

@@ -111,6 +111,7 @@ def _wait_for_kinds(store: Path, kinds: list[str], timeout: float = 20) -> list[
     return found
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
     """receiver/wsgi.py under gunicorn with receiver/gunicorn.conf.py, as deployed."""
     pytest.importorskip("gunicorn")
@@ -155,6 +156,7 @@ def test_gunicorn_serves_the_wsgi_module(tmp_path: Path) -> None:
             proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_serve_command_runs_gunicorn(tmp_path: Path) -> None:
     """``postmark-kit serve`` starts a production server that answers webhooks."""
     pytest.importorskip("gunicorn")

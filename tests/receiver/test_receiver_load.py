@@ -28,6 +28,8 @@ from postmark_kit.receiver.journal import WebhookJournal
 from tests.receiver._journal_plugins import read_calls
 from tests.receiver._receiver_support import AUTH, die_with_parent
 
+pytestmark = pytest.mark.slow  # run by the full suite; skipped by -m 'not slow'
+
 pytest.importorskip("gunicorn")
 
 HERE = Path(__file__).resolve().parent
