@@ -192,6 +192,8 @@ class _Prefetcher(Generic[T]):
         #: The next window's first page, fetched once the last page gave its bound.
         self._next_first: tuple[datetime, Future[Page[T]]] | None = None
         self._first_call = True
+        #: TotalCount of the page the walk got last.
+        self._total = 0
 
     def close(self) -> None:
         for _count, future in self._ahead.values():
@@ -221,11 +223,19 @@ class _Prefetcher(Generic[T]):
             page = future.result()
             if len(page.items) > count:
                 page = Page(total=page.total, items=page.items[:count])
+            if offset and page.total != self._total:
+                # Mail came into the frozen window (in its newest second)
+                # between this page's fetch and the previous one's: offsets
+                # moved, so this page may not join the previous one.  Asked
+                # for now, it can only repeat records (dropped by the walk).
+                self._requested += count
+                page = self._fetch(count, offset, to_date)
         else:
             if entry is not None:
                 entry[1].cancel()
             self._requested += count
             page = self._fetch(count, offset, to_date)
+        self._total = page.total
         if self._next_first is not None and self._next_first[0] == to_date and offset == 0:
             self._next_first = None
         if offset == 0 and not any(w.to_date == to_date for w in self._windows):
