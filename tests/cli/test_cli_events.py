@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from postmark_kit.cli import main
+from postmark_kit.receiver import PostmarkReceiver
 from tests.conftest import load_webhook
 from tests.receiver._receiver_support import clean_env, make_app, post, store_path  # noqa: F401
 from tests.receiver.test_receiver_journal import Flaky, drain_all, journaled
@@ -57,3 +59,26 @@ def test_store_ids_and_journal_ids_are_labelled(make_app: Any, tmp_path: Path) -
     wrong = runner.invoke(main, ["events", "show", "99", "--store", str(store)])
     assert wrong.exit_code == 1
     assert "no event 99 in the event store" in wrong.stderr and "JOURNAL IDs" in wrong.stderr
+
+
+def test_replay_now_says_what_happened_when_it_fails_again(
+    make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = journaled(make_app, tmp_path, plugins=[Flaky("broken", failures=99)],
+                    POSTMARK_JOURNAL_MAX_ATTEMPTS=1)  # fmt: skip
+    post(app.test_client(), load_webhook("bounce"))
+    drain_all(app)
+    PostmarkReceiver.shutdown(app)
+    monkeypatch.setenv("POSTMARK_PLUGINS", "tests.cli._replay_plugins:AlwaysFails")
+    monkeypatch.setenv("POSTMARK_LOAD_ENTRYPOINTS", "false")
+    monkeypatch.setenv("POSTMARK_EVENT_STORE", "")
+    monkeypatch.setenv("POSTMARK_JOURNAL_MAX_ATTEMPTS", "1")
+    journal = str(tmp_path / "journal.sqlite3")
+    result = CliRunner().invoke(main, ["events", "replay", "--journal", journal, "--all", "--now"])
+    assert result.exit_code == 0, result.output
+    assert "queued 1 event(s) for dispatch" in result.stdout
+    assert (
+        "dispatched 1 event(s) now: 0 succeeded, 1 failed again; "
+        "1 dead letter(s) left (`events failed`)" in result.stdout
+    )
+    assert "pending (retry due later)" not in result.stdout
