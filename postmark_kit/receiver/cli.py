@@ -144,7 +144,15 @@ def serve(
     except (ConfigError, ImportError, RuntimeError, OSError, sqlite3.Error) as exc:
         # RuntimeError: the journal or event store cannot be opened (missing
         # directory, not SQLite): one line here, not a traceback per worker.
-        click.echo(f"Error: {exc}", err=True)
+        missing = [
+            folder
+            for path in (os.environ.get("POSTMARK_JOURNAL"), os.environ.get("POSTMARK_EVENT_STORE"))
+            if path
+            for folder in [os.path.dirname(os.path.abspath(path))]
+            if not os.path.isdir(folder)
+        ]
+        hint = f" (no such directory: {missing[0]})" if missing else ""
+        click.echo(f"Error: {exc}{hint}", err=True)
         sys.exit(2)
 
     options: dict[str, Any] = {
