@@ -42,6 +42,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 LAZY_COMMANDS: dict[str, str] = {
     "serve": "postmark_kit.receiver.cli:serve",
     "events": "postmark_kit.receiver.cli:events",
+    "console": "postmark_kit.receiver.console:console_command",
     "fake-server": "postmark_kit.testing.cli:fake_server",
     "demo": "postmark_kit.demo:demo",
 }
