@@ -425,3 +425,74 @@ def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) ->
 
     _until(gone, "the replayed dead letter to leave the failures page")
     _until(lambda: len(plugin.seen) == 1, "the fixed plugin to take the replayed event")
+
+
+# -- postmark-kit console -------------------------------------------------------------
+
+
+def test_console_command_serves_the_files_on_loopback(app: Flask) -> None:
+    import subprocess
+    import sys
+
+    import requests
+
+    command = [
+        sys.executable,
+        "-u",
+        "-c",
+        "from postmark_kit.cli import main; main()",
+        "console",
+        "--store",
+        app.config["POSTMARK_EVENT_STORE"],
+        "--journal",
+        app.config["POSTMARK_JOURNAL"],
+        "--port",
+        "0",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTMARK_")}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()
+        address = re.search(r"(http://127\.0\.0\.1:\d+/console/)", first)
+        password = re.search(r"log in as operator with password (\S+)", second)
+        assert address and password, (first, second)
+        with requests.Session() as http:
+            login = http.post(
+                address.group(1) + "login",
+                data={"username": "operator", "password": password.group(1)},
+                timeout=10,
+            )
+            assert login.status_code == 200 and "Overview" in login.text
+            assert re.search(r'id="dead-letters"[^>]*>6<', login.text)
+            events = http.get(address.group(1) + "events?kind=delivery", timeout=10)
+            assert len(re.findall(r"/console/events/\d+\"", events.text)) == 6
+            assert (
+                http.post(
+                    address.group(1) + "login",
+                    data={"username": "operator", "password": "x"},
+                    timeout=10,
+                ).status_code
+                == 401
+            )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_console_command_refuses_missing_files(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from postmark_kit.cli import main
+
+    result = CliRunner().invoke(main, ["console", "--store", str(tmp_path / "none.sqlite3")])
+    assert result.exit_code == 2
+    assert "no event store at" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(
+        main, ["console"], env={"POSTMARK_EVENT_STORE": "", "POSTMARK_JOURNAL": ""}
+    )
+    assert result.exit_code == 2 and "--store and/or --journal" in result.output
