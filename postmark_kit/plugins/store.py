@@ -45,12 +45,24 @@ CREATE TABLE IF NOT EXISTS events (
 _INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS events_dedupe ON events (dedupe_key);
 CREATE INDEX IF NOT EXISTS events_kind ON events (kind, received_at);
+CREATE INDEX IF NOT EXISTS events_kind_id ON events (kind);
 CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient);
 CREATE INDEX IF NOT EXISTS events_recipient_nocase ON events (recipient COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at, kind);
 CREATE INDEX IF NOT EXISTS events_tag ON events (tag);
 CREATE INDEX IF NOT EXISTS events_server ON events (server_id);
+"""
+
+#: Events per hour and kind, kept with each insert: the console's chart reads
+#: a week from 168 x 7 rows here instead of counting 100,000 events.
+_HOURS = """
+CREATE TABLE IF NOT EXISTS event_hours (
+    hour TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (hour, kind)
+) WITHOUT ROWID
 """
 
 #: Columns added after the first release: name -> JSON path they are filled from.
@@ -173,6 +185,20 @@ class EventStore:
                     (path,),
                 )
         self._db.executescript(_INDEXES)
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hours'"
+        ).fetchone():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(_HOURS)
+                self._db.execute(
+                    "INSERT INTO event_hours (hour, kind, n) SELECT substr(received_at, 1, 13),"
+                    " kind, COUNT(*) FROM events GROUP BY 1, 2"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # -- writing -------------------------------------------------------------
 
@@ -195,13 +221,26 @@ class EventStore:
             _server_id(event),
         )
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
-                " recipient, trace_id, received_at, raw, tag, server_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            return cur.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
+                    " recipient, trace_id, received_at, raw, tag, server_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                added = cur.rowcount == 1
+                if added:
+                    self._db.execute(
+                        "INSERT INTO event_hours (hour, kind, n) VALUES (?, ?, 1)"
+                        " ON CONFLICT (hour, kind) DO UPDATE SET n = n + 1",
+                        (str(row[6])[:13], webhook.kind),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return added
 
     @hookimpl
     def postmark_event(self, event: Event, webhook: Webhook) -> None:
@@ -291,15 +330,21 @@ class EventStore:
         t0 = datetime.fromisoformat(start).timestamp()
         span = datetime.fromisoformat(end).timestamp() - t0
         n = max(1, math.ceil(span / step))
-        # Minutes or hours as text prefixes of the ISO timestamps (UTC): a
-        # GROUP BY on the index, then folded into buckets here.
+        # Hours from the per-hour table; minutes (an hour's chart) as text
+        # prefixes of the ISO timestamps (UTC), grouped on the index.
         width = 16 if step < 3600 else 13
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT kind, substr(received_at, 1, {width}), COUNT(*) FROM events"  # noqa: S608
-                " WHERE received_at >= ? AND received_at < ? GROUP BY 1, 2",
-                (start, end),
-            ).fetchall()
+            if width == 13:
+                rows = self._db.execute(
+                    "SELECT kind, hour, n FROM event_hours WHERE hour >= ? AND hour < ?",
+                    (start[:13], end[:13]),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT kind, substr(received_at, 1, 16), COUNT(*) FROM events"
+                    " WHERE received_at >= ? AND received_at < ? GROUP BY 1, 2",
+                    (start, end),
+                ).fetchall()
         out: dict[str, list[int]] = {}
         suffix = ":00+00:00" if width == 16 else ":00:00+00:00"
         for kind, prefix, count in rows:
@@ -307,18 +352,6 @@ class EventStore:
             index = min(n - 1, max(0, int((at - t0) // step)))
             out.setdefault(kind, [0] * n)[index] += int(count)
         return out
-
-    def distinct(self, column: str, *, limit: int = 200) -> list[Any]:
-        """The distinct values of ``kind``, ``tag`` or ``server_id`` (for filter menus)."""
-        if column not in ("kind", "tag", "server_id"):
-            raise ValueError(f"not a filterable column: {column!r}")
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL"  # noqa: S608
-                f" ORDER BY 1 LIMIT ?",
-                (int(limit),),
-            ).fetchall()
-        return [r[0] for r in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
@@ -57,6 +58,8 @@ PAGE_SIZE = 50
 #: Seconds a console login lasts.
 SESSION_SECONDS = 12 * 3600
 _COOKIE = "postmark_console"
+#: Seconds the overview's per-plugin counts are reused (they count the whole journal).
+PLUGIN_TOTALS_TTL = 10.0
 
 _CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
@@ -363,6 +366,19 @@ def console_blueprint(
         response.delete_cookie(_COOKIE, path=url("overview").rstrip("/") or "/")
         return response  # type: ignore[return-value]
 
+    cached: dict[str, tuple[float, dict[str, dict[str, int]]]] = {}
+
+    def plugin_totals(journal: WebhookJournal) -> dict[str, dict[str, int]]:
+        # Counting every finished event is the one read that grows with the
+        # journal: kept for PLUGIN_TOTALS_TTL seconds per process.
+        hit = cached.get("totals")
+        if hit is not None and time.monotonic() - hit[0] < PLUGIN_TOTALS_TTL:
+            return hit[1]
+        kinds = sources.plugins() if sources.plugins else None
+        totals = journal.plugin_totals(kinds)
+        cached["totals"] = (time.monotonic(), totals)
+        return totals
+
     @bp.get("/")
     def overview() -> Response:
         period = request.args.get("period", "day")
@@ -381,8 +397,7 @@ def console_blueprint(
         if journal is not None:
             states = journal.counts()
             oldest = journal.oldest_pending()
-            kinds = sources.plugins() if sources.plugins else None
-            totals = journal.plugin_totals(kinds)
+            totals = plugin_totals(journal)
             plugins = sorted(totals.items())
             backlog = {
                 "pending": states["pending"],
@@ -434,7 +449,7 @@ def console_blueprint(
         if store is not None:
             rows = store.query(**query, limit=PAGE_SIZE + 1, before_id=before)
             total = store.count(**query)
-            kinds = sorted({*KIND_COLOURS, *store.distinct("kind")})
+            kinds = sorted({*KIND_COLOURS, filters["kind"]} - {""})
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         older = url("events", **filters, before=rows[-1].id) if more and rows else None

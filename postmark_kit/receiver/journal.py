@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS journal (
     rounds            INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS journal_due ON journal (state, due);
+CREATE INDEX IF NOT EXISTS journal_state_kind ON journal (state, kind);
 CREATE TABLE IF NOT EXISTS deliveries (
     event_id   INTEGER NOT NULL,
     plugin     TEXT NOT NULL,

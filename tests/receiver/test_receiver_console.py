@@ -496,3 +496,32 @@ def test_console_command_refuses_missing_files(tmp_path: Path) -> None:
         main, ["console"], env={"POSTMARK_EVENT_STORE": "", "POSTMARK_JOURNAL": ""}
     )
     assert result.exit_code == 2 and "--store and/or --journal" in result.output
+
+
+def test_a_store_from_an_older_version_is_upgraded(tmp_path: Path) -> None:
+    """Stores written before tag/server_id and the hourly counts get them on open."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    path = tmp_path / "old.sqlite3"
+    bounce = load_webhook("bounce")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, dedupe_key TEXT NOT NULL,"
+            " kind TEXT NOT NULL, record_type TEXT, message_id TEXT, recipient TEXT,"
+            " trace_id TEXT, received_at TEXT NOT NULL, raw TEXT NOT NULL)"
+        )
+        now = datetime.now(UTC)
+        db.execute(
+            "INSERT INTO events (dedupe_key, kind, record_type, message_id, recipient,"
+            " received_at, raw) VALUES ('k1', 'bounce', 'Bounce', 'm1', 'a@example.com', ?, ?)",
+            (now.isoformat(), json.dumps(bounce)),
+        )
+    store = EventStore(path, create=False)
+    try:
+        (row,) = store.query(tag=bounce["Tag"], server_id=bounce["ServerID"])
+        assert (row.tag, row.server_id) == (bounce["Tag"], bounce["ServerID"])
+        counts = store.kind_counts(now - timedelta(days=1), now + timedelta(hours=1))
+        assert sum(counts["bounce"]) == 1
+    finally:
+        store.close()
