@@ -395,14 +395,14 @@ def console_blueprint(
         backlog: dict[str, Any] = {}
         plugins: list[tuple[str, dict[str, int]]] = []
         if journal is not None:
-            states = journal.counts()
-            oldest = journal.oldest_pending()
+            figures = journal.backlog()
+            oldest = figures["oldest_pending"]
             totals = plugin_totals(journal)
             plugins = sorted(totals.items())
             backlog = {
-                "pending": states["pending"],
+                "pending": figures["pending"],
                 "oldest": (now - oldest).total_seconds() if oldest else None,
-                "dead_letters": states["dead_letters"],
+                "dead_letters": figures["dead_letters"],
             }
         return render(
             "overview.html",

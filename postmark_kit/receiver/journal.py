@@ -630,6 +630,22 @@ class WebhookJournal:
             )
         return _entry(rows[0]) if rows else None
 
+    def backlog(self) -> dict[str, Any]:
+        """``pending``, ``oldest_pending`` (a datetime or ``None``) and ``dead_letters``.
+
+        Cheaper than :meth:`counts` on a big journal: no count of finished events.
+        """
+        with self._lock:
+            ((pending, oldest),) = self._read(
+                "SELECT COUNT(*), MIN(received_at) FROM journal WHERE state = 'pending'"
+            )
+            ((dead,),) = self._read("SELECT COUNT(*) FROM dead_letters")
+        return {
+            "pending": int(pending),
+            "oldest_pending": datetime.fromisoformat(oldest) if oldest else None,
+            "dead_letters": int(dead),
+        }
+
     def oldest_pending(self) -> datetime | None:
         """When the oldest unfinished event was received (``None``: nothing pending)."""
         with self._lock:
@@ -670,8 +686,14 @@ class WebhookJournal:
                 " JOIN journal j ON j.id = d.event_id WHERE j.state != 'done'"
                 " GROUP BY d.plugin, d.state"
             )
-            done = dict(
-                self._read("SELECT kind, COUNT(*) FROM journal WHERE state = 'done' GROUP BY kind")
+            done = (
+                dict(
+                    self._read(
+                        "SELECT kind, COUNT(*) FROM journal WHERE state = 'done' GROUP BY kind"
+                    )
+                )
+                if kinds
+                else {}
             )
         out: dict[str, dict[str, int]] = {}
 

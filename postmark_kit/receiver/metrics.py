@@ -54,8 +54,8 @@ class _JournalCollector:
         if self._journal is None:
             self._journal = WebhookJournal(self.path)
         journal = self._journal
-        counts = journal.counts()
-        oldest = journal.oldest_pending()
+        counts = journal.backlog()
+        oldest = counts["oldest_pending"]
         age = max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0
         yield GaugeMetricFamily(
             "postmark_journal_pending", "Journaled events not finished yet", value=counts["pending"]
