@@ -44,6 +44,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "events": "postmark_kit.receiver.cli:events",
     "console": "postmark_kit.receiver.console:console_command",
     "fake-server": "postmark_kit.testing.cli:fake_server",
+    "fake": "postmark_kit.testing.cli:fake",
+    "render-template": "postmark_kit.testing.cli:render_template",
     "demo": "postmark_kit.demo:demo",
 }
 

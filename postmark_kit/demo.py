@@ -265,6 +265,7 @@ def demo(store: Path | None, timeout: float) -> None:
                         html_body=f'<p>Hi! <a href="{LINK}">Start here</a></p>',
                         tag="welcome",
                         track_opens=True,
+                        track_links="HtmlAndText",
                     )
                 )
                 sent[to] = result.message_id or ""

@@ -60,6 +60,8 @@ NOT_REFERENCE = {
     # FakePostmark wraps it; its public names are documented from postmark_kit.testing.
     "postmark_kit.testing.app": "the simulator's Flask app (internals of FakePostmark)",
     "postmark_kit.testing.server": "FakePostmark, documented from postmark_kit.testing",
+    "postmark_kit.testing.simulator": "the simulator's state, rules and blueprints "
+    "(internals of FakePostmark; its public names are documented from postmark_kit.testing)",
 }
 
 
