@@ -189,7 +189,7 @@ def _fields(stored: StoredEvent) -> list[tuple[str, str]]:
         event = parse_event(stored.payload)
     except Exception as exc:  # a stored body this version no longer parses
         return [("error", f"does not parse: {exc}")]
-    out = [("type", type(event).__name__)]
+    out = [("event class", type(event).__name__)]
     if not attrs.has(type(event)):
         return out
     for field in attrs.fields(type(event)):

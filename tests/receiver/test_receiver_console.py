@@ -362,7 +362,11 @@ def _shot(driver: Any, name: str) -> None:
 
 def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def wait(check: Any) -> Any:
+        # A click returns before the next page is in: wait for what it should show.
+        return WebDriverWait(browser, 15).until(lambda d: check(d))
 
     # Log in: the first page redirects to the form and back.
     browser.get(f"{live}/events")
@@ -371,13 +375,14 @@ def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) ->
     browser.find_element(By.ID, "password").send_keys(CONSOLE_PASSWORD)
     _shot(browser, "login")
     browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-    assert browser.title.startswith("Events")
+    wait(lambda d: d.title.startswith("Events"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "#events tbody tr")) == 12
 
     # Filter the events list.
     Select(browser.find_element(By.ID, "kind")).select_by_value("bounce")
     browser.find_element(By.ID, "tag").send_keys("welcome")
     browser.find_element(By.ID, "apply").click()
+    wait(lambda d: "kind=bounce" in d.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "#events tbody tr")
     assert len(rows) == 3
     assert all("bounce" in r.text and "welcome" in r.text for r in rows)
@@ -386,7 +391,7 @@ def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) ->
 
     # Open an event.
     rows[0].find_element(By.TAG_NAME, "a").click()
-    assert browser.title.startswith("Event ")
+    wait(lambda d: d.title.startswith("Event "))
     fields = browser.find_element(By.ID, "fields").text
     assert "BounceEvent" in fields and "welcome" in fields
     assert '"RecordType": "Bounce"' in browser.find_element(By.ID, "raw").text
@@ -412,11 +417,13 @@ def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) ->
     first = browser.find_element(By.CSS_SELECTOR, "table.dead tbody tr")
     event_id = first.find_element(By.TAG_NAME, "td").text
     first.find_element(By.LINK_TEXT, "Replay…").click()
-    assert browser.find_element(By.ID, "confirm").is_displayed()
+    confirm = wait(lambda d: d.find_elements(By.ID, "confirm"))
+    assert confirm[0].is_displayed()
     _shot(browser, "replay")
     plugin.broken = False
     browser.find_element(By.ID, "do-replay").click()
-    assert "Queued 1 event again" in browser.find_element(By.ID, "replayed").text
+    replayed = wait(lambda d: d.find_elements(By.ID, "replayed"))
+    assert "Queued 1 event again" in replayed[0].text
 
     def gone() -> bool:
         browser.get(f"{live}/failures")
