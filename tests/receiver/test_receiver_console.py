@@ -532,3 +532,31 @@ def test_a_store_from_an_older_version_is_upgraded(tmp_path: Path) -> None:
         assert sum(counts["bounce"]) == 1
     finally:
         store.close()
+
+
+def test_console_works_beside_flask_wtf_csrf(tmp_path: Path, plugin: Flaky) -> None:
+    """The host app's CSRFProtect leaves the console's forms alone: they carry their own token."""
+    flask_wtf = pytest.importorskip("flask_wtf.csrf")
+    app = Flask("wtf-host")
+    app.config["SECRET_KEY"] = "host-secret"
+    flask_wtf.CSRFProtect(app)
+    app.config.update(
+        POSTMARK_LOAD_ENTRYPOINTS=False,
+        POSTMARK_CONSOLE=True,
+        POSTMARK_CONSOLE_USERNAME=CONSOLE_USER,
+        POSTMARK_CONSOLE_PASSWORD=CONSOLE_PASSWORD,
+        POSTMARK_EVENT_STORE=str(tmp_path / "events.sqlite3"),
+    )
+    PostmarkReceiver(app, plugins=[plugin])
+    try:
+        client = app.test_client()
+        assert _login(client).status_code == 303
+        page = client.get(f"{PREFIX}/console/events")
+        assert page.status_code == 200
+        logout = client.post(
+            f"{PREFIX}/console/logout", data={"csrf_token": _csrf(page.get_data(as_text=True))}
+        )
+        assert logout.status_code == 303
+        assert client.get(f"{PREFIX}/console/events").status_code == 302  # logged out
+    finally:
+        PostmarkReceiver.shutdown(app)
