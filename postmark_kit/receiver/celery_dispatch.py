@@ -54,6 +54,8 @@ from celery.signals import (  # type: ignore[import-untyped]
     worker_process_shutdown,
     worker_shutdown,
 )
+from kombu.transport.redis import Channel as _KombuRedisChannel
+from kombu.transport.redis import QoS as _KombuRedisQoS
 from kombu.transport.redis import Transport as _KombuRedisTransport
 
 from ..events import Event, event_kind, parse_event
@@ -462,15 +464,52 @@ def _worker_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(config_from_env() if config is None else config)
 
 
-class RedisTransport(_KombuRedisTransport):
-    """kombu's Redis transport, with "memory full" treated like a lost connection.
+#: How long a worker holds a task it took from Redis while it cannot record it as taken.
+_DELIVERY_WAIT = 300.0
 
-    kombu counts Redis's ``OOM`` reply as a channel error, and a worker whose
-    queue declaration or delivery bookkeeping meets it stops for good
-    ("Unrecoverable error: OutOfMemoryError").  As a connection error it is
-    retried with backoff, and the worker carries on once memory is freed.
+
+class _QoS(_KombuRedisQoS):
+    """kombu's ack emulation, made to hold on to a message it could not record.
+
+    kombu takes a task off the queue (``BRPOP``), then records it as
+    unacknowledged in a second command.  If Redis goes away in between, kombu
+    drops the message, which then exists nowhere: here the record is retried
+    until Redis is back (up to ``_DELIVERY_WAIT`` seconds).
     """
 
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        deadline = time.monotonic() + _DELIVERY_WAIT
+        delay = 0.05
+        while True:
+            try:
+                super().append(message, delivery_tag)  # type: ignore[no-untyped-call]
+                return
+            except _TRANSIENT as exc:
+                if time.monotonic() >= deadline:
+                    log.critical("a task taken from Redis could not be recorded: it is lost")
+                    raise
+                log.warning("recording a delivered task: %s; waiting", _redis_fault("broker", exc))
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+class _Channel(_KombuRedisChannel):
+    QoS = _QoS
+
+
+class RedisTransport(_KombuRedisTransport):
+    """kombu's Redis transport, made to keep every task through a Redis outage.
+
+    * A task taken off the queue while Redis goes down is held until it can be
+      recorded as unacknowledged, instead of dropped (see ``_QoS``).
+    * Redis's ``OOM`` reply counts as a lost connection: kombu counts it as a
+      channel error, and a worker whose queue declaration or delivery
+      bookkeeping meets it stops for good ("Unrecoverable error:
+      OutOfMemoryError").  Retried with backoff, the worker carries on once
+      memory is freed.
+    """
+
+    Channel = _Channel
     connection_errors = (
         *_KombuRedisTransport.connection_errors,
         redis.exceptions.OutOfMemoryError,
