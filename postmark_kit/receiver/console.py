@@ -493,6 +493,16 @@ def console_blueprint(
             has_journal=journal is not None,
         )
 
+    @bp.get("/journal/<int:entry_id>")
+    def journal_entry(entry_id: int) -> Response:
+        """A journal id (the failures page's) -> that event's page in the store."""
+        store, journal = sources.store(), sources.journal()
+        entry = journal.get(entry_id) if journal else None
+        stored = store.get_by_key(entry.dedupe_key) if store and entry else None
+        if stored is None:
+            return render("missing.html", 404, what=f"stored event for journal entry {entry_id}")
+        return redirect(url("event", event_id=stored.id))  # type: ignore[return-value]
+
     def replay_plan(plugin: str | None, event_id: int | None) -> dict[str, Any]:
         journal = sources.journal()
         if journal is None:

@@ -232,6 +232,13 @@ def test_event_page_shows_fields_raw_json_and_deliveries(app: Flask) -> None:
     assert "&#34;MessageID&#34;: &#34;bounce-msg-2&#34;" in html  # the raw JSON, escaped
     assert "crm-sync" in html and "CRM answered 502 Bad Gateway" in html
     assert client.get(f"{PREFIX}/console/events/999999").status_code == 404
+    # From a dead letter (journal ids) to the stored event.
+    journal = WebhookJournal(app.config["POSTMARK_JOURNAL"])
+    (letter,) = [d for d in journal.dead_letters() if d.dedupe_key == bounce.dedupe_key]
+    journal.close()
+    hop = client.get(f"{PREFIX}/console/journal/{letter.event_id}")
+    assert hop.status_code == 302 and hop.headers["Location"].endswith(f"/events/{bounce.id}")
+    assert client.get(f"{PREFIX}/console/journal/999999").status_code == 404
 
 
 def test_replay_needs_csrf_and_reaches_the_fixed_plugin(app: Flask, plugin: Flaky) -> None:
