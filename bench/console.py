@@ -106,14 +106,15 @@ def _build(directory: Path, n: int) -> tuple[str, str]:
 
 
 def bench_console(quick: bool = False) -> list[Any]:
-    from postmark_kit.receiver.console import console_app
+    from postmark_kit.receiver.console import ConsoleSources, console_app
 
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="postmark-console-bench-") as tmp:
         t0 = time.perf_counter()
         store_path, journal_path = _build(Path(tmp), EVENTS)
         print(f"console: built a {EVENTS:,}-event store in {time.perf_counter() - t0:.1f} s")
-        app = console_app(store_path, journal_path, username="bench", password="bench-pass")  # noqa: S106 - a local bench
+        sources = ConsoleSources(store_path, journal_path)
+        app = console_app(sources, username="bench", password="bench-pass")  # noqa: S106 - a local bench
         client = app.test_client()
         login = client.post("/console/login", data={"username": "bench", "password": "bench-pass"})
         assert login.status_code == 303, login.status_code
@@ -155,4 +156,5 @@ def bench_console(quick: bool = False) -> list[Any]:
                     f"first fetch {times[0] * 1000:.0f} ms",
                 )
             )
+        sources.close()
     return results

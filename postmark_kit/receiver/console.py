@@ -19,6 +19,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
@@ -79,27 +80,36 @@ class ConsoleSources:
     store_path: str | None
     journal_path: str | None
     plugins: Callable[[], Mapping[str, Iterable[str]]] | None = None
-    _local: threading.local = attrs.field(factory=threading.local, init=False, repr=False)
+    _open: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def _get(self, name: str, factory: Callable[[], Any]) -> Any:
+        # One connection per process, shared by its threads (both classes lock
+        # around each statement); a forked worker opens its own.
+        with self._lock:
+            pid, value = self._open.get(name, (None, None))
+            if pid != os.getpid():
+                value = factory()
+                self._open[name] = (os.getpid(), value)
+            return value
 
     def store(self) -> EventStore | None:
-        """This thread's connection to the event store (``None``: no store configured)."""
-        if not self.store_path:
-            return None
-        store = getattr(self._local, "store", None)
-        if store is None or getattr(self._local, "pid", None) != os.getpid():
-            store = EventStore(self.store_path)
-            self._local.store, self._local.pid = store, os.getpid()
-        return store
+        """The console's connection to the event store (``None``: no store configured)."""
+        path = self.store_path
+        return self._get("store", lambda: EventStore(path)) if path else None
 
     def journal(self) -> WebhookJournal | None:
-        """This thread's connection to the journal (``None``: no journal configured)."""
-        if not self.journal_path:
-            return None
-        journal = getattr(self._local, "journal", None)
-        if journal is None or getattr(self._local, "jpid", None) != os.getpid():
-            journal = WebhookJournal(self.journal_path)
-            self._local.journal, self._local.jpid = journal, os.getpid()
-        return journal
+        """The console's connection to the journal (``None``: no journal configured)."""
+        path = self.journal_path
+        return self._get("journal", lambda: WebhookJournal(path)) if path else None
+
+    def close(self) -> None:
+        """Close the connections this process opened."""
+        with self._lock:
+            opened, self._open = self._open, {}
+        for pid, value in opened.values():
+            if pid == os.getpid():
+                value.close()
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -594,11 +604,13 @@ def receiver_console(app: Flask, state: ReceiverState) -> Blueprint:
         return out
 
     assert config.console_username and config.console_password  # checked by ReceiverConfig
+    sources = ConsoleSources(config.event_store, journal, plugins)
+    weakref.finalize(app, sources.close)
     return init_console(
         app,
         name=f"{state.name}_console",
         url_prefix=state.url_prefix,
-        sources=ConsoleSources(config.event_store, journal, plugins),
+        sources=sources,
         username=config.console_username,
         password=config.console_password,
     )
@@ -607,16 +619,14 @@ def receiver_console(app: Flask, state: ReceiverState) -> Blueprint:
 # -- postmark-kit console -------------------------------------------------------------
 
 
-def console_app(
-    store_path: str | None, journal_path: str | None, *, username: str, password: str
-) -> Flask:
+def console_app(sources: ConsoleSources, *, username: str, password: str) -> Flask:
     """A bare app serving only the console over the given files (``postmark-kit console``)."""
     app = Flask("postmark_kit.console")
     init_console(
         app,
         name="console",
         url_prefix="",
-        sources=ConsoleSources(store_path, journal_path),
+        sources=sources,
         username=username,
         password=password,
     )
@@ -665,7 +675,8 @@ def console_command(store_path: str | None, journal_path: str | None, port: int)
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
-    app = console_app(store_path, journal_path, username=username, password=password)
+    sources = ConsoleSources(store_path, journal_path)
+    app = console_app(sources, username=username, password=password)
     try:
         server = make_server("127.0.0.1", port, app, threaded=True)
     except OSError as exc:
@@ -682,3 +693,4 @@ def console_command(store_path: str | None, journal_path: str | None, port: int)
         pass
     finally:
         server.server_close()
+        sources.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,11 @@ class _JournalCollector:
     def __init__(self, path: str) -> None:
         self.path = path
         self._journal: WebhookJournal | None = None
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -114,9 +120,11 @@ class ReceiverMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.collector: _JournalCollector | None = None
         if state.config.dispatch == "journal":
             path = JournalSettings.from_mapping(state.config.raw).path
-            self.registry.register(_JournalCollector(path))
+            self.collector = _JournalCollector(path)
+            self.registry.register(self.collector)
 
     def observe(self, response: Response, kind: str, seconds: float, failed: list[str]) -> None:
         """Count one answered webhook."""
@@ -166,6 +174,8 @@ def receiver_metrics(
     """
     known = frozenset(kinds)
     metrics = ReceiverMetrics(state, event_header=event_header, duplicate_header=duplicate_header)
+    if metrics.collector is not None:
+        weakref.finalize(app, metrics.collector.close)
     webhook_endpoints = {f"{state.name}.webhook", f"{state.name}.webhook_kind"}
     started = f"_postmark_metrics_{state.name}"
 
