@@ -492,6 +492,46 @@ class _QoS(_KombuRedisQoS):
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
+    # Giving a task back or acknowledging it after the connection was lost can
+    # fail inside kombu (even with AttributeError, on a closed connection),
+    # and an error here stops the worker ("Unrecoverable error").  Not doing
+    # it is safe: the task stays in Redis's unacknowledged set, and Redis hands
+    # it out again after the visibility timeout (its finished plugins are
+    # recorded as done, so nothing runs twice).
+
+    def restore_unacked(self, client: Any = None) -> Any:
+        try:
+            return super().restore_unacked(client)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            log.warning(
+                "could not give back %d task(s) in hand (%s): Redis hands them out again "
+                "after the visibility timeout",
+                len(self._delivered),
+                type(exc).__name__,
+            )
+            self._delivered.clear()
+            return None
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._unrecorded("acknowledge", delivery_tag, exc)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._unrecorded("give back", delivery_tag, exc)
+
+    def _unrecorded(self, what: str, delivery_tag: Any, exc: Exception) -> None:
+        log.warning(
+            "could not %s a task (%s): Redis hands it out again after the visibility timeout",
+            what,
+            type(exc).__name__,
+        )
+        self._delivered.pop(delivery_tag, None)
+
 
 class _Channel(_KombuRedisChannel):
     QoS = _QoS

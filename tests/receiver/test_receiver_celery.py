@@ -1050,3 +1050,37 @@ def test_load_with_a_redis_restart_loses_nothing_and_repeats_nothing(
         )
         assert not lost
         assert duplicated == 0
+
+
+def test_retry_that_cannot_be_queued_is_not_acknowledged(
+    receiver: Callable[..., Flask],
+    own_redis: RedisServer,
+    redis_url: str,
+    control_url: str,
+    ctl: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """The broker goes down as a failed plugin's retry is queued: the retry waits for it."""
+    proc = start_worker(
+        own_redis.url,
+        tmp_path / "worker.log",
+        control=control_url,
+        POSTMARK_CELERY_REDIS=redis_url,  # the state store stays up
+    )
+    try:
+        app = receiver(POSTMARK_CELERY_BROKER=own_redis.url, POSTMARK_CELERY_REDIS=redis_url)
+        trace = str(uuid.uuid4())
+        key = f"trace:{trace}"
+        ctl.set(f"ctl:fail:flaky:{key}", 1)
+        ctl.set(f"ctl:block:flaky:{key}", 1)
+        assert post(app, load_webhook("bounce"), trace).status_code == 200
+        wait_for("flaky's first attempt", lambda: attempts(ctl, "flaky", key) == 1)
+        own_redis.stop()
+        ctl.delete(f"ctl:block:flaky:{key}")  # it fails now, and its retry cannot be queued
+        time.sleep(1.5)
+        own_redis.start()
+        wait_for("flaky's retry to succeed", lambda: calls(ctl, "flaky", key), timeout=40)
+    finally:
+        stop_worker(proc)
+    assert attempts(ctl, "flaky", key) == 2
+    assert len(calls(ctl, "steady", key)) == 1
