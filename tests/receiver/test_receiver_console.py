@@ -94,7 +94,7 @@ def _seed(app: Flask) -> None:
         journal.close()
 
 
-def _until(check: Any, what: str, timeout: float = 15.0) -> None:
+def _until(check: Any, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
