@@ -43,6 +43,7 @@ from .pagination import MAX_COUNT, PageStream
 LAZY_COMMANDS: dict[str, str] = {
     "serve": "postmark_kit.receiver.cli:serve",
     "events": "postmark_kit.receiver.cli:events",
+    "console": "postmark_kit.receiver.console:console_command",
     "fake-server": "postmark_kit.testing.cli:fake_server",
     "fake": "postmark_kit.testing.cli:fake",
     "render-template": "postmark_kit.testing.cli:render_template",
