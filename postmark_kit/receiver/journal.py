@@ -273,14 +273,14 @@ class JournalSettings:
 
 
 def _keep_body(raw: Mapping[str, Any], get: Callable[[str, Any], Any]) -> int | None:
-    from .config import _int
+    from .config import as_int
 
     value = get("POSTMARK_JOURNAL_KEEP_BODY_BYTES", None)
     if value is None:
         return 64 * 1024 if raw.get("POSTMARK_EVENT_STORE") else None
     if str(value).strip().lower() in ("all", "none"):
         return None
-    return _int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
+    return as_int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
 
 
 @attrs.frozen
