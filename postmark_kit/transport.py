@@ -11,8 +11,11 @@ import json
 import logging
 import math
 import random
+import socket
+import ssl
 import time
 import traceback
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +26,7 @@ import urllib3.exceptions
 
 from . import errors
 from ._version import __version__
+from .concurrency import MAX_CONCURRENCY, Throttle
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "Transport"]
 
@@ -108,6 +112,43 @@ def _never_connected(exc: requests.RequestException) -> bool:
     )
 
 
+def _network_reason(exc: requests.RequestException) -> str:
+    """Why a connection failed, in words a user can act on (never quoting headers)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = current.args[0] if current.args else None
+        if not isinstance(inner, BaseException):
+            inner = current.__cause__ or current.__context__
+        current = inner
+    for link in chain:
+        if isinstance(
+            link, requests.exceptions.SSLError | urllib3.exceptions.SSLError | ssl.SSLError
+        ):
+            detail = next(
+                (str(x.reason) for x in chain if isinstance(x, ssl.SSLError) and x.reason), ""
+            )
+            return f"TLS handshake failed{f' ({detail})' if detail else ''}"
+    for link in chain:
+        if isinstance(link, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return "DNS lookup failed (no such host?)"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(link, urllib3.exceptions.ProtocolError) and "RemoteDisconnected" in str(link):
+            return "the server closed the connection without answering"
+    for link in reversed(chain):
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror[:1].lower() + link.strerror[1:]
+    return f"connection failed ({type(exc).__name__})"
+
+
 def _check_secret(value: object, name: str) -> None:
     """Refuse a token that would not work as a header value, naming ``name``, never the value.
 
@@ -147,6 +188,9 @@ class Transport:
         self._token = token
         self._token_header = token_header
         self.base_url = base_url.rstrip("/")
+        # Named in network errors: host and port only (never userinfo).
+        parts = urllib.parse.urlsplit(self.base_url)
+        self._host = f"{parts.hostname or self.base_url}{f':{parts.port}' if parts.port else ''}"
         self.timeout = timeout
         if retries is None:
             retries = RetryPolicy()
@@ -154,7 +198,18 @@ class Transport:
             retries = RetryPolicy(max_retries=retries)
         self.retry_policy = retries
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        if session is None:
+            # One long-lived pool, big enough for the most concurrent run
+            # (requests' default keeps 10, but say so rather than rely on it).
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=2, pool_maxsize=MAX_CONCURRENCY
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        #: Shared by every call of this transport, whatever thread makes it.
+        self.throttle = Throttle()
         self._headers = {
             token_header: token,
             "Accept": "application/json",
@@ -195,9 +250,15 @@ class Transport:
         url = self.base_url + path
         policy = self.retry_policy
         attempt = 0
+        throttle = self.throttle
+        covered = 0  # the client-wide pause this call already waited out
         while True:
             retry_after: float | None = None
             cause: BaseException | None = None
+            wait = throttle.pause(covered)
+            if wait > 0:
+                # Another thread of this client was told to slow down: so are we.
+                policy.sleep(wait)
             try:
                 # The session's own request(): a Session subclass (OAuth, base
                 # URL, instrumentation) passed by the caller is honoured as is.
@@ -245,8 +306,13 @@ class Transport:
                 retry_after = getattr(failure, "retry_after", None)
                 retryable = status in policy.retry_statuses and (idempotent or status == 429)
             if not retryable or attempt >= policy.max_retries:
+                if isinstance(failure, errors.RateLimitError):
+                    throttle.note_rate_limit(min(retry_after or 0.0, policy.max_backoff))
                 raise failure from self._safe_cause(cause)
             delay = policy.backoff(attempt, retry_after)
+            if isinstance(failure, errors.RateLimitError):
+                # Every thread of this client waits, not just this one.
+                covered = throttle.note_rate_limit(delay)
             log.warning(
                 "postmark %s %s failed (%s); retry %d/%d in %.2fs",
                 method,
@@ -293,7 +359,7 @@ class Transport:
             sent = not isinstance(exc, requests.ConnectTimeout)
             return (
                 errors.RequestTimeoutError(
-                    f"{'read' if sent else 'connect'} timeout after {self.timeout}s",
+                    f"{self._host}: {'read' if sent else 'connect'} timeout after {self.timeout}s",
                     may_have_been_sent=sent,
                     method=method,
                     path=path,
@@ -303,7 +369,7 @@ class Transport:
         sent = not _never_connected(exc)
         return (
             errors.NetworkError(
-                f"connection failed: {type(exc).__name__}",
+                f"cannot reach {self._host}: {_network_reason(exc)}",
                 may_have_been_sent=sent,
                 method=method,
                 path=path,
