@@ -662,6 +662,10 @@ def console_command(store_path: str | None, journal_path: str | None, port: int)
     Log in with POSTMARK_CONSOLE_USERNAME / POSTMARK_CONSOLE_PASSWORD, or with
     the one-off password printed here.  Replays are queued for the receiver's
     worker, as `postmark-kit events replay` queues them.
+
+    \b
+    Example:
+      postmark-kit console --store events.sqlite3 --journal postmark-journal.sqlite3
     """
     from werkzeug.serving import make_server
 
