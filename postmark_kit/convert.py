@@ -254,6 +254,13 @@ def _datetime(value: Any, _: Any = None) -> datetime:
 
 
 def _optional_datetime(value: Any, _: Any = None) -> datetime | None:
+    if value.__class__ is str and value:
+        # Postmark's own format parses in one call (this runs for every item of a page).
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _datetime(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if value is None or value == "":
         return None
     return _datetime(value)
@@ -535,9 +542,11 @@ def _make_converter() -> cattrs.Converter:
     # Registered after the factories: later registrations win.
     for tp, hook in (_NOT_NULL | _OPTIONAL).items():
         conv.register_structure_hook(tp, hook)
+    # Values JSON takes as they are: cattrs then inlines them (no call per field).
     for tp in (str, int, float, bool, str | None, int | None, float | None, bool | None):
-        # JSON scalars are unstructured as they are: cattrs then inlines them.
         conv.register_unstructure_hook(tp, identity)
+    plain = {dict[str, str], dict[str, str] | None, dict[str, Any], dict[str, Any] | None}
+    conv.register_unstructure_hook_func(lambda tp: tp in plain, identity)
     conv.register_structure_hook(type(None), _null)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     conv.register_unstructure_hook(date, lambda d: d.isoformat())
