@@ -330,10 +330,22 @@ def _array(value: Any, _: Any = None) -> list[Any]:
     return check_json(value, 2) if value else value
 
 
+def _all_ascii_str(values: Any) -> bool:
+    """Every value an ASCII ``str`` (checked in one C-level pass: the usual metadata)."""
+    try:
+        return all(map(str.isascii, values))
+    except TypeError:  # not a str
+        return False
+
+
 def _dict_of(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], dict[str, Any]]:
+    plain_str = item is _str
+
     def structure_dict(value: Any, _: Any = None) -> dict[str, Any]:
         if value.__class__ is not dict:
             raise _wrong("an object", value)
+        if plain_str and _all_ascii_str(value.values()) and _all_ascii_str(value):
+            return value
         for key, v in value.items():
             if not key.isascii():
                 _unicode(key)
@@ -370,9 +382,13 @@ def _list_of(item: Callable[[Any, Any], Any], tp: Any) -> Callable[[Any, Any], l
 def _keep_list(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], list[Any]]:
     """A list of scalars: checked item by item, the decoded list itself kept."""
 
+    plain_str = item is _str
+
     def structure_scalars(value: Any, _: Any = None) -> list[Any]:
         if value.__class__ is not list:
             raise _wrong("an array", value)
+        if plain_str and _all_ascii_str(value):
+            return value
         for i, x in enumerate(value):
             try:
                 item(x, None)
