@@ -43,6 +43,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "serve": "postmark_kit.receiver.cli:serve",
     "events": "postmark_kit.receiver.cli:events",
     "fake-server": "postmark_kit.testing.cli:fake_server",
+    "fake": "postmark_kit.testing.cli:fake",
+    "render-template": "postmark_kit.testing.cli:render_template",
     "demo": "postmark_kit.demo:demo",
 }
 

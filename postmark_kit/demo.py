@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shlex
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -182,13 +183,13 @@ def demo(store: Path | None, timeout: float) -> None:
         WebhookTriggers,
     )
     from .plugins.store import EventStore, StoreError
-    from .receiver import PostmarkReceiver, create_app
+    from .receiver import ConfigError, PostmarkReceiver, create_app
+    from .receiver.journal import JournalError
     from .testing import HARD_BOUNCE_ADDRESS, FakePostmark
 
     if store is None:
         store = Path(tempfile.mkdtemp(prefix="postmark-kit-demo-")) / "events.sqlite3"
     store = store.resolve()
-    store.parent.mkdir(parents=True, exist_ok=True)
     journal_path = store.with_name(store.stem + "-journal.sqlite3")
     started = datetime.now(UTC) - timedelta(seconds=1)
     password = secrets.token_urlsafe(12)
@@ -196,21 +197,27 @@ def demo(store: Path | None, timeout: float) -> None:
     _say("postmark-kit demo: Postmark's whole loop on this machine (no token, no network).\n")
     fake = FakePostmark().start()
     alert = BounceAlert(fake.sender_email)
-    receiver_app = create_app(
-        {
-            "POSTMARK_SERVER_TOKEN": fake.server_token,
-            "POSTMARK_BASE_URL": fake.base_url,
-            "POSTMARK_EVENT_STORE": str(store),
-            "POSTMARK_JOURNAL": str(journal_path),
-            "POSTMARK_JOURNAL_POLL": 0.05,
-            "POSTMARK_URL_PREFIX": "/postmark",
-            "POSTMARK_LOG_EVENTS": False,
-            "POSTMARK_LOAD_ENTRYPOINTS": False,
-            "POSTMARK_WEBHOOK_USERNAME": "demo",
-            "POSTMARK_WEBHOOK_PASSWORD": password,
-        },
-        plugins=[alert],
-    )
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        receiver_app = create_app(
+            {
+                "POSTMARK_SERVER_TOKEN": fake.server_token,
+                "POSTMARK_BASE_URL": fake.base_url,
+                "POSTMARK_EVENT_STORE": str(store),
+                "POSTMARK_JOURNAL": str(journal_path),
+                "POSTMARK_JOURNAL_POLL": 0.05,
+                "POSTMARK_URL_PREFIX": "/postmark",
+                "POSTMARK_LOG_EVENTS": False,
+                "POSTMARK_LOAD_ENTRYPOINTS": False,
+                "POSTMARK_WEBHOOK_USERNAME": "demo",
+                "POSTMARK_WEBHOOK_PASSWORD": password,
+            },
+            plugins=[alert],
+        )
+    except (OSError, sqlite3.Error, StoreError, ConfigError, JournalError) as exc:
+        fake.stop()
+        click.echo(f"Error: cannot keep the demo's events in {store}: {exc}", err=True)
+        sys.exit(1)
     plugins_for = _plugins_for(PostmarkReceiver.plugin_manager(receiver_app))
     receiver = make_server(
         "127.0.0.1", 0, receiver_app, threaded=True, request_handler=_quiet_handler()
@@ -258,6 +265,7 @@ def demo(store: Path | None, timeout: float) -> None:
                         html_body=f'<p>Hi! <a href="{LINK}">Start here</a></p>',
                         tag="welcome",
                         track_opens=True,
+                        track_links="HtmlAndText",
                     )
                 )
                 sent[to] = result.message_id or ""
@@ -288,8 +296,11 @@ def demo(store: Path | None, timeout: float) -> None:
             settled = _wait_until_idle(fake, journal_path, timeout)
             deliveries = fake.deliveries
     except PostmarkError as exc:
-        _say(f"Error: the simulator refused a call: {exc}")
+        click.echo(f"Error: the simulator refused a call: {exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted; the events stored so far are in {store}.", err=True)
+        sys.exit(130)
     finally:
         receiver.shutdown()
         receiver.server_close()

@@ -42,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 
 from .api.email import MAX_RECIPIENTS
@@ -59,7 +59,17 @@ from .models.common import Attachment, Header
 from .models.email import Email, SendResult, TemplatedEmail, TrackLinks
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 
-__all__ = ["SETTINGS", "EmailBackend", "RefusedMessagesError"]
+__all__ = [
+    "EXTRAS",
+    "SETTINGS",
+    "EmailBackend",
+    "HeaderInjectionError",
+    "PostmarkEmailMessage",
+    "PostmarkEmailMultiAlternatives",
+    "PostmarkMessageMixin",
+    "RefusedMessagesError",
+    "postmark_settings",
+]
 
 #: Every key of ``settings.POSTMARK`` (top level: ``POSTMARK_<KEY>``), with its default.
 SETTINGS: dict[str, Any] = {
@@ -86,6 +96,13 @@ EXTRAS = (
 )
 
 _UNSET = object()
+
+
+class HeaderInjectionError(ClientValidationError, BadHeaderError):
+    """A newline in a header (subject, address, custom header): refused, as Django does.
+
+    Both a :class:`~postmark_kit.ClientValidationError` and Django's ``BadHeaderError``.
+    """
 
 
 class RefusedMessagesError(PostmarkError):
@@ -168,7 +185,11 @@ class EmailBackend(BaseEmailBackend):
         self.message_stream: str | None = pick(message_stream, "MESSAGE_STREAM")
         self.track_opens: bool | None = pick(track_opens, "TRACK_OPENS")
         self.track_links = _track_links(pick(track_links, "TRACK_LINKS"), "POSTMARK TRACK_LINKS")
-        self.timeout: float | tuple[float, float] = pick(timeout, "TIMEOUT") or DEFAULT_TIMEOUT
+        given_timeout = pick(timeout, "TIMEOUT") or DEFAULT_TIMEOUT
+        # A list (settings read from JSON or YAML) means (connect, read), as a tuple does.
+        self.timeout: float | tuple[float, float] = (
+            tuple(given_timeout) if isinstance(given_timeout, list) else given_timeout
+        )
         self.retries: int | None = pick(retries, "RETRIES")
         self.client = client
         self._owns_client = False
@@ -322,6 +343,7 @@ class EmailBackend(BaseEmailBackend):
             "track_links": _first(extras["track_links"], self.track_links),
             "message_stream": _first(extras["message_stream"], self.message_stream),
         }
+        _check_headers(message, from_email, reply_to, headers)
         built: Email | TemplatedEmail
         if extras["template_id"] is not None or extras["template_alias"] is not None:
             built = TemplatedEmail(
@@ -342,6 +364,21 @@ class EmailBackend(BaseEmailBackend):
                 f"(got {built.recipient_count()})"
             )
         return built
+
+
+def _check_headers(
+    message: EmailMessage, from_email: str | None, reply_to: list[str], headers: list[Header]
+) -> None:
+    fields: list[tuple[str, Any]] = [("Subject", message.subject), ("From", from_email)]
+    fields += [("To", a) for a in message.to] + [("Cc", a) for a in message.cc]
+    fields += [("Bcc", a) for a in message.bcc] + [("Reply-To", a) for a in reply_to]
+    fields += [(h.name or "", h.value) for h in headers] + [(h.name or "", h.name) for h in headers]
+    for name, value in fields:
+        text = "" if value is None else str(value)
+        if "\n" in text or "\r" in text:
+            raise HeaderInjectionError(
+                f"Header values can't contain newlines (got {text!r} for header {name!r})"
+            )
 
 
 def _first(value: Any, default: Any) -> Any:
@@ -405,3 +442,58 @@ def _record(message: EmailMessage, result: SendResult | None, error: Exception |
     message.postmark_result = result  # type: ignore[attr-defined]
     message.postmark_message_id = result.message_id if result and result.ok else None  # type: ignore[attr-defined]
     message.postmark_error = error  # type: ignore[attr-defined]
+
+
+class PostmarkMessageMixin:
+    """The Postmark extras as typed keyword arguments and attributes (see :data:`EXTRAS`).
+
+    Plain ``EmailMessage`` objects work too (set the attributes); these add
+    the types, for your editor and mypy, and the typed outcome attributes.
+    """
+
+    tag: str | None
+    metadata: dict[str, Any] | None
+    track_opens: bool | None
+    track_links: str | None
+    message_stream: str | None
+    template_id: int | None
+    template_alias: str | None
+    template_model: dict[str, Any] | None
+    inline_css: bool | None
+    #: Set by :meth:`EmailBackend.send_messages`.
+    postmark_result: SendResult | None = None
+    postmark_message_id: str | None = None
+    postmark_error: Exception | None = None
+
+    def __init__(
+        self,
+        *args: Any,
+        tag: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        track_opens: bool | None = None,
+        track_links: str | TrackLinks | None = None,
+        message_stream: str | None = None,
+        template_id: int | None = None,
+        template_alias: str | None = None,
+        template_model: Mapping[str, Any] | None = None,
+        inline_css: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.tag = tag
+        self.metadata = dict(metadata) if metadata is not None else None
+        self.track_opens = track_opens
+        self.track_links = str(track_links) if track_links is not None else None
+        self.message_stream = message_stream
+        self.template_id = template_id
+        self.template_alias = template_alias
+        self.template_model = dict(template_model) if template_model is not None else None
+        self.inline_css = inline_css
+
+
+class PostmarkEmailMessage(PostmarkMessageMixin, EmailMessage):
+    """``EmailMessage`` with the Postmark extras as keyword arguments."""
+
+
+class PostmarkEmailMultiAlternatives(PostmarkMessageMixin, EmailMultiAlternatives):
+    """``EmailMultiAlternatives`` with the Postmark extras as keyword arguments."""

@@ -319,6 +319,12 @@ def _validate(email: Sendable) -> None:
         )
     if isinstance(email, Email) and email.text_body is None and email.html_body is None:
         raise ClientValidationError("no body: give text_body and/or html_body")
+    if (
+        isinstance(email, TemplatedEmail)
+        and email.template_id is None
+        and email.template_alias is None
+    ):
+        raise ClientValidationError("template_id or template_alias is required")
 
 
 def _record(state: PostmarkState, emails: list[Sendable]) -> list[SendResult]:

@@ -11,6 +11,7 @@ Postmark's SMTP headers mean the same as the API fields, both ways:
 
 from __future__ import annotations
 
+import email.header
 import email.message
 from collections.abc import Iterator
 from email import policy as email_policy
@@ -90,10 +91,18 @@ def email_from_message(message: email.message.Message) -> Email:
     from .models.email import Email
 
     msg = _modern(message)
+    # A legacy (compat32) message's headers are read from the original and
+    # decoded here: its writer can wrap a whole "Näme <a@b>" in one encoded
+    # word, which a strict parser would take for a bare local part.
+    items = (
+        [(name, str(value)) for name, value in msg.items()]
+        if msg is message
+        else [(name, _decode(value)) for name, value in message.items()]
+    )
 
     def addresses(name: str) -> str | None:
-        values = msg.get_all(name)
-        return ", ".join(str(v) for v in values) if values else None
+        values = [v for n, v in items if n.lower() == name.lower()]
+        return ", ".join(values) if values else None
 
     text_part = msg.get_body(preferencelist=("plain",))
     html_part = msg.get_body(preferencelist=("html",))
@@ -103,9 +112,8 @@ def email_from_message(message: email.message.Message) -> Email:
     metadata: dict[str, str] = {}
     tag = stream = track_links = None
     track_opens: bool | None = None
-    for name, value in msg.items():
+    for name, text in items:
         lower = name.lower()
-        text = str(value)
         if lower in _SKIPPED_HEADERS or lower.startswith("content-"):
             continue
         if lower == _TAG:
@@ -120,14 +128,14 @@ def email_from_message(message: email.message.Message) -> Email:
             metadata[name[len(_METADATA) :]] = text
         else:
             headers.append(Header(name=name, value=text))
-    subject = msg["Subject"]
+    subject = next((v for n, v in items if n.lower() == "subject"), None)
     return Email(
         from_email=addresses("From"),
         to=addresses("To"),
         cc=addresses("Cc"),
         bcc=addresses("Bcc"),
         reply_to=addresses("Reply-To"),
-        subject=str(subject) if subject is not None else None,
+        subject=subject,
         text_body=_text(text_part),
         html_body=_text(html_part),
         tag=tag,
@@ -138,6 +146,14 @@ def email_from_message(message: email.message.Message) -> Email:
         headers=headers or None,
         attachments=attachments or None,
     )
+
+
+def _decode(value: Any) -> str:
+    """A legacy header value as text (RFC 2047 encoded words decoded)."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return str(value)
 
 
 def _text(part: email.message.MIMEPart | None) -> str | None:

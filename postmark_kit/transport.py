@@ -33,6 +33,8 @@ DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 #: the read timeout leaves room for 500-message batches.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
 USER_AGENT = f"postmark-kit/{__version__} {requests.utils.default_user_agent()}"
+#: Methods that always carry a JSON body (``{}`` when the call has nothing to send).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 @attrs.define(frozen=True)
@@ -187,6 +189,8 @@ class Transport:
             idempotent = method != "POST"
         if json_body is not None:
             body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        elif body is None and method in _BODY_METHODS:
+            body = b"{}"  # as the official clients: Postmark wants a JSON body on these
         headers = self._json_headers if body is not None else self._headers
         url = self.base_url + path
         policy = self.retry_policy

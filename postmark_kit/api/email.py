@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..convert import converter, unstructure
@@ -31,6 +31,7 @@ def _check(message: Email | TemplatedEmail) -> None:
         and message.template_alias is None
     ):
         raise ClientValidationError("template_id or template_alias is required")
+    _check_metadata(message.metadata)
     # Commas bound the count from above: most messages need no exact count.
     to, cc, bcc = message.to, message.cc, message.bcc
     bound = (
@@ -43,6 +44,16 @@ def _check(message: Email | TemplatedEmail) -> None:
             f"a message can have at most {MAX_RECIPIENTS} recipients across To, Cc and Bcc "
             f"(got {message.recipient_count()})"
         )
+
+
+def _check_metadata(metadata: Mapping[str, Any] | None) -> None:
+    """Postmark refuses (422) metadata values that are not strings: refuse them before sending."""
+    if metadata:
+        bad = sorted(k for k, v in metadata.items() if not isinstance(v, str))
+        if bad:
+            raise ClientValidationError(
+                f"metadata values must be strings; not for {', '.join(map(repr, bad))}"
+            )
 
 
 def _encode(message: Email | TemplatedEmail) -> bytes:
@@ -221,6 +232,8 @@ class EmailApi(Resource):
         """Queue a bulk send (one content, many recipients) on a broadcast stream."""
         if not bulk.messages:
             raise ClientValidationError("a bulk request needs at least one recipient message")
+        for metadata in (bulk.metadata, *(m.metadata for m in bulk.messages)):
+            _check_metadata(metadata)
         return self._call("POST", "/email/bulk", BulkSendResult, json_body=unstructure(bulk))
 
     def get_bulk_status(self, bulk_request_id: str) -> BulkStatus:

@@ -163,7 +163,7 @@ class TemplatesApi(Resource):
         template_type: str | TemplateType | None = None,
         layout_template: str | None = None,
     ) -> TemplateValidation:
-        """Check Mustache syntax and render with ``test_render_model``, without saving.
+        """Check the syntax (Mustachio) and render with ``test_render_model``, without saving.
 
         Invalid content is reported in the result (``all_content_is_valid``,
         per-part ``validation_errors``), not raised.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from email.utils import getaddresses
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,8 @@ def _count_addresses(value: str | None) -> int:
         return 0
     if "," not in value:  # one address: no list to split (batch sends check every message)
         return 0 if value.isspace() else 1
-    return sum(1 for part in value.split(",") if part.strip())
+    # parsed, not split: '"Doe, Jane" <j@x.com>' is one recipient
+    return sum(1 for name, addr in getaddresses([value]) if addr or name)
 
 
 @attrs.define(frozen=True)

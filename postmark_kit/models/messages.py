@@ -14,6 +14,7 @@ from .common import Attachment, EmailAddress, Header
 __all__ = [
     "ClickEvent",
     "Geo",
+    "InboundAttachment",
     "InboundMessage",
     "InboundMessageDetails",
     "InboundMessageSummary",
@@ -68,6 +69,13 @@ class OutboundMessageDetails(OutboundMessage):
 
 
 @attrs.define(frozen=True)
+class InboundAttachment(Attachment):
+    """An attachment of an inbound email; ``disposition`` is ``inline`` or ``attachment``."""
+
+    disposition: str | None = None
+
+
+@attrs.define(frozen=True)
 class InboundMessageSummary(Model):
     """A received message as the inbound search lists it.
 
@@ -89,7 +97,7 @@ class InboundMessageSummary(Model):
     tag: str | None = None
     message_id: str | None = None
     status: str | None = None
-    attachments: list[Attachment] = attrs.field(factory=list)
+    attachments: list[InboundAttachment] = attrs.field(factory=list)
     message_stream: str | None = None
 
     @property
@@ -118,6 +126,7 @@ class InboundMessage(InboundMessageSummary):
     stripped_text_reply: str | None = None
     headers: list[Header] = attrs.field(factory=list)
     raw_email: str | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (case-insensitive), or ``None``."""

@@ -23,6 +23,7 @@ from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
 from .auth import check_request, client_ip
 from .config import ConfigError, ReceiverConfig, config_from_env
 from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook, bind_app
+from .journal import DEFAULT_JOURNAL
 from .manager import build_plugin_manager, builtin_plugins, load_object
 
 __all__ = [
@@ -219,8 +220,11 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     try:
         # The receiver's own limit, not the host app's MAX_CONTENT_LENGTH (``req.stream``
         # applies that one, and a big inbound message would get Flask's HTML 413).
-        # One byte over, so that a chunked body past the limit reads as longer than it.
-        stream = get_input_stream(req.environ, max_content_length=limit + 1)
+        # With a Content-Length (checked above) the stream is bounded by it, and a
+        # server that terminates its input hands it over unwrapped; a chunked body is
+        # cut one byte past the limit, so that it reads as longer than the limit.
+        cap = None if declared is not None else limit + 1
+        stream = get_input_stream(req.environ, max_content_length=cap)
         # Content-Length (checked above) sizes the read: read(limit + 1) would make
         # a server that leaves the stream unbounded allocate the whole limit each time.
         body = stream.read((limit if declared is None else declared) + 1)
@@ -414,8 +418,8 @@ class PostmarkReceiver:
     def client_for(app: Flask, name: str | None = None) -> ServerClient | None:
         """The callback client the app's plugins receive (``None`` without a server token).
 
-        When the sending extension (``app.extensions["postmark"]``) was set up
-        first, this is its client: one connection pool, one configuration.
+        With the sending extension on the app too (``app.extensions["postmark"]``),
+        both have this one client, whichever was set up first (for the same server).
         """
         return PostmarkReceiver.state_for(app, name).client
 
@@ -516,12 +520,18 @@ def _build(
                 f"receiver {receiver.name!r}: URL prefix {prefix or '/'!r} is taken by "
                 f"receiver {other.name!r} (set POSTMARK_URL_PREFIX or url_prefix=)"
             )
-        if config.dispatch == other.config.dispatch == "journal" and _journal_path(
-            config
-        ) == _journal_path(other.config):
+        both = config.dispatch if config.dispatch == other.config.dispatch else None
+        if both == "journal" and _journal_path(config) == _journal_path(other.config):
             raise ConfigError(
                 f"receiver {receiver.name!r}: journal {_journal_path(config)!r} is used by "
                 f"receiver {other.name!r}; give each receiver its own POSTMARK_JOURNAL"
+            )
+        if both == "celery" and _queue(config) == _queue(other.config):
+            # One queue: either receiver's workers would run the other's events.
+            raise ConfigError(
+                f"receiver {receiver.name!r}: Celery queue {_queue(config)!r} is used by "
+                f"receiver {other.name!r}; give each receiver its own POSTMARK_CELERY_QUEUE "
+                "(and POSTMARK_CELERY_KEY_PREFIX)"
             )
     client = receiver.client
     owns_client = False
@@ -566,16 +576,27 @@ def _build(
                 "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
                 prefix,
             )
-    with app.app_context():
-        pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
-        if routes:
-            pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+    try:
+        with app.app_context():
+            pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
+            if routes:
+                pm.hook.postmark_add_routes(app=app, url_prefix=prefix)
+    except BaseException:
+        # A plugin refused the settings: the app must not start, and nothing of
+        # this receiver may keep running (a journal worker thread, an open client).
+        del app.extensions[extension_key(receiver.name)]
+        state.close()
+        raise
     return state
 
 
 def _journal_path(config: ReceiverConfig) -> str:
-    path = config.raw.get("POSTMARK_JOURNAL") or "postmark-journal.sqlite3"
+    path = config.raw.get("POSTMARK_JOURNAL") or DEFAULT_JOURNAL
     return os.path.abspath(str(path))
+
+
+def _queue(config: ReceiverConfig) -> str:
+    return str(config.raw.get("POSTMARK_CELERY_QUEUE") or "postmark").strip()
 
 
 def load_app(spec: str) -> Flask:
@@ -599,7 +620,8 @@ def worker_state(
     """The receiver a worker process runs events with, outside any request.
 
     With the host ``app`` (or ``POSTMARK_FLASK_APP`` in ``config``, see
-    :func:`load_app`): that app's receiver (``name`` picks one of several),
+    :func:`load_app`): that app's receiver (``name``, or ``POSTMARK_RECEIVER``
+    in ``config``, picks one of several),
     its plugins and callback client, in its application context.  Without:
     plugins and client built from the ``POSTMARK_*`` settings in ``config``,
     as the standalone receiver builds them, in the context of a bare app that
@@ -609,6 +631,8 @@ def worker_state(
     if app is None and settings.get("POSTMARK_FLASK_APP"):
         app = load_app(str(settings["POSTMARK_FLASK_APP"]))
     if app is not None:
+        if name is None and settings.get("POSTMARK_RECEIVER"):
+            name = str(settings["POSTMARK_RECEIVER"])
         return PostmarkReceiver.state_for(app, name)
     bare = Flask("postmark_kit.worker")
     bare.config.update(settings)

@@ -502,7 +502,9 @@ def make_celery(config: Mapping[str, Any] | None = None) -> Any:
         # A task that raised is given back, never acknowledged (the task itself
         # handles plugin failures; what escapes is Redis or the worker).
         task_acks_on_failure_or_timeout=False,
-        task_time_limit=settings.time_limit,
+        # A soft limit: raised inside the plugin, so it counts as that plugin's
+        # failure and is retried.  (A hard limit would make Celery drop the task.)
+        task_soft_time_limit=settings.time_limit,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
@@ -748,6 +750,18 @@ def _dispatch_task(task: Any, message: dict[str, Any]) -> None:
     except _StateUnavailable as exc:
         log.error("event %s: %s; the task is given back to the broker", key, exc)
         raise Reject(str(exc), requeue=True) from exc
+    except redis.RedisError as exc:
+        # Not a fault that waiting cures (a wrong key type, a script error): give the
+        # task back, throttled, rather than let Celery drop it.
+        log.exception("event %s: Redis refused a command; the task is given back", key)
+        time.sleep(1.0)
+        raise Reject(str(exc), requeue=True) from exc
+    except Reject:
+        raise
+    except Exception as exc:
+        # A bug here must not drop the event either: retried, then dead-lettered.
+        log.exception("event %s: the worker failed", key)
+        _worker_failed(task, worker, message, exc)
 
 
 def _run_plugins(
@@ -795,11 +809,14 @@ def _run_plugins(
             # A replay to a worker without that plugin: keep the dead letter.
             give_up(name, "dispatch", f"no plugin named {name!r} in this worker", 0)
             continue
-        with conn.pipeline() as pipe:
-            pipe.hincrby(tries_key, name, 1)
-            pipe.hset(tries_key, f"{name}:error", _DIED)
-            pipe.expire(tries_key, ttl)
-            tries = int(_persist(settings, "the attempt count", pipe.execute)[0])
+        # A pipeline is built afresh for every try: a failed one is emptied.
+        started = _transaction(
+            conn,
+            ("hincrby", tries_key, name, 1),
+            ("hset", tries_key, f"{name}:error", _DIED),
+            ("expire", tries_key, ttl),
+        )
+        tries = int(_persist(settings, "the attempt count", started)[0])
         if tries > limit:
             # The attempts before ended with their process: give up without a further one.
             last = _persist(
@@ -826,11 +843,13 @@ def _run_plugins(
             else:
                 retry[name] = tries
             continue
-        with conn.pipeline() as pipe:
-            pipe.sadd(done_key, name)
-            pipe.expire(done_key, ttl)
-            pipe.hdel(tries_key, name, f"{name}:error", f"{name}:last")
-            _persist(settings, f"the success of {name}", pipe.execute)
+        succeeded = _transaction(
+            conn,
+            ("sadd", done_key, name),
+            ("expire", done_key, ttl),
+            ("hdel", tries_key, name, f"{name}:error", f"{name}:last"),
+        )
+        _persist(settings, f"the success of {name}", succeeded)
         if result.rejection is not None:
             # Too late to answer Postmark 403: the event was acknowledged already.
             log.warning("%s event %s rejected by %s after acceptance", webhook.kind, key, name)
@@ -847,6 +866,18 @@ def _run_plugins(
         _resend(task, settings, {**message, "only": sorted(retry)}, countdown)
 
 
+def _transaction(conn: redis.Redis, *commands: tuple[Any, ...]) -> Callable[[], list[Any]]:
+    """A MULTI/EXEC of ``commands`` (method name, arguments), built anew on each call."""
+
+    def run() -> list[Any]:
+        with conn.pipeline() as pipe:
+            for name, *args in commands:
+                getattr(pipe, name)(*args)
+            return pipe.execute()
+
+    return run
+
+
 def _worker_failed(task: Any, worker: _Worker, message: dict[str, Any], exc: Exception) -> None:
     """The worker's setup or the message failed (not a plugin): retry, then dead-letter."""
     settings = worker.settings
@@ -859,7 +890,10 @@ def _worker_failed(task: Any, worker: _Worker, message: dict[str, Any], exc: Exc
         return
     record = _dead_record(message, "<worker>", "dispatch", f"{type(exc).__name__}: {exc}", attempt)
     conn = worker.connection()
-    _persist(settings, "the dead letter", lambda: conn.rpush(settings.dead_key, record))
+    try:
+        _persist(settings, "the dead letter", lambda: conn.rpush(settings.dead_key, record))
+    except _StateUnavailable as unavailable:
+        raise Reject(str(unavailable), requeue=True) from unavailable
 
 
 def _text(value: bytes | str) -> str:
@@ -923,6 +957,10 @@ class CeleryDispatcher:
             if settings.broker == settings.redis_url
             else (settings.connect(settings.broker))
         )
+        # EVALSHA, loaded again by redis-py after a Redis restart (NOSCRIPT).
+        self._claim = self.redis.register_script(_CLAIM)
+        self._confirm = self.redis.register_script(_CONFIRM)
+        self._release = self.redis.register_script(_RELEASE)
         self._checked = False
         self._check_lock = threading.Lock()
         self._ensure_durable(at_startup=True)
@@ -973,7 +1011,7 @@ class CeleryDispatcher:
         # meets a pending claim is refused too, never answered "duplicate".
         pending = f"pending:{uuid.uuid4().hex}"
         try:
-            claimed = self.redis.eval(_CLAIM, 1, seen, pending, settings.pending_claim_ms)
+            claimed = self._claim(keys=[seen], args=[pending, settings.pending_claim_ms])
         except redis.RedisError as exc:
             reason = _redis_fault("dedupe store", exc)
             log.error("claim of %s failed: %s", webhook.dedupe_key, reason)
@@ -1005,14 +1043,14 @@ class CeleryDispatcher:
             )
             log.error("enqueue of %s event %s failed: %s", webhook.kind, webhook.dedupe_key, exc)
             try:
-                self.redis.eval(_RELEASE, 1, seen, pending)
+                self._release(keys=[seen], args=[pending])
             except redis.RedisError:
                 # The pending claim lapses within seconds.
                 log.exception("could not drop the dedupe claim for %s", webhook.dedupe_key)
             raise DispatchError(reason) from exc
         try:
             confirmed = f"queued:{webhook.received_at.isoformat()}"
-            self.redis.eval(_CONFIRM, 1, seen, pending, confirmed, settings.dedupe_ttl)
+            self._confirm(keys=[seen], args=[pending, confirmed, settings.dedupe_ttl])
         except redis.RedisError:
             # Queued all the same: the workers' per-plugin done-sets still stop a repeat.
             log.exception("could not confirm the dedupe claim for %s", webhook.dedupe_key)
@@ -1108,7 +1146,8 @@ def replay_dead_letters(config: Mapping[str, Any] | None = None) -> int:
                     replay = dict(message)
                     if workers_only and len(workers_only) == len(plugins):
                         replay["only"] = workers_only
-                    conn.hdel(settings.tries_key(key), *plugins)
+                    fields = [f"{p}{suffix}" for p in plugins for suffix in ("", ":error", ":last")]
+                    conn.hdel(settings.tries_key(key), *fields)
                     app.send_task(TASK_NAME, args=[replay], queue=settings.queue)
                     sent += 1
                     for entry in taken:

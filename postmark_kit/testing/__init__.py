@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import payloads
-    from .app import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, SimulatorState, create_app
     from .hooks import Delivery, WebhookDispatcher
     from .inprocess import AppWebhooks, post_webhook
     from .server import FakePostmark
+    from .simulator import (
+        HARD_BOUNCE_ADDRESS,
+        SOFT_BOUNCE_ADDRESS,
+        SimulationError,
+        SimulatorState,
+        bounce_address,
+        create_app,
+    )
 
 __all__ = [
     "HARD_BOUNCE_ADDRESS",
@@ -22,8 +29,10 @@ __all__ = [
     "AppWebhooks",
     "Delivery",
     "FakePostmark",
+    "SimulationError",
     "SimulatorState",
     "WebhookDispatcher",
+    "bounce_address",
     "create_app",
     "payloads",
     "post_webhook",
@@ -31,10 +40,12 @@ __all__ = [
 
 #: Where each public name lives.
 _WHERE = {
-    "HARD_BOUNCE_ADDRESS": ".app",
-    "SOFT_BOUNCE_ADDRESS": ".app",
-    "SimulatorState": ".app",
-    "create_app": ".app",
+    "HARD_BOUNCE_ADDRESS": ".simulator",
+    "SOFT_BOUNCE_ADDRESS": ".simulator",
+    "SimulationError": ".simulator",
+    "SimulatorState": ".simulator",
+    "bounce_address": ".simulator",
+    "create_app": ".simulator",
     "Delivery": ".hooks",
     "WebhookDispatcher": ".hooks",
     "AppWebhooks": ".inprocess",

@@ -1,7 +1,16 @@
 """Webhook delivery for the simulator: a background worker POSTing over real HTTP.
 
-Retries non-2xx answers on a compressed schedule so tests see Postmark's retry
-behaviour in milliseconds instead of hours.  URLs under a prefix given to
+Retries follow Postmark's documented rules (webhooks overview and the inbound
+webhook page):
+
+- Inbound: any answer but 200 is retried 10 times (1, 5, 10, 10, 10, 15, 30 min,
+  1 h, 2 h, 6 h); a 403 stops the retries at once.
+- Other webhooks: 5xx, 408, 429 and connection failures are retried for about an
+  hour (1, 5, 10, 10, 10, 15 min); any other answer is final.
+
+The schedule is Postmark's, scaled by ``time_scale`` (default ``1e-5``: the 10.5-hour
+inbound schedule takes under half a second) so tests see the behaviour without
+waiting.  URLs under a prefix given to
 :meth:`WebhookDispatcher.mount` go to a WSGI app in process instead (no socket),
 delivered on the thread that waits for webhooks, so a unit test stays on one thread.
 """
@@ -9,6 +18,7 @@ delivered on the thread that waits for webhooks, so a unit test stays on one thr
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import queue
 import threading
@@ -26,7 +36,18 @@ WSGIApp = Callable[..., Any]
 #: In-process rounds per wait: a plugin reacting to a webhook may cause another one.
 _MAX_ROUNDS = 1000
 
-DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0.05, 0.05, 0.1, 0.2)
+#: Postmark's retry delays in seconds, inbound webhooks.
+INBOUND_RETRY_DELAYS: tuple[float, ...] = (60, 300, 600, 600, 600, 900, 1800, 3600, 7200, 21600)
+#: Postmark's retry delays in seconds, every other webhook.
+EVENT_RETRY_DELAYS: tuple[float, ...] = (60, 300, 600, 600, 600, 900)
+#: Real delays times this in the simulator.
+DEFAULT_TIME_SCALE = 1e-5
+#: Answers (besides connection failures) that make Postmark retry an event webhook.
+RETRIED_STATUSES = frozenset({408, 429})
+#: The event-webhook schedule the simulator uses by default (scaled).
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = tuple(
+    d * DEFAULT_TIME_SCALE for d in EVENT_RETRY_DELAYS
+)
 
 
 @attrs.define
@@ -41,6 +62,8 @@ class Delivery:
     delivered: bool = False
     #: True when it went to a mounted app in process instead of over HTTP.
     in_process: bool = False
+    #: True for inbound mail (its own retry rules).
+    inbound: bool = False
 
 
 @attrs.define
@@ -68,15 +91,48 @@ class _Job:
     auth: tuple[str, str] | None
     headers: dict[str, str]
     delivery: Delivery
+    on_done: Callable[[Delivery], None] | None = None
+
+    def settle(self, status: int | None) -> bool:
+        """Record an attempt's answer; True when it is final (no retry), Postmark's rules."""
+        self.delivery.status = status
+        if status is None:  # no answer: retried
+            return False
+        if self.delivery.inbound:
+            self.delivery.delivered = status == 200
+            return status in (200, 403)  # a 403 stops inbound retries at once
+        self.delivery.delivered = 200 <= status < 300
+        return status < 500 and status not in RETRIED_STATUSES
+
+    def done(self) -> None:
+        if self.on_done is not None:
+            with contextlib.suppress(Exception):  # a callback must not kill the worker
+                self.on_done(self.delivery)
 
 
 class WebhookDispatcher:
     """Queue plus one daemon worker; ``join`` waits until everything queued is settled."""
 
     def __init__(
-        self, retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE, timeout: float = 5.0
+        self,
+        retry_schedule: Sequence[float] | None = None,
+        timeout: float = 5.0,
+        *,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        inbound_retry_schedule: Sequence[float] | None = None,
     ):
-        self.retry_schedule = tuple(retry_schedule)
+        """``retry_schedule``: delays between event-webhook attempts (by default Postmark's,
+        times ``time_scale``); ``inbound_retry_schedule`` the same for inbound mail."""
+        self.retry_schedule = tuple(
+            retry_schedule
+            if retry_schedule is not None
+            else (d * time_scale for d in EVENT_RETRY_DELAYS)
+        )
+        self.inbound_retry_schedule = tuple(
+            inbound_retry_schedule
+            if inbound_retry_schedule is not None
+            else (d * time_scale for d in INBOUND_RETRY_DELAYS)
+        )
         self.timeout = timeout
         self.deliveries: list[Delivery] = []
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -99,11 +155,17 @@ class WebhookDispatcher:
         *,
         auth: tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        inbound: bool = False,
+        on_done: Callable[[Delivery], None] | None = None,
     ) -> None:
+        """Queue one webhook; ``on_done`` is called once it is settled (delivered or not)."""
         delivery = Delivery(
-            url=url, record_type=str(payload.get("RecordType", "Inbound")), payload=payload
+            url=url,
+            record_type=str(payload.get("RecordType", "Inbound")),
+            payload=payload,
+            inbound=inbound,
         )
-        job = _Job(url, payload, auth, dict(headers or {}), delivery)
+        job = _Job(url, payload, auth, dict(headers or {}), delivery, on_done)
         with self._lock:
             self.deliveries.append(delivery)
             if self._mount_for(url) is not None:
@@ -154,23 +216,36 @@ class WebhookDispatcher:
             self._inbox = [j for j in self._inbox if not _under(j.url, prefix)]
         return [j.delivery for j in dropped]
 
-    def deliver_in_process(self) -> list[Delivery]:
+    def deliver_in_process(self, prefix: str | None = None) -> list[Delivery]:
         """POST every pending webhook of a mounted app into it, on this thread, in order.
 
-        Webhooks queued meanwhile (a plugin's callback sent mail) are delivered
-        too.  A non-2xx answer is retried at once, as many times as the retry
-        schedule has steps.  Returns what was delivered (or given up on).
+        ``prefix`` limits it to the app mounted there.  Webhooks queued
+        meanwhile (a plugin's callback sent mail) are delivered too.  A non-2xx
+        answer is retried at once, as many times as the retry schedule has
+        steps.  Returns what was delivered (or given up on).
         """
         done: list[Delivery] = []
+        wanted = prefix.rstrip("/") if prefix is not None else None
         for _ in range(_MAX_ROUNDS):
             with self._lock:
-                if not self._inbox:
+                index = next(
+                    (
+                        i
+                        for i, j in enumerate(self._inbox)
+                        if wanted is None or _under(j.url, wanted)
+                    ),
+                    None,
+                )
+                if index is None:
                     break
-                job = self._inbox.pop(0)
+                job = self._inbox.pop(index)
                 mount = self._mount_for(job.url)
             if mount is None:  # unmounted since: nowhere to go
                 continue
-            self._deliver_to(mount, job)
+            try:
+                self._deliver_to(mount, job)
+            finally:
+                job.done()
             done.append(job.delivery)
         return done
 
@@ -194,7 +269,7 @@ class WebhookDispatcher:
             host = f"{host}:{parts.port}"
         body = json.dumps(job.payload).encode()
         client = Client(mount.app)
-        retries = len(self.retry_schedule)
+        retries = len(self._schedule(job))
         for attempt in range(retries + 1):
             headers["X-PM-Retries-Remaining"] = str(retries - attempt)
             job.delivery.attempts += 1
@@ -206,11 +281,12 @@ class WebhookDispatcher:
                 headers=headers,
                 environ_base={"REMOTE_ADDR": "127.0.0.1", **mount.environ},
             )
-            job.delivery.status = response.status_code
             response.close()
-            if 200 <= response.status_code < 300:
-                job.delivery.delivered = True
+            if job.settle(response.status_code):
                 return
+
+    def _schedule(self, job: _Job) -> tuple[float, ...]:
+        return self.inbound_retry_schedule if job.delivery.inbound else self.retry_schedule
 
     def close(self) -> None:
         self._stop.set()
@@ -229,6 +305,8 @@ class WebhookDispatcher:
                 if job is not None:
                     job.delivery.status = None
             finally:
+                if job is not None:
+                    job.done()
                 self._queue.task_done()
                 if job is not None:
                     with self._idle:
@@ -238,19 +316,18 @@ class WebhookDispatcher:
     def _deliver(self, job: _Job) -> None:
         headers = {"Content-Type": "application/json", **job.headers}
         headers["X-PM-Webhook-Trace-Id"] = str(uuid.uuid4())
-        delays = (0.0, *self.retry_schedule)
-        for delay in delays:
+        delays = (0.0, *self._schedule(job))
+        for n, delay in enumerate(delays):
             if delay and self._stop.wait(delay):
                 return
             job.delivery.attempts += 1
+            headers["X-PM-Retries-Remaining"] = str(len(delays) - n - 1)
             try:
                 resp = self._session.post(
                     job.url, json=job.payload, auth=job.auth, headers=headers, timeout=self.timeout
                 )
             except requests.RequestException:
-                job.delivery.status = None
+                job.settle(None)
                 continue
-            job.delivery.status = resp.status_code
-            if 200 <= resp.status_code < 300:
-                job.delivery.delivered = True
+            if job.settle(resp.status_code):
                 return

@@ -233,7 +233,7 @@ class AppWebhooks:
         """
         mine: list[Delivery] = []
         for _ in range(_MAX_ROUNDS):
-            batch = [d for d in self.fake.dispatcher.deliver_in_process() if self._mine(d.url)]
+            batch = self.fake.dispatcher.deliver_in_process(self.origin)
             if batch:
                 mine += batch
                 self._drain_journal()

@@ -10,8 +10,8 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .app import SimulatorState, create_app
-from .hooks import DEFAULT_RETRY_SCHEDULE, Delivery, WebhookDispatcher
+from .hooks import DEFAULT_TIME_SCALE, Delivery, WebhookDispatcher
+from .simulator import SimulatorState, create_app
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -34,25 +34,40 @@ class FakePostmark:
         server_token: str | None = None,
         account_token: str | None = None,
         sender_email: str = "sender@example.com",
-        retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+        retry_schedule: Sequence[float] | None = None,
         log_requests: bool = False,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        inbound_retry_schedule: Sequence[float] | None = None,
+        auto_deliver: bool = True,
+        control_port: int | None = None,
     ) -> None:
+        """``time_scale`` scales Postmark's webhook retry schedule (``1e-5``: hours become
+        tenths of a second); ``retry_schedule``/``inbound_retry_schedule`` set the delays
+        outright.  ``auto_deliver=False`` leaves sent messages undelivered until
+        ``deliver``/``bounce`` is called.  ``control_port`` (0: any free port) also
+        serves the control API (:mod:`postmark_kit.testing.control`) on 127.0.0.1."""
         self.host = host
         self.port = port
         self.server_token = server_token or f"fake-server-{secrets.token_hex(8)}"
         self.account_token = account_token or f"fake-account-{secrets.token_hex(8)}"
         self.sender_email = sender_email
-        self.dispatcher = WebhookDispatcher(retry_schedule)
+        self.dispatcher = WebhookDispatcher(
+            retry_schedule, time_scale=time_scale, inbound_retry_schedule=inbound_retry_schedule
+        )
         self.state = SimulatorState(
             server_token=self.server_token,
             account_token=self.account_token,
             sender_email=sender_email,
             dispatcher=self.dispatcher,
         )
+        self.state.auto_deliver = auto_deliver
         self.app = create_app(self.state)
         self.log_requests = log_requests
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.control_port = control_port
+        self._control: BaseWSGIServer | None = None
+        self._control_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # never the tokens
         return f"FakePostmark(base_url={self.base_url if self._server else None!r})"
@@ -78,9 +93,37 @@ class FakePostmark:
                 target=self._server.serve_forever, name="fake-postmark", daemon=True
             )
             self._thread.start()
+        if self.control_port is not None and self._control is None:
+            from .control import create_control_app
+
+            # loopback only, whatever ``host`` is: the control API takes no token
+            self._control = make_server(
+                "127.0.0.1",
+                self.control_port,
+                create_control_app(self),
+                threaded=True,
+                request_handler=None if self.log_requests else _QuietHandler,
+            )
+            self._control_thread = threading.Thread(
+                target=self._control.serve_forever, name="fake-postmark-control", daemon=True
+            )
+            self._control_thread.start()
         return self
 
+    @property
+    def control_url(self) -> str:
+        """Where the control API listens (``control_port`` must have been given)."""
+        if self._control is None:
+            raise RuntimeError("No control API: pass control_port= (0 for any free port).")
+        return f"http://127.0.0.1:{self._control.server_port}"
+
     def stop(self) -> None:
+        if self._control is not None:
+            self._control.shutdown()
+            self._control.server_close()
+            if self._control_thread is not None:
+                self._control_thread.join(timeout=5)
+            self._control = self._control_thread = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -105,7 +148,9 @@ class FakePostmark:
     def reset(self) -> None:
         """Forget every message, template, webhook... (tokens and URL stay)."""
         self.wait_for_webhooks(timeout=5)
+        auto_deliver = self.state.auto_deliver
         self.state.reset()
+        self.state.auto_deliver = auto_deliver
         with self.dispatcher._lock:
             self.dispatcher.deliveries.clear()
 
@@ -151,10 +196,53 @@ class FakePostmark:
         with self.state.lock:
             return self.state.spam_complaint(message_id, recipient)
 
+    def deliver(self, message_id: str, recipient: str | None = None) -> dict[str, Any]:
+        """Deliver a message to a recipient (fires Delivery webhooks).
+
+        Sent messages are delivered at once unless the simulator was made with
+        ``auto_deliver=False``; delivering twice raises ``SimulationError``.
+        """
+        with self.state.lock:
+            msg = self.state.message(message_id)
+            return self.state.deliver(msg, self.state.recipient_of(msg, recipient))
+
+    def bounce(
+        self, message_id: str, recipient: str | None = None, *, type: str = "HardBounce"
+    ) -> dict[str, Any]:
+        """Bounce a message (``type``: any Postmark bounce type; fires Bounce webhooks).
+
+        A type that deactivates the address (HardBounce, BadEmailAddress,
+        ManuallyDeactivated) suppresses it and fires SubscriptionChange webhooks too.
+        """
+        with self.state.lock:
+            msg = self.state.message(message_id)
+            return self.state.bounce(msg, self.state.recipient_of(msg, recipient), type)
+
+    def subscription_change(
+        self,
+        message_id: str,
+        recipient: str | None = None,
+        *,
+        suppress: bool = True,
+        origin: str = "Recipient",
+    ) -> dict[str, Any]:
+        """The recipient unsubscribes (``suppress=False``: is reactivated); fires webhooks."""
+        with self.state.lock:
+            msg = self.state.message(message_id)
+            who = self.state.recipient_of(msg, recipient)
+            return self.state.subscription_change(msg, who, suppress=suppress, origin=origin)
+
     def inject_inbound(self, **fields: Any) -> dict[str, Any]:
-        """Receive an inbound email (Postmark field names: From, To, Subject, TextBody...)."""
+        """Receive an inbound email (Postmark field names: From, To, Subject, TextBody...).
+
+        ``MailboxHash`` comes from a ``+hash`` in ``To`` unless given; ``Metadata``
+        and ``Attachments`` (``Name``, ``Content`` as base64 or bytes, ``ContentType``,
+        ``ContentID``, ``Disposition``) are posted as Postmark posts them.
+        """
         with self.state.lock:
             return self.state.inject_inbound(**fields)
+
+    inbound = inject_inbound
 
     def add_sender(self, email: str, *, confirmed: bool = True, name: str = "Sender") -> None:
         """Add a sender signature (``confirmed=False`` to test error 401)."""

@@ -13,8 +13,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.conftest import API, SERVER_TOKEN
 
-#: ``body=NO_BODY``: the request must carry no body and no Content-Type.
+#: ``body=NO_BODY``: the call has nothing to send.  GET/DELETE then carry no body and
+#: no Content-Type; POST/PUT/PATCH carry ``{}`` as JSON, as the official clients send
+#: (Postmark wants a JSON Content-Type on them).
 NO_BODY: Any = object()
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 def query_of(request: Any) -> dict[str, str]:
@@ -45,7 +48,10 @@ def assert_request(
     assert "X-Postmark-Account-Token" not in headers
     assert headers["Accept"] == "application/json"
     assert "postmark-kit" in headers["User-Agent"]
-    if body is NO_BODY:
+    if body is NO_BODY and method in _BODY_METHODS:
+        assert headers["Content-Type"] == "application/json"
+        assert json.loads(request.body) == {}
+    elif body is NO_BODY:
         assert not request.body, f"unexpected body {request.body!r}"
         assert "Content-Type" not in headers
     else:
@@ -85,7 +91,10 @@ def sent_exactly(
         used, unused = unused, used
     assert req.headers[used] == (ACCOUNT_TOKEN if account else SERVER_TOKEN)
     assert unused not in req.headers
-    if body is NO_BODY:
+    if body is NO_BODY and method in _BODY_METHODS:
+        assert req.headers["Content-Type"] == "application/json"
+        assert json.loads(req.body) == {}
+    elif body is NO_BODY:
         assert not req.body
     else:
         assert req.headers["Content-Type"] == "application/json"

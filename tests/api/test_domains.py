@@ -200,7 +200,7 @@ def test_actions_send_no_body_and_return_the_domain(
     mock_api.register_uri(method, f"{API}/domains/1234/{suffix}", json=load_response(op_id))
     domain = getattr(account_client.domains, action)(1234)
     req = _sent(mock_api, method, f"/domains/1234/{suffix}")
-    assert req.body is None
+    assert req.body == b"{}" and req.headers["Content-Type"] == "application/json"
     _assert_full_domain(domain, op_id)
 
 
@@ -222,6 +222,6 @@ def test_verify_spf_warns_and_still_works(
     # stacklevel=2: the warning points at the caller, not at postmark_kit.
     assert record[0].filename == __file__
     req = _sent(mock_api, "POST", "/domains/1234/verifyspf")
-    assert req.body is None
+    assert req.body == b"{}" and req.headers["Content-Type"] == "application/json"
     _assert_full_domain(domain, "verify_domain_spf")
     assert domain.spf_verified is True

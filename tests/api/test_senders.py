@@ -211,7 +211,7 @@ def test_resend_confirmation(mock_api: requests_mock.Mocker, account_client: Acc
     mock_api.post(f"{API}/senders/1234/resend", json=load_response("resend_sender_confirmation"))
     result = account_client.senders.resend_confirmation(1234)
     req = _sent(mock_api, "POST", "/senders/1234/resend")
-    assert req.body is None
+    assert req.body == b"{}" and req.headers["Content-Type"] == "application/json"
     assert result.error_code == 0
     assert result.message == load_response("resend_sender_confirmation")["Message"]
     assert result.extra == {}
@@ -225,7 +225,7 @@ def test_verify_spf_warns_and_still_works(
         signature = account_client.senders.verify_spf(1)
     assert record[0].filename == __file__
     req = _sent(mock_api, "POST", "/senders/1/verifyspf")
-    assert req.body is None
+    assert req.body == b"{}" and req.headers["Content-Type"] == "application/json"
     _assert_full_signature(signature, "verify_sender_spf")
 
 
@@ -239,7 +239,7 @@ def test_request_new_dkim_warns_and_still_works(
         result = account_client.senders.request_new_dkim(1234)
     assert record[0].filename == __file__
     req = _sent(mock_api, "POST", "/senders/1234/requestnewdkim")
-    assert req.body is None
+    assert req.body == b"{}" and req.headers["Content-Type"] == "application/json"
     assert result == ActionResult(
         error_code=0, message="New DKIM key requested for Sender Signature 1234."
     )

@@ -168,3 +168,12 @@ def test_demo_without_store_keeps_events_in_a_printed_temp_folder() -> None:
         for leftover in store.parent.iterdir():
             leftover.unlink()
         store.parent.rmdir()
+
+
+def test_demo_with_an_unusable_store_is_a_clear_error(tmp_path: Path) -> None:
+    store = tmp_path / "notes.txt"
+    store.write_text("not a database")
+    result = _demo("--store", str(store))
+    assert result.exit_code == 1
+    assert f"Error: cannot keep the demo's events in {store}" in result.output
+    assert "Traceback" not in result.output

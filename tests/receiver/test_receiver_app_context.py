@@ -289,3 +289,39 @@ def test_celery_task_runs_the_host_apps_plugins_in_its_context(redis_url: str) -
         celery_app.postmark_worker.close()
         celery_app.close()
     assert [("host-app", "sqlite:///host.db", BOUNCE["ID"])] == _host_app.SEEN
+
+
+def test_a_plugin_refusing_its_settings_leaves_nothing_running(tmp_path: Path) -> None:
+    import threading
+
+    class Picky:
+        @hookimpl
+        def postmark_configure(self, app: Flask) -> None:
+            raise ValueError("CRM_URL is not set")
+
+    def workers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "postmark-journal-worker"}
+
+    before = workers()
+    app = host(
+        POSTMARK_DISPATCH="journal",
+        POSTMARK_JOURNAL=str(tmp_path / "journal.sqlite3"),
+        POSTMARK_SERVER_TOKEN="server-token-0123",
+    )
+    with pytest.raises(ValueError, match="CRM_URL"):
+        PostmarkReceiver(app, plugins=[Picky()])
+    with pytest.raises(RuntimeError, match="init_app was not called"):
+        PostmarkReceiver.state_for(app)
+    assert workers() <= before  # the journal worker it started is stopped
+
+
+def test_worker_state_picks_a_receiver_by_name() -> None:
+    app = host()
+    PostmarkReceiver(app)
+    PostmarkReceiver(app, name="billing", config={"POSTMARK_URL_PREFIX": "/billing"})
+    try:
+        with pytest.raises(RuntimeError, match="pass name="):
+            worker_state({}, app=app)
+        assert worker_state({"POSTMARK_RECEIVER": "billing"}, app=app).name == "billing"
+    finally:
+        PostmarkReceiver.shutdown(app)

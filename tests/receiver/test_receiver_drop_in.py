@@ -32,6 +32,7 @@ from tests.receiver._receiver_support import (  # noqa: F401
     Recorder,
     clean_env,
     post,
+    serve_wsgi,
 )
 
 BOUNCE = load_webhook("bounce")
@@ -202,6 +203,17 @@ def test_two_receivers_on_one_prefix_or_one_journal_fail_at_startup(
         PostmarkReceiver(app2, name="b", config={**settings, "POSTMARK_URL_PREFIX": "/b"})
 
 
+def test_two_celery_receivers_on_one_queue_fail_at_startup(apps: list[Flask]) -> None:
+    pytest.importorskip("celery")
+    app = host_app(POSTMARK_DISPATCH="celery", POSTMARK_CELERY_BROKER="redis://127.0.0.1:9/0")
+    PostmarkReceiver(app)
+    apps.append(app)
+    with pytest.raises(ConfigError, match="Celery queue 'postmark' is used by"):
+        PostmarkReceiver(app, name="b", config={"POSTMARK_URL_PREFIX": "/b"})
+    other_queue = {"POSTMARK_URL_PREFIX": "/c", "POSTMARK_CELERY_QUEUE": "postmark-c"}
+    PostmarkReceiver(app, name="c", config=other_queue)
+
+
 # -- Flask-WTF CSRF ---------------------------------------------------------------
 
 
@@ -268,6 +280,28 @@ def test_host_max_content_length_does_not_cut_inbound_mail(apps: list[Flask]) ->
     assert len(recorder.calls[0][3].body) == len(body)
     # The host's own views keep the host's limit.
     assert client.post("/signup", data=b"x" * (2 * 1024 * 1024)).status_code == 413
+
+
+def test_host_max_content_length_over_real_http(apps: list[Flask]) -> None:
+    """The same through werkzeug's server: real framing, Content-Length and chunked."""
+    import requests
+
+    recorder = Recorder()
+    app = host_app(MAX_CONTENT_LENGTH=1024 * 1024, POSTMARK_MAX_BODY_BYTES=3 * 1024 * 1024)
+    PostmarkReceiver(app, plugins=[recorder])
+    apps.append(app)
+    body = _big_inbound(2 * 1024 * 1024)
+    headers = {"Content-Type": "application/json"}
+    with serve_wsgi(app) as port, requests.Session() as http:
+        url = f"http://127.0.0.1:{port}/postmark/webhook"
+        sized = http.post(url, data=body, auth=AUTH, headers=headers, timeout=30)
+        chunked = http.post(url, data=iter([body]), auth=AUTH, headers=headers, timeout=30)
+        too_big = _big_inbound(4 * 1024 * 1024)
+        over = http.post(url, data=iter([too_big]), auth=AUTH, headers=headers, timeout=30)
+    assert sized.status_code == 200, sized.text[:200]
+    assert chunked.status_code == 200, chunked.text[:200]
+    assert over.status_code == 413 and over.json() == {"error": "body over the 3145728-byte limit"}
+    assert [len(c[3].body) for c in recorder.calls[::2]] == [len(body)] * 2  # inline: no dedupe
 
 
 def test_the_receivers_own_limit_still_answers_json(apps: list[Flask]) -> None:
@@ -438,3 +472,41 @@ def test_a_receiver_for_another_server_keeps_its_own_client(apps: list[Flask]) -
 def test_state_for_an_app_without_a_receiver_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="init_app was not called"):
         PostmarkReceiver.state_for(Flask("bare"))
+
+
+def test_receiver_modules_import_no_private_names_of_other_modules() -> None:
+    """The receiver's modules use each other's public API only (cli.py took ``_state``)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "postmark_kit" / "receiver"
+    found = []
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                found += [
+                    f"{source.name}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                ]
+    assert found == []
+
+
+@pytest.mark.parametrize("sending_first", [True, False], ids=["sending-first", "receiver-first"])
+def test_one_client_with_the_sending_extension_in_either_order(
+    apps: list[Flask], sending_first: bool
+) -> None:
+    from postmark_kit.flask import Postmark
+
+    recorder = Recorder()
+    app = host_app(POSTMARK_SERVER_TOKEN="server-token-0123")
+    if sending_first:
+        sending = Postmark(app)
+    PostmarkReceiver(app, plugins=[recorder])
+    if not sending_first:
+        sending = Postmark(app)
+    apps.append(app)
+    post(app.test_client(), BOUNCE)
+    shared = app.extensions["postmark"].client
+    assert recorder.calls[0][2] is shared is PostmarkReceiver.client_for(app)
+    with app.app_context():
+        assert sending.client is shared

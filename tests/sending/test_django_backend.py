@@ -20,8 +20,15 @@ from postmark_kit import (
     ClientValidationError,
     InactiveRecipientError,
     InvalidTokenError,
+    TrackLinks,
 )
-from postmark_kit.django import EmailBackend, RefusedMessagesError
+from postmark_kit.django import (
+    EmailBackend,
+    HeaderInjectionError,
+    PostmarkEmailMessage,
+    PostmarkEmailMultiAlternatives,
+    RefusedMessagesError,
+)
 from postmark_kit.testing import FakePostmark
 from tests.conftest import API, SERVER_TOKEN
 from tests.sending._support import accepted, register_sends
@@ -317,6 +324,18 @@ def test_settings(api: requests_mock_module.Mocker) -> None:
     assert api.last_request.headers["X-Postmark-Server-Token"] == "from-kwargs"
 
 
+def test_timeout_and_retries_settings_reach_the_client(api: requests_mock_module.Mocker) -> None:
+    conf = {"SERVER_TOKEN": SERVER_TOKEN, "BASE_URL": API, "TIMEOUT": [2, 7], "RETRIES": 0}
+    with override_settings(POSTMARK=conf):
+        backend = mail.get_connection()
+        assert isinstance(backend, EmailBackend)
+        with backend:
+            backend.send_messages([EmailMessage("s", "b", to=["a@example.com"])])
+    assert backend.timeout == (2, 7)
+    assert backend.retries == 0
+    assert api.last_request.timeout == (2, 7)
+
+
 def test_one_client_per_open_connection(api: requests_mock_module.Mocker) -> None:
     backend = mail.get_connection()
     assert isinstance(backend, EmailBackend)
@@ -352,3 +371,39 @@ def test_against_the_simulator(postmark_fake: FakePostmark) -> None:
     assert stored["TrackOpens"] is True
     assert stored["Attachments"] == ["a.txt"]
     assert bad.postmark_error.error_code == 300  # type: ignore[attr-defined]
+
+
+def test_newlines_in_headers_are_refused_as_django_does(api: requests_mock_module.Mocker) -> None:
+    from django.core.mail import BadHeaderError
+
+    injected = EmailMessage("Hi\nBcc: victim@example.com", "b", to=["a@example.com"])
+    with pytest.raises(BadHeaderError, match="newlines"):
+        injected.send()
+    with pytest.raises(ClientValidationError):
+        EmailMessage("s", "b", to=["a@example.com"], headers={"X-A": "1\r\nX-B: 2"}).send()
+    with pytest.raises(HeaderInjectionError):
+        EmailMessage("s", "b", to=["a@example.com\nb@example.com"]).send()
+    assert not api.called
+
+
+def test_typed_message_classes(api: requests_mock_module.Mocker) -> None:
+    message = PostmarkEmailMultiAlternatives(
+        "Welcome",
+        "text",
+        to=["a@example.com"],
+        tag="welcome",
+        metadata={"user": 7},
+        track_links=TrackLinks.HTML_ONLY,
+        message_stream="outbound",
+    )
+    message.attach_alternative("<p>html</p>", "text/html")
+    templated = PostmarkEmailMessage(
+        to=["b@example.com"], template_id=12, template_model={"x": 1}, inline_css=False
+    )
+    assert mail.get_connection().send_messages([message, templated]) == 2
+    plain, with_template = sent_messages(api)
+    assert plain["Tag"] == "welcome" and plain["Metadata"] == {"user": "7"}
+    assert plain["TrackLinks"] == "HtmlOnly" and plain["HtmlBody"] == "<p>html</p>"
+    assert with_template["TemplateId"] == 12 and with_template["InlineCss"] is False
+    assert message.postmark_message_id == "id-0"
+    assert templated.postmark_result is not None and templated.postmark_result.ok

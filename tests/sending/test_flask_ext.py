@@ -132,6 +132,10 @@ def test_bad_input_is_refused_before_any_request(api: requests_mock_module.Mocke
         )
     with pytest.raises(ClientValidationError, match="the fields of Email"):
         postmark.send(from_email="a@x.com", to="b@x.com", text_body="x", sender="nope")
+    with pytest.raises(ClientValidationError, match="template_id or template_alias"):
+        postmark.send(TemplatedEmail(from_email="a@x.com", to="b@x.com"))
+    with pytest.raises(ClientValidationError, match="no body"):
+        postmark.send(from_email="a@x.com", to="b@x.com", subject="empty")
     with pytest.raises(ClientValidationError, match="at most 50 recipients"):
         postmark.send(from_email="a@x.com", to=[f"r{i}@x.com" for i in range(51)], text_body="x")
     assert not api.called

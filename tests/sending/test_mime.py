@@ -159,3 +159,18 @@ def test_header_objects_keep_order_and_duplicates() -> None:
         text_body="x\n", headers=[Header(name="X-A", value="1"), Header(name="X-A", value="2")]
     )
     assert Email.from_message(reparse(e.to_message())).headers == e.headers
+
+
+def test_legacy_message_with_raw_non_ascii_headers() -> None:
+    # compat32 writes "Zoë <z@x>" as one encoded word: still read as a name and an address.
+    legacy = MIMEText("hé", "plain", "utf-8")
+    legacy["From"] = "Zoë <zoe@example.com>"
+    legacy["To"] = 'ada@example.com, "Doe, John" <john@example.com>'
+    legacy["Subject"] = "Grüße"
+    legacy["X-Note"] = "ünïcode"
+    result = Email.from_message(legacy)
+    assert result.from_email == "Zoë <zoe@example.com>"
+    assert result.to == 'ada@example.com, "Doe, John" <john@example.com>'
+    assert result.subject == "Grüße"
+    assert result.text_body == "hé"
+    assert result.headers == [Header(name="X-Note", value="ünïcode")]

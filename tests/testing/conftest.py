@@ -18,6 +18,8 @@ class Sink:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_first = 0
+        #: Statuses to answer, in order, before the default 200 (after ``fail_first``).
+        self.script: list[int] = []
         self.lock = threading.Lock()
         self.url = ""
 
@@ -35,7 +37,12 @@ def sink() -> Iterator[Sink]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state.lock:
-                status = 500 if state.fail_first > 0 else 200
+                if state.fail_first > 0:
+                    status = 500
+                elif state.script:
+                    status = state.script.pop(0)
+                else:
+                    status = 200
                 state.fail_first -= 1
                 auth = self.headers.get("Authorization", "")
                 user = ""

@@ -58,7 +58,7 @@ def world() -> Iterator[tuple[FakePostmark, ServerClient, Ids]]:
         sent = client.email.send(
             Email(
                 to="jo@example.org",
-                html_body="<p>hi</p>",
+                html_body='<p>hi <a href="https://example.org/">there</a></p>',
                 text_body="hi",
                 attachments=[Attachment.from_bytes("a.txt", b"x", "text/plain")],
                 track_opens=True,
@@ -275,7 +275,14 @@ def breakdown_world() -> Iterator[ServerClient]:
     with FakePostmark() as fake:
         client = ServerClient(fake.server_token, base_url=fake.base_url, retries=0)
         mid = client.email.send(
-            Email(from_email=fake.sender_email, to="jo@example.org", html_body="<p>x</p>")
+            Email(
+                from_email=fake.sender_email,
+                to="jo@example.org",
+                html_body='<a href="https://x.example/">x</a>',
+                text_body="https://x.example/",
+                track_opens=True,
+                track_links="HtmlAndText",
+            )
         ).message_id
         assert mid
         with fake.state.lock:

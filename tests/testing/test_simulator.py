@@ -29,7 +29,7 @@ from postmark_kit.models.webhooks import (
 )
 from postmark_kit.receiver import create_app
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, FakePostmark
-from postmark_kit.testing import app as sim_app
+from postmark_kit.testing import simulator as sim_app
 
 from .conftest import Sink
 
@@ -98,7 +98,8 @@ def test_validation_errors_use_postmark_codes(
     for body, code in cases:
         resp = requests.post(url, json=body, headers=headers, timeout=5)
         assert (resp.status_code, resp.json()["ErrorCode"]) == (422, code), body
-    resp = requests.post(url, data="{nope", headers=headers, timeout=5)
+    json_type = {**headers, "Content-Type": "application/json"}
+    resp = requests.post(url, data="{nope", headers=json_type, timeout=5)
     assert resp.json()["ErrorCode"] == 402
     too_many = ",".join(f"r{i}@example.org" for i in range(51))
     resp = requests.post(
@@ -136,7 +137,7 @@ def test_templates_render_with_the_model(
         name="Welcome",
         alias="welcome",
         subject="Hi {{name}}",
-        text_body="Hello {{name}}{{#items}}, {{.}}{{/items}}",
+        text_body="Hello {{name}}{{#each items}}, {{.}}{{/each}}",  # Mustachio loops with each
     )
     sent = postmark_client.email.send_with_template(
         TemplatedEmail(
@@ -200,7 +201,9 @@ def test_unimplemented_operation_is_501_naming_it(
     postmark_fake: FakePostmark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every catalogued operation is simulated now: a future one stands in
-    monkeypatch.setattr(sim_app, "_CATALOG", [("POST", "/future/{}/thing", "future_thing")])
+    monkeypatch.setattr(
+        sim_app.app, "UNSIMULATED_OPERATIONS", [("POST", "/future/{}/thing", "future_thing")]
+    )
     resp = requests.post(
         f"{postmark_fake.base_url}/future/1/thing",
         headers={"X-Postmark-Account-Token": postmark_fake.account_token},
@@ -226,7 +229,15 @@ def test_webhooks_delivered_with_auth_headers_and_retries(
         ),
     )
     sink.fail_first = 2  # the first delivery is refused twice, then retried
-    sent = postmark_client.email.send(_email(postmark_fake))
+    sent = postmark_client.email.send(
+        Email(
+            from_email=postmark_fake.sender_email,
+            to="a@example.org",
+            html_body='<a href="https://example.org/x">x</a>',
+            track_opens=True,
+            track_links="HtmlOnly",
+        )
+    )
     postmark_fake.open(sent.message_id or "")
     postmark_fake.click(sent.message_id or "", "https://example.org/x")
     postmark_client.email.send(_email(postmark_fake, to=HARD_BOUNCE_ADDRESS))

@@ -324,8 +324,10 @@ def test_breakdown_stats_count_simulated_opens_and_clicks(
                 from_email=postmark_fake.sender_email,
                 to="a@example.org",
                 html_body="<a href='https://x.example/'>x</a>",
+                text_body="https://x.example/",
                 tag=tag,
                 track_opens=True,
+                track_links="HtmlAndText",
             )
         )
         return sent.message_id or ""

@@ -1,0 +1,108 @@
+"""Request and response helpers shared by the simulator's blueprints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar, cast
+
+from flask import Response, current_app, g, request
+from werkzeug.local import LocalProxy
+
+from .records import JSON, SEARCH_WINDOW, fail, public
+from .state import SimulatorState
+
+#: Key of the simulator's state in ``app.extensions``.
+EXTENSION_KEY = "postmark_kit.simulator"
+
+#: The state of the app handling the current request.
+state = cast(SimulatorState, LocalProxy(lambda: current_app.extensions[EXTENSION_KEY]))
+
+F = TypeVar("F", bound=Callable[..., Response])
+
+
+#: Views that take the account token; every other view takes the server token.
+ACCOUNT_VIEWS: set[Callable[..., Response]] = set()
+
+
+#: Send views that also take Postmark's ``POSTMARK_API_TEST`` server token.
+API_TEST_VIEWS: set[Callable[..., Response]] = set()
+#: The test token: sends are checked, answered, and forgotten.
+API_TEST_TOKEN = "POSTMARK_API_TEST"  # noqa: S105 - Postmark's documented public value
+
+
+def api_test_token(view: F) -> F:
+    """Let a send view take ``POSTMARK_API_TEST`` (checked, never delivered)."""
+    API_TEST_VIEWS.add(view)
+    return view
+
+
+def is_api_test() -> bool:
+    """True when this request came with the ``POSTMARK_API_TEST`` token."""
+    return bool(g.get("postmark_api_test"))
+
+
+def account_token(view: F) -> F:
+    """Mark a view as taking the account token (Postmark's account-level endpoints)."""
+    ACCOUNT_VIEWS.add(view)
+    return view
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def json_body() -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise fail(402, "Received invalid JSON input.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise fail(402, "Received invalid JSON input.") from None
+
+
+def paging(window: bool = True) -> tuple[int, int]:
+    try:
+        args = {k.lower(): v for k, v in request.args.items()}
+        count = int(args["count"])
+        offset = int(args.get("offset", "0"))
+    except (KeyError, ValueError):
+        raise fail(700, "The 'count' and 'offset' parameters are required integers.") from None
+    if not 1 <= count <= 500 or offset < 0:
+        raise fail(700, "'count' must be 1-500 and 'offset' non-negative.")
+    if window and count + offset > SEARCH_WINDOW:
+        raise fail(700, "Offset + count must not exceed 10,000; narrow the search with dates.")
+    return count, offset
+
+
+def date_arg(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(700, f"Invalid date in '{name}'.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def in_dates(record: JSON) -> bool:
+    start, end = date_arg("fromdate"), date_arg("todate")
+    when: datetime = record["_date"]
+    if start and when < start:
+        return False
+    if end:
+        # a bare date means "through that whole day", like Postmark
+        raw = request.args.get("todate", "")
+        if len(raw) == 10:
+            return when.date() <= date.fromisoformat(raw)
+        if when > end:
+            return False
+    return True
+
+
+def page_of(records: list[JSON], count: int, offset: int) -> list[JSON]:
+    newest_first = sorted(records, key=lambda r: r["_date"], reverse=True)
+    return [public(r) for r in newest_first[offset : offset + count]]
