@@ -1,5 +1,8 @@
 """Dispatch: hand an accepted event to the plugins.
 
+(:class:`~postmark_kit.webhook.Webhook` and :class:`~postmark_kit.webhook.Reject`,
+defined in :mod:`postmark_kit.webhook`, are importable from here too.)
+
 The receiver talks to a :class:`Dispatcher`, chosen by ``POSTMARK_DISPATCH``:
 ``inline`` (plugins run inside the request) lives here, ``journal`` (durable,
 plugins run after the 200) in :mod:`postmark_kit.receiver.journal`.  Other
@@ -10,10 +13,10 @@ modes plug in with :func:`register_dispatcher`: they get the same
 
 from __future__ import annotations
 
+import importlib
 import logging
 import weakref
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -21,6 +24,8 @@ import pluggy
 from flask import current_app, has_app_context
 
 from ..events import Event, event_kind
+from ..webhook import Reject as Reject  # re-exported: defined below hookspecs
+from ..webhook import Webhook as Webhook
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -34,13 +39,12 @@ __all__ = [
     "Dispatcher",
     "InlineDispatcher",
     "PluginFailure",
-    "Reject",
-    "Webhook",
     "bind_app",
     "bound_app",
     "call_event_hooks",
     "event_hook_names",
     "event_plugins",
+    "lazy_factory",
     "register_dispatcher",
 ]
 
@@ -53,42 +57,6 @@ class DispatchError(Exception):
     The receiver answers a 5xx (never 200, whatever ``POSTMARK_FAILURE_STATUS``
     says) so Postmark sends the event again; the message is the short reason.
     """
-
-
-class Reject(Exception):
-    """Refuse an event for good: the receiver answers 403 and Postmark stops retrying.
-
-    Meant for inbound mail you never want (Postmark retries any other failure
-    for about ten hours).  The reason is logged and sent back in the response.
-    """
-
-    def __init__(self, reason: str = "rejected by plugin") -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@attrs.frozen
-class Webhook:
-    """One received webhook request, as plugins and dispatchers may need it.
-
-    Event hooks receive it as the optional third argument ``webhook``: name
-    it in your hook function's signature to get it.
-    """
-
-    #: The request body exactly as received (keep it to replay or audit).
-    body: bytes = attrs.field(repr=False)
-    #: The decoded JSON object.
-    payload: dict[str, Any] = attrs.field(repr=False)
-    #: Stable across Postmark's retries of this event: see :func:`postmark_kit.events.dedupe_key`.
-    dedupe_key: str
-    #: ``bounce``, ``delivery``, ... ``inbound`` or ``unknown``.
-    kind: str
-    received_at: datetime
-    #: ``X-PM-Webhook-Trace-Id`` when Postmark sent it.
-    trace_id: str | None = None
-    #: ``X-PM-Retries-Remaining`` when Postmark sent it.
-    retries_remaining: int | None = None
-    remote_addr: str | None = None
 
 
 @attrs.frozen
@@ -285,34 +253,40 @@ DispatcherFactory = Callable[
 ]
 
 
-def _journal(
-    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
-) -> Dispatcher:
-    from .journal import journal_dispatcher
+def lazy_factory(spec: str, *, extra: str | None = None) -> DispatcherFactory:
+    """The factory at ``"module:attribute"``, imported when the mode is first chosen.
 
-    return journal_dispatcher(pm, client, config)
+    The durable modes are registered this way (a third-party mode can be too):
+    they build on this module, so it must not import them (no import cycle),
+    and Celery is an optional extra (``extra`` names it in the error).
+    """
 
+    def factory(
+        pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
+    ) -> Dispatcher:
+        module, _, attribute = spec.partition(":")
+        try:
+            loaded: DispatcherFactory = getattr(importlib.import_module(module), attribute)
+        except ImportError as exc:
+            if extra is None:
+                raise
+            from .config import ConfigError
 
-def _celery(
-    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
-) -> Dispatcher:
-    # Imported only when chosen: Celery and redis are the optional ``celery`` extra.
-    try:
-        from .celery_dispatch import dispatcher_factory
-    except ImportError as exc:
-        from .config import ConfigError
+            raise ConfigError(
+                f"POSTMARK_DISPATCH={extra} needs pip install 'postmark-kit[{extra}]' ({exc})"
+            ) from exc
+        return loaded(pm, client, config)
 
-        raise ConfigError(
-            f"POSTMARK_DISPATCH=celery needs pip install 'postmark-kit[celery]' ({exc})"
-        ) from exc
-    return dispatcher_factory(pm, client, config)
+    return factory
 
 
 #: ``POSTMARK_DISPATCH`` value -> factory.
 DISPATCHERS: dict[str, DispatcherFactory] = {
     "inline": lambda pm, client, _config: InlineDispatcher(pm, client),
-    "journal": _journal,
-    "celery": _celery,
+    "journal": lazy_factory("postmark_kit.receiver.journal:journal_dispatcher"),
+    "celery": lazy_factory(
+        "postmark_kit.receiver.celery_dispatch:dispatcher_factory", extra="celery"
+    ),
 }
 
 
