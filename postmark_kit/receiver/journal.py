@@ -22,6 +22,7 @@ carry the owner's pid; a claim whose process is gone (same host) or older than
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -378,6 +379,21 @@ class WebhookJournal:
         """``BEGIN IMMEDIATE``: take the write lock now, waiting for it in short steps."""
         self._retry(lambda: self._db.execute("BEGIN IMMEDIATE"))
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, under this journal's lock: committed, or rolled back on any error.
+
+        The one place that says BEGIN IMMEDIATE / COMMIT / ROLLBACK.
+        """
+        with self._lock:
+            self._begin()
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._retry(lambda: self._db.execute(sql, args).fetchall())
 
@@ -429,21 +445,15 @@ class WebhookJournal:
 
     def _commit(self, batch: list[_PendingAppend]) -> None:
         try:
-            with self._lock:
-                self._begin()
-                try:
-                    for item in batch:
-                        cur = self._db.execute(
-                            "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
-                            " remote_addr, retries_remaining, body, due)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-                            item.row,
-                        )
-                        item.result = cur.lastrowid if cur.rowcount == 1 else None
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            with self._transaction():
+                for item in batch:
+                    cur = self._db.execute(
+                        "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
+                        " remote_addr, retries_remaining, body, due)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+                        item.row,
+                    )
+                    item.result = cur.lastrowid if cur.rowcount == 1 else None
         except Exception as exc:
             for item in batch:
                 item.result, item.error = None, exc
@@ -456,25 +466,19 @@ class WebhookJournal:
     def claim(self, owner: str, *, limit: int, lease: float) -> list[JournalEntry]:
         """Take up to ``limit`` due events for ``owner`` (oldest first)."""
         now = time.time()
-        with self._lock:
-            self._begin()
-            try:
-                rows = self._db.execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
-                    " WHERE state = 'pending' AND due <= ? AND (claimed_by IS NULL"
-                    " OR claimed_at < ? OR NOT pk_owner_alive(claimed_by))"
-                    " ORDER BY due, id LIMIT ?",
-                    (now, now - lease, limit),
-                ).fetchall()
-                if rows:
-                    self._db.executemany(
-                        "UPDATE journal SET claimed_by = ?, claimed_at = ? WHERE id = ?",
-                        [(owner, now, r[0]) for r in rows],
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            rows = self._db.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
+                " WHERE state = 'pending' AND due <= ? AND (claimed_by IS NULL"
+                " OR claimed_at < ? OR NOT pk_owner_alive(claimed_by))"
+                " ORDER BY due, id LIMIT ?",
+                (now, now - lease, limit),
+            ).fetchall()
+            if rows:
+                self._db.executemany(
+                    "UPDATE journal SET claimed_by = ?, claimed_at = ? WHERE id = ?",
+                    [(owner, now, r[0]) for r in rows],
+                )
         return [_entry(r) for r in rows]
 
     def release(self, owner: str) -> None:
@@ -512,14 +516,8 @@ class WebhookJournal:
         state: ``pending`` (a retry is due later), ``done`` or ``dead``.
         """
         outcome = _Outcome(event_id, tuple(succeeded), dict(failed), first)
-        with self._lock:
-            self._begin()
-            try:
-                state = self._finish_one(outcome, settings, time.time())
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            state = self._finish_one(outcome, settings, time.time())
         return state
 
     def _finish_one(self, outcome: _Outcome, settings: JournalSettings, now: float) -> str:
@@ -587,25 +585,19 @@ class WebhookJournal:
     def prune(self, older_than_days: float) -> int:
         """Forget finished events older than that (their dedupe keys go with them)."""
         cutoff = time.time() - older_than_days * 86400
-        with self._lock:
-            self._begin()
-            try:
-                ids = [
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT id FROM journal WHERE state = 'done' AND finished_at < ?",
-                        (cutoff,),
-                    )
-                ]
-                for chunk in range(0, len(ids), 500):
-                    part = ids[chunk : chunk + 500]
-                    marks = ",".join("?" * len(part))
-                    self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
-                    self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM journal WHERE state = 'done' AND finished_at < ?",
+                    (cutoff,),
+                )
+            ]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
+                self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
         return len(ids)
 
     # -- inspection and replay ---------------------------------------------------
@@ -665,42 +657,34 @@ class WebhookJournal:
         again).
         """
         now = time.time()
-        with self._lock:
-            self._begin()
-            try:
-                if event_ids is None:
-                    ids = [
-                        r[0] for r in self._db.execute("SELECT DISTINCT event_id FROM dead_letters")
-                    ]
-                else:
-                    wanted = list(dict.fromkeys(int(i) for i in event_ids))
-                    ids = [
-                        i
-                        for i in wanted
-                        if self._db.execute("SELECT 1 FROM journal WHERE id = ?", (i,)).fetchone()
-                    ]
-                for event_id in ids:
-                    dead = self._db.execute(
-                        "SELECT COUNT(*) FROM dead_letters WHERE event_id = ?", (event_id,)
-                    ).fetchone()[0]
-                    if dead:
-                        self._db.execute(
-                            "DELETE FROM deliveries WHERE event_id = ? AND state = 'dead'",
-                            (event_id,),
-                        )
-                        self._db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
-                    else:
-                        self._db.execute("DELETE FROM deliveries WHERE event_id = ?", (event_id,))
+        with self._transaction():
+            if event_ids is None:
+                ids = [r[0] for r in self._db.execute("SELECT DISTINCT event_id FROM dead_letters")]
+            else:
+                wanted = list(dict.fromkeys(int(i) for i in event_ids))
+                ids = [
+                    i
+                    for i in wanted
+                    if self._db.execute("SELECT 1 FROM journal WHERE id = ?", (i,)).fetchone()
+                ]
+            for event_id in ids:
+                dead = self._db.execute(
+                    "SELECT COUNT(*) FROM dead_letters WHERE event_id = ?", (event_id,)
+                ).fetchone()[0]
+                if dead:
                     self._db.execute(
-                        "UPDATE journal SET state = 'pending', due = ?, claimed_by = NULL,"
-                        " claimed_at = NULL, finished_at = NULL, replays = replays + 1"
-                        " WHERE id = ?",
-                        (now, event_id),
+                        "DELETE FROM deliveries WHERE event_id = ? AND state = 'dead'",
+                        (event_id,),
                     )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                    self._db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
+                else:
+                    self._db.execute("DELETE FROM deliveries WHERE event_id = ?", (event_id,))
+                self._db.execute(
+                    "UPDATE journal SET state = 'pending', due = ?, claimed_by = NULL,"
+                    " claimed_at = NULL, finished_at = NULL, replays = replays + 1"
+                    " WHERE id = ?",
+                    (now, event_id),
+                )
         return ids
 
 
