@@ -17,6 +17,7 @@ import importlib
 import logging
 import weakref
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DISPATCHERS",
+    "DeadLetter",
     "DispatchError",
     "DispatchResult",
     "Dispatcher",
@@ -57,6 +59,33 @@ class DispatchError(Exception):
     The receiver answers a 5xx (never 200, whatever ``POSTMARK_FAILURE_STATUS``
     says) so Postmark sends the event again; the message is the short reason.
     """
+
+
+@attrs.frozen
+class DeadLetter:
+    """An event one plugin never handled, after every retry: the same type in every durable mode.
+
+    ``id`` and ``event_id`` are the journal's row ids (journal mode; ``None`` in
+    Celery mode); ``message`` is the queued task message a Celery replay
+    re-sends (Celery mode; ``None`` in journal mode).
+    """
+
+    plugin: str
+    hook: str | None
+    error: str
+    attempts: int
+    failed_at: datetime
+    kind: str
+    dedupe_key: str
+    id: int | None = None
+    event_id: int | None = None
+    message: dict[str, Any] | None = attrs.field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``failed_at`` in ISO 8601)."""
+        out = attrs.asdict(self)
+        out["failed_at"] = self.failed_at.isoformat()
+        return out
 
 
 @attrs.frozen

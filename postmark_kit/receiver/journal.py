@@ -41,14 +41,20 @@ import pluggy
 
 from ..events import Event, InvalidEventError, parse_event
 from .config import ConfigError
-from .dispatch import DispatchError, DispatchResult, Webhook, call_event_hooks, event_plugins
+from .dispatch import (
+    DeadLetter,
+    DispatchError,
+    DispatchResult,
+    Webhook,
+    call_event_hooks,
+    event_plugins,
+)
 
 if TYPE_CHECKING:
     from ..client import ServerClient
 
 __all__ = [
     "DEFAULT_JOURNAL",
-    "DeadLetter",
     "JournalDispatcher",
     "JournalEntry",
     "JournalError",
@@ -227,26 +233,6 @@ class JournalEntry:
             retries_remaining=self.retries_remaining,
             remote_addr=self.remote_addr,
         )
-
-
-@attrs.frozen
-class DeadLetter:
-    """A plugin that failed an event ``attempts`` times and was given up on."""
-
-    id: int
-    event_id: int
-    plugin: str
-    hook: str | None
-    attempts: int
-    error: str
-    failed_at: datetime
-    kind: str
-    dedupe_key: str
-
-    def as_dict(self) -> dict[str, Any]:
-        out = attrs.asdict(self)
-        out["failed_at"] = self.failed_at.isoformat()
-        return out
 
 
 _ENTRY_COLUMNS = (
