@@ -3,7 +3,8 @@
 It must never be the bottleneck: every response is pre-built (status line,
 headers and body in one ``bytes``), sent with one ``sendall`` on a socket with
 TCP_NODELAY, over keep-alive connections, one thread per connection.  With
-``latency`` it waits that long before each answer, as a real network would.  It counts
+``latency`` it waits that long before each answer, as a real network would, and
+``connect_latency`` more before a new connection's first answer.  It counts
 requests and accepted connections so the batch benchmark can check them.
 """
 
@@ -44,11 +45,14 @@ class CannedServer:
         default: Callable[[str, str], bytes | None] | None = None,
         *,
         latency: float = 0.0,
+        connect_latency: float = 0.0,
     ) -> None:
         self.routes = routes
         self.default = default
         #: Seconds added before each answer: a network round trip to Postmark.
         self.latency = latency
+        #: Seconds added before a new connection's first answer: TCP + TLS handshakes.
+        self.connect_latency = connect_latency
         self.requests = 0
         self.connections = 0
         self._lock = threading.Lock()
@@ -91,6 +95,7 @@ class CannedServer:
 
     def _serve(self, conn: socket.socket) -> None:
         buf = b""
+        handshake = self.connect_latency
         try:
             while True:
                 while b"\r\n\r\n" not in buf:
@@ -122,8 +127,9 @@ class CannedServer:
                     out = response_bytes(
                         b'{"ErrorCode":404,"Message":"not found"}', "404 Not Found"
                     )
-                if self.latency:
-                    time.sleep(self.latency)
+                if self.latency or handshake:
+                    time.sleep(self.latency + handshake)
+                    handshake = 0.0
                 conn.sendall(out)
         except OSError:
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ from .errors import ClientValidationError, PostmarkError
 from .models.common import Attachment
 from .models.email import Email
 from .models.messages import InboundMessageSummary, OutboundMessage
-from .pagination import MAX_COUNT
+from .pagination import MAX_COUNT, PageStream
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 
@@ -681,35 +682,41 @@ def export(
     out: IO[str] = sys.stdout
     try:
         with client:
-            records: Iterator[Model]
+            # Pages are fetched several at a time; the first one gives the total.
+            records: PageStream[Any]
             if kind == "messages":
-                total = client.outbound.list(count=1, **filters).total if progress else 0
                 records = client.outbound.stream(**filters)
             elif kind == "opens":
-                total = client.outbound.list_opens(count=1, **filters).total if progress else 0
                 records = client.outbound.stream_opens(**filters)
             else:
-                total = client.outbound.list_clicks(count=1, **filters).total if progress else 0
                 records = client.outbound.stream_clicks(**filters)
+            pages = records.pages()
+            first: list[Any] = next(pages, [])
+            total = records.total or 0
             if not to_stdout:
                 out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
             with click.progressbar(
                 length=total, label="Exporting", file=sys.stderr, show_pos=True, hidden=not progress
             ) as bar:
-                for item in records:
-                    bar.update(1)
-                    record = _record(item)
-                    key = _record_key(kind, record) if "MessageID" in record else None
-                    if key is not None and key in done:
-                        # Already exported, or seen twice because new mail
-                        # shifted Postmark's pages during the walk.
-                        skipped += 1
-                        continue
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                for page in itertools.chain([first], pages):
+                    lines: list[str] = []
+                    for item in page:
+                        record = _record(item)
+                        key = _record_key(kind, record) if "MessageID" in record else None
+                        if key is not None and key in done:
+                            # Already exported, or seen twice because new mail
+                            # shifted Postmark's pages during the walk.
+                            skipped += 1
+                            continue
+                        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+                        if key is not None:
+                            done.add(key)
+                    # One write per page: a line is never left half written
+                    # by us, and --resume drops a torn last line anyway.
+                    out.write("".join(lines))
                     out.flush()
-                    if key is not None:
-                        done.add(key)
-                    written += 1
+                    written += len(lines)
+                    bar.update(len(page))
     except PostmarkError as exc:
         hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
         _api_error(exc, hint)

@@ -262,7 +262,7 @@ class EmailBackend(BaseEmailBackend):
         for group, path in ((plain, "/email/batch"), (templated, "/email/batchWithTemplates")):
             if not group:
                 continue
-            results: list[SendResult] = []
+            results: Sequence[SendResult | None] = []
             error: PostmarkError | None = None
             try:
                 if group is plain:
@@ -272,11 +272,15 @@ class EmailBackend(BaseEmailBackend):
                         [e for _, e in group if isinstance(e, TemplatedEmail)]
                     )
             except BatchSendError as exc:
-                results, error = exc.results, exc
+                # Chunks sent after the one that failed have results too.
+                results, error = exc.outcomes, exc
             except PostmarkError as exc:
                 error = exc
             for (message, _), result in zip(group, results, strict=False):
-                _record(message, result, None if result.ok else _refusal(result, path))
+                if result is None:
+                    _record(message, None, error)
+                else:
+                    _record(message, result, None if result.ok else _refusal(result, path))
             for message, _ in group[len(results) :]:
                 _record(message, None, error)
             failure = failure or error

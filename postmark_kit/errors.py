@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ApiError",
+    "BatchChunk",
     "BatchSendError",
     "ClientValidationError",
     "InactiveRecipientError",
@@ -190,15 +191,74 @@ def error_class_for(status_code: int, error_code: int | None) -> type[ApiError]:
     return ApiError
 
 
-class BatchSendError(PostmarkError):
-    """A batch call failed after earlier chunks of the same ``send_batch`` were sent.
+class BatchChunk:
+    """One chunk of a batch send: the inputs ``start`` to ``stop - 1``.
 
-    ``results`` holds the results of the messages already sent (in input
-    order, the first ``len(results)`` inputs); ``__cause__``/``error`` is the
-    failure of the next chunk.  Nothing is lost: resend from ``len(results)``.
+    ``stop`` is ``None`` for "from ``start`` to the end of the input" (what
+    was never read of a lazy iterable).  A sent chunk has its ``results``; a
+    failed one its ``error`` (a 4xx was refused; after a 5xx or a timeout
+    Postmark may have sent it: see the error's ``may_have_been_sent``).
     """
 
-    def __init__(self, results: list[Any], error: PostmarkError) -> None:
+    def __init__(
+        self,
+        start: int,
+        stop: int | None,
+        *,
+        results: list[Any] | None = None,
+        error: PostmarkError | None = None,
+    ) -> None:
+        self.start = start
+        self.stop = stop
         self.results = results
         self.error = error
-        super().__init__(f"failed after {len(results)} items were already sent: {error}")
+
+    def __repr__(self) -> str:
+        end = "end" if self.stop is None else self.stop
+        return f"<BatchChunk {self.start}:{end}>"
+
+
+class BatchSendError(PostmarkError):
+    """A batch send failed after some of its chunks were sent (or may have been).
+
+    ``sent`` lists the chunks Postmark accepted, with their results; ``failed``
+    the chunks whose call failed, with the error; ``not_sent`` the inputs never
+    submitted.  Resend ``not_sent`` (and the failed chunks whose error says
+    they were not sent) and nothing goes out twice.  ``results`` holds the
+    results of the first ``len(results)`` inputs (every chunk up to the first
+    one not sent); ``outcomes`` one entry per input read, ``None`` where not
+    sent.  ``error`` (also ``__cause__``) is the first failure in input order.
+    """
+
+    def __init__(
+        self,
+        results: list[Any],
+        error: PostmarkError,
+        *,
+        sent: list[BatchChunk] | None = None,
+        failed: list[BatchChunk] | None = None,
+        not_sent: list[BatchChunk] | None = None,
+    ) -> None:
+        self.results = results
+        self.error = error
+        self.sent = sent if sent is not None else [BatchChunk(0, len(results), results=results)]
+        self.failed = failed or []
+        self.not_sent = not_sent or []
+        n_sent = sum(len(c.results or ()) for c in self.sent)
+        if sent is None and failed is None:
+            text = f"failed after {len(results)} items were already sent: {error}"
+        else:
+            text = (
+                f"{len(self.sent)} chunk(s) sent ({n_sent} items), {len(self.failed)} failed, "
+                f"{len(self.not_sent)} range(s) not sent: {error}"
+            )
+        super().__init__(text)
+
+    @property
+    def outcomes(self) -> list[Any]:
+        """One entry per input read, in input order: its result, or ``None`` if not sent."""
+        ends = [c.stop or c.start for c in (*self.sent, *self.failed, *self.not_sent)]
+        out: list[Any] = [None] * max(ends, default=0)
+        for chunk in self.sent:
+            out[chunk.start : chunk.start + len(chunk.results or ())] = chunk.results or []
+        return out

@@ -32,6 +32,7 @@ from .models.messages import ClickEvent, InboundMessage, OpenEvent
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_DEDUPE_KEY",
     "MAX_DEPTH",
     "BounceEvent",
     "ClickEvent",
@@ -229,10 +230,12 @@ def dedupe_key(event: Event, trace_id: str | None = None) -> str:
     key of WEBHOOKS.md (Bounce/SpamComplaint: ID; Delivery: MessageID +
     Recipient + DeliveredAt; Open/Click: MessageID + Recipient + ReceivedAt;
     inbound: MessageID).  Keys are prefixed with the kind so types never collide.
+    A key over :data:`MAX_DEDUPE_KEY` characters is replaced by its SHA-256
+    (long values would otherwise be stored in indexes and sent in headers).
     """
     kind = event_kind(event)
     if trace_id:
-        return f"trace:{trace_id}"
+        return _bounded("trace", f"trace:{trace_id}")
     parts: list[Any]
     if isinstance(event, Bounce):
         parts = [event.id]
@@ -252,7 +255,22 @@ def dedupe_key(event: Event, trace_id: str | None = None) -> str:
 
         body = json.dumps(event.raw, sort_keys=True, separators=(",", ":"))
         parts = [event.record_type, hashlib.sha256(body.encode()).hexdigest()]
-    return f"{kind}:" + "|".join("" if p is None else str(p) for p in parts)
+    return _bounded(kind, f"{kind}:" + "|".join("" if p is None else str(p) for p in parts))
+
+
+def _bounded(prefix: str, key: str) -> str:
+    if len(key) <= MAX_DEDUPE_KEY:
+        return key
+    # Built from body fields, so as long as a sender likes: a multi-megabyte
+    # index entry and response header otherwise.  Equal fields, equal hash.
+    import hashlib
+
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{prefix}:sha256:{digest}"
+
+
+#: Longest dedupe key kept as is; longer ones become ``<kind>:sha256:<hex digest>``.
+MAX_DEDUPE_KEY = 512
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -23,6 +23,7 @@ import urllib3.exceptions
 
 from . import errors
 from ._version import __version__
+from .concurrency import MAX_CONCURRENCY, Throttle
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "Transport"]
 
@@ -154,7 +155,18 @@ class Transport:
             retries = RetryPolicy(max_retries=retries)
         self.retry_policy = retries
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        if session is None:
+            # One long-lived pool, big enough for the most concurrent run
+            # (requests' default keeps 10, but say so rather than rely on it).
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=2, pool_maxsize=MAX_CONCURRENCY
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        #: Shared by every call of this transport, whatever thread makes it.
+        self.throttle = Throttle()
         self._headers = {
             token_header: token,
             "Accept": "application/json",
@@ -195,9 +207,15 @@ class Transport:
         url = self.base_url + path
         policy = self.retry_policy
         attempt = 0
+        throttle = self.throttle
+        covered = 0  # the client-wide pause this call already waited out
         while True:
             retry_after: float | None = None
             cause: BaseException | None = None
+            wait = throttle.pause(covered)
+            if wait > 0:
+                # Another thread of this client was told to slow down: so are we.
+                policy.sleep(wait)
             try:
                 # The session's own request(): a Session subclass (OAuth, base
                 # URL, instrumentation) passed by the caller is honoured as is.
@@ -245,8 +263,13 @@ class Transport:
                 retry_after = getattr(failure, "retry_after", None)
                 retryable = status in policy.retry_statuses and (idempotent or status == 429)
             if not retryable or attempt >= policy.max_retries:
+                if isinstance(failure, errors.RateLimitError):
+                    throttle.note_rate_limit(min(retry_after or 0.0, policy.max_backoff))
                 raise failure from self._safe_cause(cause)
             delay = policy.backoff(attempt, retry_after)
+            if isinstance(failure, errors.RateLimitError):
+                # Every thread of this client waits, not just this one.
+                covered = throttle.note_rate_limit(delay)
             log.warning(
                 "postmark %s %s failed (%s); retry %d/%d in %.2fs",
                 method,

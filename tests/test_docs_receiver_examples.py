@@ -79,6 +79,7 @@ def test_plugins_page_examples_run_and_their_test_passes(tmp_path: Path) -> None
             "POSTMARK_EVENT_STORE": "",
             "POSTMARK_LOAD_ENTRYPOINTS": False,
             "POSTMARK_DISPATCH": "inline",
+            "POSTMARK_INSECURE_NO_AUTH": True,
         },
         plugins=[ns["HardBounceSync"]()],
     )

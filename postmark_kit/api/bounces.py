@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 
+from ..concurrency import DEFAULT_CONCURRENCY
 from ..models.bounces import Bounce, BounceActivation, BounceType, DeliveryStats
 from ..models.common import Dump
-from ..pagination import MAX_COUNT, MAX_WINDOW, Page, paginate
+from ..pagination import MAX_COUNT, MAX_WINDOW, Page, PageStream, earlier_to_date, paginate
 from ._base import Resource, query, seg
 
 __all__ = ["BouncesApi"]
@@ -62,6 +62,7 @@ class BouncesApi(Resource):
         *,
         max_items: int | None = None,
         page_size: int = MAX_COUNT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         type: str | BounceType | None = None,
         inactive: bool | None = None,
         email_filter: str | None = None,
@@ -70,8 +71,12 @@ class BouncesApi(Resource):
         from_date: date | datetime | None = None,
         to_date: date | datetime | None = None,
         message_stream: str | None = None,
-    ) -> Iterator[Bounce]:
-        """Every matching bounce, lazily, past the 10,000 window."""
+    ) -> PageStream[Bounce]:
+        """Every matching bounce, lazily, past the 10,000 window.
+
+        ``concurrency``: pages fetched at once on the client's pooled connections
+        (default 4, at most 8; 1 fetches strictly one after another).
+        """
 
         def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[Bounce]:
             return self.list(
@@ -83,12 +88,18 @@ class BouncesApi(Resource):
                 tag=tag,
                 message_id=message_id,
                 from_date=from_date,
-                to_date=narrowed or to_date,
+                to_date=earlier_to_date(to_date, narrowed),
                 message_stream=message_stream,
             )
 
         return paginate(
-            fetch, page_size=page_size, max_items=max_items, timestamp=_bounced_at, key=_bounce_id
+            fetch,
+            concurrency=concurrency,
+            throttle=self._transport.throttle,
+            page_size=page_size,
+            max_items=max_items,
+            timestamp=_bounced_at,
+            key=_bounce_id,
         )
 
     def get(self, bounce_id: int) -> Bounce:

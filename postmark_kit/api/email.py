@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from ..concurrency import DEFAULT_CONCURRENCY, Limit
 from ..convert import converter, unstructure
-from ..errors import BatchSendError, ClientValidationError, PostmarkError
+from ..errors import BatchChunk, BatchSendError, ClientValidationError, PostmarkError
 from ..models.email import BulkEmail, BulkSendResult, BulkStatus, Email, SendResult, TemplatedEmail
 from ._base import Resource, read_items, seg
 
@@ -172,25 +174,39 @@ class EmailApi(Resource):
         return self._call("POST", "/email/withTemplate", SendResult, body=_encode(email))
 
     def send_batch(
-        self, emails: Iterable[Email], *, chunk_size: int = MAX_BATCH_MESSAGES
+        self,
+        emails: Iterable[Email],
+        *,
+        chunk_size: int = MAX_BATCH_MESSAGES,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> list[SendResult]:
         """Send any number of emails, in as few compliant batch calls as possible.
 
-        The input is split into chunks of at most 500 messages and 50 MB.
-        Results come back one per email, in input order; a message Postmark
-        refused is reported in its result (``result.ok`` is False), not raised.
-        A list (any sequence) is validated in full before the first call; a lazy
-        iterable chunk by chunk.  If a call fails, or a later message is invalid,
-        after earlier chunks went out, a
-        :class:`~postmark_kit.errors.BatchSendError` carries the results so far.
+        The input is split into chunks of at most 500 messages and 50 MB, and
+        up to ``concurrency`` chunks are in flight at once on the client's
+        pooled connections (1: one after another).  Results come back one per
+        email, in input order; a message Postmark refused is reported in its
+        result (``result.ok`` is False), not raised.  A list (any sequence) is
+        validated in full before the first call; a lazy iterable chunk by chunk.
+        A chunk is never sent twice.  When a call fails (or a later message is
+        invalid) no further chunk is submitted, the calls in flight finish, and
+        a :class:`~postmark_kit.errors.BatchSendError` says which chunks were
+        sent (with their results), which failed, and which were not sent.  A
+        429 slows every thread of the client and halves the concurrency.
         """
-        return self._batched("/email/batch", emails, chunk_size, None)
+        return self._batched("/email/batch", emails, chunk_size, None, concurrency)
 
     def send_batch_with_templates(
-        self, emails: Iterable[TemplatedEmail], *, chunk_size: int = MAX_BATCH_MESSAGES
+        self,
+        emails: Iterable[TemplatedEmail],
+        *,
+        chunk_size: int = MAX_BATCH_MESSAGES,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> list[SendResult]:
         """Like :meth:`send_batch`, for templated emails."""
-        return self._batched("/email/batchWithTemplates", emails, chunk_size, b"Messages")
+        return self._batched(
+            "/email/batchWithTemplates", emails, chunk_size, b"Messages", concurrency
+        )
 
     def _batched(
         self,
@@ -198,9 +214,11 @@ class EmailApi(Resource):
         emails: Iterable[Email | TemplatedEmail],
         chunk_size: int,
         wrap: bytes | None,
+        concurrency: int = 1,
     ) -> list[SendResult]:
         if not 1 <= chunk_size <= MAX_BATCH_MESSAGES:
             raise ClientValidationError(f"chunk_size must be 1..{MAX_BATCH_MESSAGES}")
+        limit = Limit(concurrency, self._transport.throttle)
         if isinstance(emails, Sequence):
             # Every message is checked before the first call: one bad message
             # must not leave the batch half sent.
@@ -211,22 +229,97 @@ class EmailApi(Resource):
         chunks = _bodies(
             emails, chunk_size, MAX_BATCH_BYTES, check=not isinstance(emails, Sequence)
         )
+        if concurrency == 1:
+            return self._sequential(path, chunks, wrap)
+        return self._concurrent(path, chunks, wrap, limit)
+
+    def _post_chunk(
+        self, path: str, body: bytes, count: int, wrap: bytes | None
+    ) -> list[SendResult]:
+        if wrap is not None:
+            body = b'{"' + wrap + b'":' + body + b"}"
+        data = self._transport.request("POST", path, body=body)
+        return read_items(data, SendResult, "POST", path, count=count)
+
+    def _sequential(
+        self, path: str, chunks: Iterator[tuple[bytes, int]], wrap: bytes | None
+    ) -> list[SendResult]:
         results: list[SendResult] = []
+        sent: list[BatchChunk] = []
         while True:
+            start = len(results)
+            chunk: tuple[bytes, int] | None = None
             try:
                 chunk = next(chunks, None)
                 if chunk is None:
                     return results
                 body, count = chunk
-                if wrap is not None:
-                    body = b'{"' + wrap + b'":' + body + b"}"
-                data = self._transport.request("POST", path, body=body)
-                chunk_results = read_items(data, SendResult, "POST", path, count=count)
+                chunk_results = self._post_chunk(path, body, count, wrap)
             except PostmarkError as exc:
                 if not results:
                     raise
-                raise BatchSendError(results, exc) from exc
+                failed = [] if chunk is None else [BatchChunk(start, start + count, error=exc)]
+                rest = start if chunk is None else start + count
+                raise BatchSendError(
+                    results, exc, sent=sent, failed=failed, not_sent=[BatchChunk(rest, None)]
+                ) from exc
+            sent.append(BatchChunk(start, start + count, results=chunk_results))
             results.extend(chunk_results)
+
+    def _concurrent(
+        self, path: str, chunks: Iterator[tuple[bytes, int]], wrap: bytes | None, limit: Limit
+    ) -> list[SendResult]:
+        """Up to ``limit`` chunks in flight; on the first failure, stop submitting and report."""
+        sent: list[BatchChunk] = []
+        failed: list[BatchChunk] = []
+        inflight: dict[Future[list[SendResult]], tuple[int, int]] = {}
+        read_error: PostmarkError | None = None
+        exhausted = False
+        position = 0  # input index of the next chunk
+        with ThreadPoolExecutor(limit.value, thread_name_prefix="postmark-kit-batch") as pool:
+            while True:
+                while (
+                    not exhausted
+                    and not failed
+                    and read_error is None
+                    and len(inflight) < limit.current()
+                ):
+                    try:
+                        chunk = next(chunks, None)
+                    except PostmarkError as exc:  # a bad message in a lazy iterable
+                        read_error = exc
+                        break
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    body, count = chunk
+                    future = pool.submit(self._post_chunk, path, body, count, wrap)
+                    inflight[future] = (position, count)
+                    position += count
+                if not inflight:
+                    break
+                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for future in done:
+                    start, count = inflight.pop(future)
+                    try:
+                        sent.append(BatchChunk(start, start + count, results=future.result()))
+                    except PostmarkError as exc:
+                        failed.append(BatchChunk(start, start + count, error=exc))
+        sent.sort(key=lambda c: c.start)
+        if not failed and read_error is None:
+            return [r for c in sent for r in c.results or ()]
+        failed.sort(key=lambda c: c.start)
+        not_sent = [] if exhausted else [BatchChunk(position, None)]
+        error = failed[0].error if failed else read_error
+        assert error is not None
+        if not sent and (len(failed) == 1 or (read_error is not None and not failed)):
+            raise error  # nothing went out: the call failed as a whole, as a single call would
+        prefix: list[SendResult] = []
+        for c in sent:
+            if c.start != len(prefix):
+                break
+            prefix.extend(c.results or ())
+        raise BatchSendError(prefix, error, sent=sent, failed=failed, not_sent=not_sent) from error
 
     def send_bulk(self, bulk: BulkEmail) -> BulkSendResult:
         """Queue a bulk send (one content, many recipients) on a broadcast stream."""

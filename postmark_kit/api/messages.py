@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
+from ..concurrency import DEFAULT_CONCURRENCY
 from ..models.common import ActionResult, Dump
 from ..models.messages import (
     ClickEvent,
@@ -15,7 +16,7 @@ from ..models.messages import (
     OutboundMessage,
     OutboundMessageDetails,
 )
-from ..pagination import MAX_COUNT, MAX_WINDOW, Page, paginate
+from ..pagination import MAX_COUNT, MAX_WINDOW, Page, PageStream, earlier_to_date, paginate
 from ._base import Resource, item_limit, metadata_query, query, seg
 
 __all__ = ["INBOUND_DATE_MARGIN", "InboundApi", "OutboundApi"]
@@ -90,6 +91,7 @@ class OutboundApi(Resource):
         *,
         max_items: int | None = None,
         page_size: int = MAX_COUNT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         recipient: str | None = None,
         from_email: str | None = None,
         tag: str | None = None,
@@ -100,11 +102,13 @@ class OutboundApi(Resource):
         to_date: DateLike = None,
         metadata: Mapping[str, str] | None = None,
         max_messages: int | None = None,
-    ) -> Iterator[OutboundMessage]:
+    ) -> PageStream[OutboundMessage]:
         """Every matching sent message, lazily, past the 10,000 window (see :mod:`.pagination`).
 
         ``max_items`` stops after that many messages (``max_messages`` is its
         deprecated old name).
+        ``concurrency``: pages fetched at once (default 4, at most 8; 1: strictly
+        one after another).
         """
 
         def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[OutboundMessage]:
@@ -118,12 +122,14 @@ class OutboundApi(Resource):
                 subject=subject,
                 message_stream=message_stream,
                 from_date=from_date,
-                to_date=narrowed or to_date,
+                to_date=earlier_to_date(to_date, narrowed),
                 metadata=metadata,
             )
 
         return paginate(
             fetch,
+            concurrency=concurrency,
+            throttle=self._transport.throttle,
             page_size=page_size,
             max_items=item_limit(max_items, max_messages, "stream"),
             timestamp=_received_at,
@@ -184,6 +190,7 @@ class OutboundApi(Resource):
         *,
         max_items: int | None = None,
         page_size: int = MAX_COUNT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         recipient: str | None = None,
         tag: str | None = None,
         client_name: str | None = None,
@@ -199,8 +206,12 @@ class OutboundApi(Resource):
         message_stream: str | None = None,
         from_date: DateLike = None,
         to_date: DateLike = None,
-    ) -> Iterator[OpenEvent]:
-        """Every matching open event, lazily."""
+    ) -> PageStream[OpenEvent]:
+        """Every matching open event, lazily.
+
+        ``concurrency``: pages fetched at once (default 4, at most 8; 1: strictly
+        one after another).
+        """
 
         def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[OpenEvent]:
             return self.list_opens(
@@ -220,11 +231,13 @@ class OutboundApi(Resource):
                 city=city,
                 message_stream=message_stream,
                 from_date=from_date,
-                to_date=narrowed or to_date,
+                to_date=earlier_to_date(to_date, narrowed),
             )
 
         return paginate(
             fetch,
+            concurrency=concurrency,
+            throttle=self._transport.throttle,
             page_size=page_size,
             max_items=max_items,
             timestamp=_received_at,
@@ -284,6 +297,7 @@ class OutboundApi(Resource):
         *,
         max_items: int | None = None,
         page_size: int = MAX_COUNT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         recipient: str | None = None,
         tag: str | None = None,
         client_name: str | None = None,
@@ -299,8 +313,12 @@ class OutboundApi(Resource):
         message_stream: str | None = None,
         from_date: DateLike = None,
         to_date: DateLike = None,
-    ) -> Iterator[ClickEvent]:
-        """Every matching click event, lazily."""
+    ) -> PageStream[ClickEvent]:
+        """Every matching click event, lazily.
+
+        ``concurrency``: pages fetched at once (default 4, at most 8; 1: strictly
+        one after another).
+        """
 
         def fetch(count: int, offset: int, narrowed: datetime | None) -> Page[ClickEvent]:
             return self.list_clicks(
@@ -320,11 +338,13 @@ class OutboundApi(Resource):
                 city=city,
                 message_stream=message_stream,
                 from_date=from_date,
-                to_date=narrowed or to_date,
+                to_date=earlier_to_date(to_date, narrowed),
             )
 
         return paginate(
             fetch,
+            concurrency=concurrency,
+            throttle=self._transport.throttle,
             page_size=page_size,
             max_items=max_items,
             timestamp=_received_at,
@@ -422,6 +442,7 @@ class InboundApi(Resource):
         *,
         max_items: int | None = None,
         page_size: int = MAX_COUNT,
+        concurrency: int = DEFAULT_CONCURRENCY,
         recipient: str | None = None,
         from_email: str | None = None,
         tag: str | None = None,
@@ -431,10 +452,12 @@ class InboundApi(Resource):
         from_date: DateLike = None,
         to_date: DateLike = None,
         max_messages: int | None = None,
-    ) -> Iterator[InboundMessageSummary]:
+    ) -> PageStream[InboundMessageSummary]:
         """Every matching received message, lazily, past the 10,000 window.
 
         ``max_items`` stops after that many (``max_messages``: deprecated old name).
+        ``concurrency``: pages fetched at once on the client's pooled connections
+        (default 4, at most 8; 1 fetches strictly one after another).
         """
 
         def fetch(
@@ -450,11 +473,13 @@ class InboundApi(Resource):
                 mailbox_hash=mailbox_hash,
                 status=status,
                 from_date=from_date,
-                to_date=narrowed or to_date,
+                to_date=earlier_to_date(to_date, narrowed),
             )
 
         return paginate(
             fetch,
+            concurrency=concurrency,
+            throttle=self._transport.throttle,
             page_size=page_size,
             max_items=item_limit(max_items, max_messages, "stream"),
             timestamp=_inbound_date,

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from urllib.parse import quote
 import attrs
 import pluggy
 from flask import Blueprint, Flask, Request, Response, request
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from ..client import ServerClient
@@ -197,11 +198,24 @@ def _is_json(mimetype: str) -> bool:
 
 
 def _retries_remaining(req: Request) -> int | None:
+    """The header when it is a plausible count (Postmark's are small); anything else: unknown."""
     value = req.headers.get("X-PM-Retries-Remaining")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
+        return None  # a 20-digit number would overflow an SQLite integer
+    return int(value)
+
+
+def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A refusal sent before the body is read: the connection closes, the body is never waited for.
+
+    Otherwise the server reads (drains) the unread body to keep the
+    connection alive, and a peer trickling it a byte a second holds a worker
+    thread for as long as it likes.
+    """
+    return _error(status, reason, {**(headers or {}), "Connection": "close"})
 
 
 def _handle(state: ReceiverState, only_kind: str | None) -> Response:
@@ -209,14 +223,14 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     req: Request = request._get_current_object()  # type: ignore[attr-defined]  # the proxy once
     failure = check_request(req, config)
     if failure is not None:
-        return _error(failure.status, failure.reason, failure.headers)
+        return _refused(failure.status, failure.reason, failure.headers)
     if not _is_json(_mimetype(req)):
         shown = req.mimetype or "none"
-        return _error(415, f"expected Content-Type application/json, got {shown}")
+        return _refused(415, f"expected Content-Type application/json, got {shown}")
     limit = config.max_body_bytes
     declared = req.content_length
     if declared is not None and declared > limit:
-        return _error(413, f"body over the {limit}-byte limit")
+        return _refused(413, f"body over the {limit}-byte limit")
     try:
         # The receiver's own limit, not the host app's MAX_CONTENT_LENGTH (``req.stream``
         # applies that one, and a big inbound message would get Flask's HTML 413).
@@ -229,11 +243,13 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
         # a server that leaves the stream unbounded allocate the whole limit each time.
         body = stream.read((limit if declared is None else declared) + 1)
     except RequestEntityTooLarge:  # a chunked body past the limit
-        return _error(413, f"body over the {limit}-byte limit")
-    except (OSError, BadRequest):  # malformed chunked body, client gone mid-body
-        return _error(400, "body could not be read")
+        return _refused(413, f"body over the {limit}-byte limit")
+    except Exception:  # malformed chunked framing, whatever the server raises
+        # (werkzeug raises OSError or BadRequest, gunicorn its own ChunkMissingTerminator,
+        # InvalidChunkSize, NoMoreData...)
+        return _refused(400, "body could not be read")
     if len(body) > limit:
-        return _error(413, f"body over the {limit}-byte limit")
+        return _refused(413, f"body over the {limit}-byte limit")
     try:
         payload = _DECODE(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -261,7 +277,7 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
         received_at=datetime.now(UTC),
         trace_id=trace_id,
         retries_remaining=_retries_remaining(req),
-        remote_addr=client_ip(req, config.trusted_proxies),
+        remote_addr=client_ip(req, config.trusted_proxies, config.proxy_networks),
     )
     try:
         result = state.dispatcher.dispatch(event, webhook)
@@ -282,6 +298,35 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     return _accepted(kind, webhook.dedupe_key, result.duplicate)
 
 
+def _health(state: ReceiverState) -> Response:
+    """200 when events can make progress, else 503 with what is wrong.
+
+    The dispatcher decides (its ``health()``): ``None`` or a report with
+    ``"ok": true`` is healthy; a string (the problem) or a report with
+    ``"ok": false`` and an ``"error"`` is not.  Reports carry figures (the
+    journal's backlog) either way.
+    """
+    check = getattr(state.dispatcher, "health", None)
+    report: dict[str, Any]
+    if state.closed:
+        report = {"ok": False, "error": "the receiver is shut down"}
+    elif check is None:
+        report = {"ok": True}
+    else:
+        try:
+            found = check()
+        except Exception as exc:
+            log.exception("dispatcher health check failed")
+            found = f"health check failed: {type(exc).__name__}"
+        if found is None:
+            report = {"ok": True}
+        elif isinstance(found, str):
+            report = {"ok": False, "error": found}
+        else:
+            report = dict(found)
+    return _answer(200 if report.get("ok") else 503, report)
+
+
 def _blueprint(name: str, state: ReceiverState) -> Blueprint:
     bp = Blueprint(name, __name__)
 
@@ -299,12 +344,7 @@ def _blueprint(name: str, state: ReceiverState) -> Blueprint:
 
     @bp.get("/health")
     def health() -> Response:
-        # A dispatcher with outside dependencies (Celery: Redis) says whether they answer.
-        check = getattr(state.dispatcher, "health", None)
-        problem = check() if check is not None else None
-        if problem:
-            return _answer(503, {"ok": False, "error": problem})
-        return _answer(200, {"ok": True})
+        return _health(state)
 
     return bp
 
@@ -569,13 +609,8 @@ def _build(
         app.register_blueprint(bp, url_prefix=prefix or None)
         if not _exempt_from_csrf(app, bp):
             _exempt_later(app, bp)
-        if not (config.basic_auth or config.secret_auth or config.allowed_ips):
-            log.warning(
-                "POSTMARK WEBHOOK RECEIVER HAS NO AUTHENTICATION: anyone who finds %s/webhook "
-                "can post fake events. Set POSTMARK_WEBHOOK_USERNAME/POSTMARK_WEBHOOK_PASSWORD "
-                "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
-                prefix,
-            )
+        if not _has_auth(config):
+            _warn_no_auth(prefix)
     try:
         with app.app_context():
             pm.hook.postmark_configure(config=dict(config.raw), client=client, app=app)
@@ -588,6 +623,28 @@ def _build(
         state.close()
         raise
     return state
+
+
+def _has_auth(config: ReceiverConfig) -> bool:
+    return bool(config.basic_auth or config.secret_auth or config.allowed_ips)
+
+
+_NO_AUTH_WARNED: set[str] = set()
+_NO_AUTH_LOCK = threading.Lock()
+
+
+def _warn_no_auth(prefix: str) -> None:
+    """Logged once per process (and prefix), not once per app or per gunicorn reload."""
+    with _NO_AUTH_LOCK:
+        if prefix in _NO_AUTH_WARNED:
+            return
+        _NO_AUTH_WARNED.add(prefix)
+    log.warning(
+        "POSTMARK WEBHOOK RECEIVER HAS NO AUTHENTICATION: anyone who finds %s/webhook "
+        "can post fake events. Set POSTMARK_WEBHOOK_USERNAME/POSTMARK_WEBHOOK_PASSWORD "
+        "(and/or a secret header or POSTMARK_ALLOWED_IPS).",
+        prefix,
+    )
 
 
 def _journal_path(config: ReceiverConfig) -> str:
@@ -648,8 +705,10 @@ def create_app(
 ) -> Flask:
     """The standalone receiver: settings from ``POSTMARK_*`` environment variables, then ``config``.
 
-    Unlike drop-in use, events are journaled before the 200 and dispatched by
-    a worker (``POSTMARK_DISPATCH=journal``, file ``POSTMARK_JOURNAL``, default
+    It refuses to start without authentication (a :class:`ConfigError`)
+    unless ``POSTMARK_INSECURE_NO_AUTH`` is true.  Unlike drop-in use,
+    events are journaled before the 200 and dispatched by a worker
+    (``POSTMARK_DISPATCH=journal``, file ``POSTMARK_JOURNAL``, default
     ``postmark-journal.sqlite3``), logged, and stored in SQLite
     (``POSTMARK_EVENT_STORE``, default ``postmark-events.sqlite3``; set it to an
     empty string to disable).
@@ -664,6 +723,15 @@ def create_app(
     settings.update(config_from_env())
     settings.update(config or {})
     app.config.update(settings)
+    # Refused here, not in drop-in use: a standalone receiver is what faces the
+    # internet, and an open one takes fake events from anyone.
+    checked = ReceiverConfig.from_mapping(settings)
+    if not _has_auth(checked) and not checked.insecure_no_auth:
+        raise ConfigError(
+            "the standalone receiver has no authentication: set POSTMARK_WEBHOOK_USERNAME and"
+            " POSTMARK_WEBHOOK_PASSWORD (or a secret header, or POSTMARK_ALLOWED_IPS), or set"
+            " POSTMARK_INSECURE_NO_AUTH=true (serve --insecure-no-auth) to run it open"
+        )
     PostmarkReceiver(app, plugins=plugins, client=client)
 
     @app.errorhandler(HTTPException)

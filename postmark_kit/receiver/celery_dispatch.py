@@ -54,6 +54,8 @@ from celery.signals import (  # type: ignore[import-untyped]
     worker_process_shutdown,
     worker_shutdown,
 )
+from kombu.transport.redis import Channel as _KombuRedisChannel
+from kombu.transport.redis import QoS as _KombuRedisQoS
 from kombu.transport.redis import Transport as _KombuRedisTransport
 
 from ..events import Event, event_kind, parse_event
@@ -462,15 +464,92 @@ def _worker_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(config_from_env() if config is None else config)
 
 
-class RedisTransport(_KombuRedisTransport):
-    """kombu's Redis transport, with "memory full" treated like a lost connection.
+#: How long a worker holds a task it took from Redis while it cannot record it as taken.
+_DELIVERY_WAIT = 300.0
 
-    kombu counts Redis's ``OOM`` reply as a channel error, and a worker whose
-    queue declaration or delivery bookkeeping meets it stops for good
-    ("Unrecoverable error: OutOfMemoryError").  As a connection error it is
-    retried with backoff, and the worker carries on once memory is freed.
+
+class _QoS(_KombuRedisQoS):
+    """kombu's ack emulation, made to hold on to a message it could not record.
+
+    kombu takes a task off the queue (``BRPOP``), then records it as
+    unacknowledged in a second command.  If Redis goes away in between, kombu
+    drops the message, which then exists nowhere: here the record is retried
+    until Redis is back (up to ``_DELIVERY_WAIT`` seconds).
     """
 
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        deadline = time.monotonic() + _DELIVERY_WAIT
+        delay = 0.05
+        while True:
+            try:
+                super().append(message, delivery_tag)  # type: ignore[no-untyped-call]
+                return
+            except _TRANSIENT as exc:
+                if time.monotonic() >= deadline:
+                    log.critical("a task taken from Redis could not be recorded: it is lost")
+                    raise
+                log.warning("recording a delivered task: %s; waiting", _redis_fault("broker", exc))
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    # Giving a task back or acknowledging it after the connection was lost can
+    # fail inside kombu (even with AttributeError, on a closed connection),
+    # and an error here stops the worker ("Unrecoverable error").  Not doing
+    # it is safe: the task stays in Redis's unacknowledged set, and Redis hands
+    # it out again after the visibility timeout (its finished plugins are
+    # recorded as done, so nothing runs twice).
+
+    def restore_unacked(self, client: Any = None) -> Any:
+        try:
+            return super().restore_unacked(client)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            log.warning(
+                "could not give back %d task(s) in hand (%s): Redis hands them out again "
+                "after the visibility timeout",
+                len(self._delivered),
+                type(exc).__name__,
+            )
+            self._delivered.clear()
+            return None
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._unrecorded("acknowledge", delivery_tag, exc)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            self._unrecorded("give back", delivery_tag, exc)
+
+    def _unrecorded(self, what: str, delivery_tag: Any, exc: Exception) -> None:
+        log.warning(
+            "could not %s a task (%s): Redis hands it out again after the visibility timeout",
+            what,
+            type(exc).__name__,
+        )
+        self._delivered.pop(delivery_tag, None)
+
+
+class _Channel(_KombuRedisChannel):
+    QoS = _QoS
+
+
+class RedisTransport(_KombuRedisTransport):
+    """kombu's Redis transport, made to keep every task through a Redis outage.
+
+    * A task taken off the queue while Redis goes down is held until it can be
+      recorded as unacknowledged, instead of dropped (see ``_QoS``).
+    * Redis's ``OOM`` reply counts as a lost connection: kombu counts it as a
+      channel error, and a worker whose queue declaration or delivery
+      bookkeeping meets it stops for good ("Unrecoverable error:
+      OutOfMemoryError").  Retried with backoff, the worker carries on once
+      memory is freed.
+    """
+
+    Channel = _Channel
     connection_errors = (
         *_KombuRedisTransport.connection_errors,
         redis.exceptions.OutOfMemoryError,

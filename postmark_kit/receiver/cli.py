@@ -89,6 +89,11 @@ def line_buffered() -> None:
     show_envvar=True,
     help="SQLite journal file (default postmark-journal.sqlite3).",
 )
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Run with no webhook authentication (POSTMARK_INSECURE_NO_AUTH): anyone can post events.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -99,6 +104,7 @@ def serve(
     event_store: str | None,
     dispatch: str | None,
     journal: str | None,
+    insecure_no_auth: bool,
     log_level: str,
 ) -> None:
     """Run the standalone webhook receiver under gunicorn.
@@ -115,12 +121,14 @@ def serve(
         ("POSTMARK_EVENT_STORE", event_store),
         ("POSTMARK_DISPATCH", dispatch),
         ("POSTMARK_JOURNAL", journal),
+        ("POSTMARK_INSECURE_NO_AUTH", "true" if insecure_no_auth else None),
     ):
         if value is not None:
             os.environ[key] = value
 
     from .app import PostmarkReceiver, create_app
     from .config import ConfigError
+    from .gunicorn_hooks import post_request
 
     # Fail here, with a clear message, rather than in every worker (and leave the
     # journal's events to the workers' dispatchers, not this check's).
@@ -141,6 +149,10 @@ def serve(
         "errorlog": "-",  # stderr
         "logconfig_dict": gunicorn_logconfig(log_level),
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # As receiver/gunicorn.conf.py: close after each answer, never linger on a
+        # peer trickling a refused body (see gunicorn_hooks).
+        "keepalive": 0,
+        "post_request": post_request,
         # gunicorn 25+ opens a control socket, in $HOME/.gunicorn without
         # XDG_RUNTIME_DIR: nothing of the receiver's belongs there.
         "control_socket_disable": True,
@@ -406,9 +418,11 @@ def replay_events(
 ) -> None:
     """Queue events for dispatch again.
 
-    A dead-lettered event goes again to the plugins that gave up on it; any
-    other event named by --id goes to every plugin (a deliberate replay:
-    plugins see it twice).  The running receiver's worker picks them up.
+    A dead-lettered or retrying event goes again only to the plugin hooks that
+    have not succeeded (their dead letters stay until they do); a finished
+    event named by --id goes to every plugin (a deliberate replay: plugins see
+    it twice).  The running receiver's worker picks them up.  With --now, a
+    plugin owed an event but not loaded here is named and nothing is queued.
     """
     if replay_all == bool(event_ids):
         raise click.UsageError("give --id EVENT (repeatable) or --all")
@@ -425,22 +439,41 @@ def replay_events(
             sys.exit(1)
         click.echo(f"queued {count} event(s) for the Celery workers")
         return
-    journal = _open_journal(journal_path)
+    app = _replay_app(journal_path) if now else None
     try:
-        queued = journal.replay(None if replay_all else event_ids)
+        journal = _open_journal(journal_path)
+        try:
+            if app is not None:
+                _refuse_missing_plugins(app, journal, None if replay_all else event_ids)
+            queued = journal.replay(None if replay_all else event_ids)
+            missing = sorted(set(event_ids) - set(queued))
+            dropped = [i for i in missing if journal.get(i) is not None]
+        finally:
+            journal.close()
+        missing = [i for i in missing if i not in dropped]
+        if missing:
+            click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
+        if dropped:
+            click.echo(
+                f"event(s) {', '.join(map(str, dropped))}: finished, and the journal no longer"
+                " keeps the body (POSTMARK_JOURNAL_KEEP_BODY_BYTES); the event store has it",
+                err=True,
+            )
+            missing += dropped
+        click.echo(f"queued {len(queued)} event(s) for dispatch")
+        if app is not None and queued:
+            _dispatch_now(app)
     finally:
-        journal.close()
-    missing = sorted(set(event_ids) - set(queued))
-    if missing:
-        click.echo(f"no such event: {', '.join(map(str, missing))}", err=True)
-    click.echo(f"queued {len(queued)} event(s) for dispatch")
-    if now and queued:
-        _dispatch_now(journal_path)
+        if app is not None:
+            from .app import PostmarkReceiver
+
+            PostmarkReceiver.shutdown(app)
     if missing:
         sys.exit(1)
 
 
-def _dispatch_now(journal_path: str) -> None:
+def _replay_app(journal_path: str) -> Any:
+    """The receiver --now dispatches with: the host app's, or one from the settings."""
     from .app import PostmarkReceiver, create_app, load_app
     from .config import ConfigError
     from .journal import JournalDispatcher
@@ -456,27 +489,58 @@ def _dispatch_now(journal_path: str) -> None:
                     "POSTMARK_DISPATCH": "journal",
                     "POSTMARK_JOURNAL": journal_path,
                     "POSTMARK_JOURNAL_WORKER": False,
+                    # Never served: only its plugins are used.
+                    "POSTMARK_INSECURE_NO_AUTH": True,
                 }
             )
         state = PostmarkReceiver.state_for(app)
     except (ConfigError, ImportError, RuntimeError) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-    try:
-        dispatcher = state.dispatcher
-        if not isinstance(dispatcher, JournalDispatcher) or os.path.abspath(
-            dispatcher.settings.path
-        ) != os.path.abspath(journal_path):
-            click.echo(
-                f"Error: the receiver of {host} does not dispatch from {journal_path} "
-                "(POSTMARK_DISPATCH=journal, POSTMARK_JOURNAL)",
-                err=True,
-            )
-            sys.exit(2)
-        count = dispatcher.drain()
-        counts = dispatcher.journal.counts()
-    finally:
+    dispatcher = state.dispatcher
+    if not isinstance(dispatcher, JournalDispatcher) or os.path.abspath(
+        dispatcher.settings.path
+    ) != os.path.abspath(journal_path):
         PostmarkReceiver.shutdown(app)
+        click.echo(
+            f"Error: the receiver of {host} does not dispatch from {journal_path} "
+            "(POSTMARK_DISPATCH=journal, POSTMARK_JOURNAL)",
+            err=True,
+        )
+        sys.exit(2)
+    return app
+
+
+def _refuse_missing_plugins(app: Any, journal: Any, event_ids: Sequence[int] | None) -> None:
+    """Stop before queuing when a plugin owed one of the events is not loaded here."""
+    from .app import PostmarkReceiver
+    from .journal import PARSE_FAILURE
+
+    if event_ids is None:
+        event_ids = [d.event_id for d in journal.dead_letters()]
+    loaded = {name for name, _ in PostmarkReceiver.plugin_manager(app).list_name_plugin()}
+    owed = journal.unfinished(event_ids)
+    absent = sorted(
+        {p for keys in owed.values() for p, _ in keys if p not in loaded and p != PARSE_FAILURE}
+    )
+    if absent:
+        click.echo(
+            f"Error: plugin(s) {', '.join(absent)} not loaded here (POSTMARK_PLUGINS, entry"
+            " points): nothing replayed. Replay without --now to leave it to the receiver,"
+            " or run this where the plugin is installed.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _dispatch_now(app: Any) -> None:
+    from .app import PostmarkReceiver
+    from .journal import JournalDispatcher
+
+    dispatcher = PostmarkReceiver.state_for(app).dispatcher
+    assert isinstance(dispatcher, JournalDispatcher)  # checked by _replay_app
+    count = dispatcher.drain()
+    counts = dispatcher.journal.counts()
     click.echo(
         f"dispatched {count}; journal: {counts['pending']} pending (retry due later), "
         f"{counts['dead_letters']} dead letter(s)"

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "POSTMARK_WEBHOOK_SECRET_HEADER": None,
     "POSTMARK_WEBHOOK_SECRET_VALUE": None,
     "POSTMARK_ALLOWED_IPS": None,
+    # The standalone app (create_app, serve) refuses to run without auth unless this is true.
+    "POSTMARK_INSECURE_NO_AUTH": False,
+    # A count (proxies on this host) or the proxies' addresses/networks.
     "POSTMARK_TRUSTED_PROXIES": 0,
     # Inbound: 35 MB of attachments is ~47 MB of base64 JSON.
     "POSTMARK_MAX_BODY_BYTES": 50 * 1024 * 1024,
@@ -49,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "POSTMARK_JOURNAL_POLL": None,
     "POSTMARK_JOURNAL_WORKER": None,
     "POSTMARK_JOURNAL_RETENTION_DAYS": None,
+    "POSTMARK_JOURNAL_MAX_DELAY": None,
+    "POSTMARK_JOURNAL_KEEP_BODY_BYTES": None,
+    # Seconds one plugin call may run (0: no limit); see dispatch.PluginRunner.
+    "POSTMARK_PLUGIN_TIMEOUT": None,
     "POSTMARK_LOAD_ENTRYPOINTS": True,
     "POSTMARK_PLUGINS": None,
     "POSTMARK_LOG_EVENTS": False,
@@ -111,6 +118,40 @@ def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
     return tuple(nets)
 
 
+def _proxies(
+    value: Any,
+) -> tuple[int, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None]:
+    """``POSTMARK_TRUSTED_PROXIES``: a count (proxies on loopback) or addresses/networks."""
+    name = "POSTMARK_TRUSTED_PROXIES"
+    if value is None or isinstance(value, int) or str(value).strip().lstrip("-").isdigit():
+        return _int(name, 0 if value is None else value, 0, 32), None
+    nets = []
+    for item in _list(value):
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name}: give a number of proxies or their addresses, got {item!r}"
+            ) from None
+    return (32, tuple(nets)) if nets else (0, None)
+
+
+def _header_name(value: str | None) -> str | None:
+    """A secret header name every hop passes on: an HTTP token without underscores."""
+    if value is None:
+        return None
+    name = value.strip()
+    if "_" in name:
+        raise ConfigError(
+            f"POSTMARK_WEBHOOK_SECRET_HEADER {name!r} has an underscore: nginx, gunicorn and"
+            " other proxies drop such headers, so every webhook would be refused. Use a"
+            f" hyphen: {name.replace('_', '-')!r}"
+        )
+    if not name or any(c in name for c in ' \t:()<>@,;"/[]?={}') or not name.isascii():
+        raise ConfigError(f"POSTMARK_WEBHOOK_SECRET_HEADER is not a header name: {name!r}")
+    return name
+
+
 def _opt(value: Any) -> str | None:
     if value is None:
         return None
@@ -149,7 +190,10 @@ class ReceiverConfig:
     secret_header: str | None = None
     secret_value: str | None = attrs.field(default=None, repr=False)
     allowed_ips: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    #: Proxy hops whose X-Forwarded-For entries are read (0: the header is ignored).
     trusted_proxies: int = 0
+    #: The trusted proxies' addresses; ``None``: a count was given, proxies on loopback.
+    proxy_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
     max_body_bytes: int = DEFAULTS["POSTMARK_MAX_BODY_BYTES"]
     failure_status: int = 503
     url_prefix: str = "/postmark"
@@ -160,6 +204,8 @@ class ReceiverConfig:
     log_events: bool = False
     event_store: str | None = None
     blocked_senders: tuple[str, ...] = ()
+    #: The standalone receiver may run with no authentication (it refuses otherwise).
+    insecure_no_auth: bool = False
     #: Every POSTMARK_* key as given (plugins read their own settings here).
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -175,7 +221,7 @@ class ReceiverConfig:
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ReceiverConfig:
         """Read and check the ``POSTMARK_*`` keys of ``mapping`` (a Flask config, a dict)."""
         raw = {**DEFAULTS, **{k: v for k, v in mapping.items() if k.startswith("POSTMARK_")}}
-        secret_header = _opt(raw["POSTMARK_WEBHOOK_SECRET_HEADER"])
+        secret_header = _header_name(_opt(raw["POSTMARK_WEBHOOK_SECRET_HEADER"]))
         secret_value = secret("POSTMARK_WEBHOOK_SECRET_VALUE", raw["POSTMARK_WEBHOOK_SECRET_VALUE"])
         if (secret_header is None) != (secret_value is None):
             raise ConfigError(
@@ -190,6 +236,7 @@ class ReceiverConfig:
             raise ConfigError(
                 "POSTMARK_FAILURE_STATUS must be a 5xx (Postmark retries) or 200 (drop)"
             )
+        proxies = _proxies(raw["POSTMARK_TRUSTED_PROXIES"])
         prefix = str(raw["POSTMARK_URL_PREFIX"] or "").rstrip("/")
         if prefix and not prefix.startswith("/"):
             prefix = "/" + prefix
@@ -201,9 +248,8 @@ class ReceiverConfig:
             secret_header=secret_header,
             secret_value=secret_value,
             allowed_ips=_networks(raw["POSTMARK_ALLOWED_IPS"]),
-            trusted_proxies=_int(
-                "POSTMARK_TRUSTED_PROXIES", raw["POSTMARK_TRUSTED_PROXIES"], 0, 32
-            ),
+            trusted_proxies=proxies[0],
+            proxy_networks=proxies[1],
             max_body_bytes=_int(
                 "POSTMARK_MAX_BODY_BYTES", raw["POSTMARK_MAX_BODY_BYTES"], 1, 2**40
             ),
@@ -218,6 +264,9 @@ class ReceiverConfig:
             log_events=_bool("POSTMARK_LOG_EVENTS", raw["POSTMARK_LOG_EVENTS"]),
             event_store=_opt(raw["POSTMARK_EVENT_STORE"]),
             blocked_senders=tuple(_list(raw["POSTMARK_BLOCKED_SENDERS"])),
+            insecure_no_auth=_bool(
+                "POSTMARK_INSECURE_NO_AUTH", raw["POSTMARK_INSECURE_NO_AUTH"] or False
+            ),
             raw=raw,
         )
 

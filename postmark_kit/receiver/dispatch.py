@@ -13,10 +13,14 @@ modes plug in with :func:`register_dispatcher`: they get the same
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib
 import logging
+import threading
+import time
 import weakref
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from ..client import ServerClient
 
 __all__ = [
+    "DEFAULT_PLUGIN_TIMEOUT",
     "DISPATCHERS",
     "DeadLetter",
     "DispatchError",
@@ -41,12 +46,16 @@ __all__ = [
     "Dispatcher",
     "InlineDispatcher",
     "PluginFailure",
+    "PluginRunner",
+    "PluginTimeout",
     "bind_app",
     "bound_app",
     "call_event_hooks",
+    "event_hook_impls",
     "event_hook_names",
     "event_plugins",
     "lazy_factory",
+    "plugin_timeout",
     "register_dispatcher",
 ]
 
@@ -107,6 +116,9 @@ class DispatchResult:
     succeeded: tuple[str, ...] = ()
     #: The event was a repeat of one already accepted (durable modes): no plugin ran.
     duplicate: bool = False
+    #: (plugin, hook) of every hook implementation that returned (or rejected): what a
+    #: durable mode records, so a retry re-runs only the implementations that failed.
+    succeeded_hooks: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -119,6 +131,190 @@ class Dispatcher(Protocol):
     def dispatch(self, event: Event, webhook: Webhook) -> DispatchResult: ...
 
     def close(self) -> None: ...
+
+
+class PluginTimeout(Exception):
+    """A plugin call ran past ``POSTMARK_PLUGIN_TIMEOUT``: counted as that plugin's failure."""
+
+
+#: What a plugin call hands back to the dispatcher: ``None`` or what it raised.
+_Thunk = Callable[[], None]
+
+
+class _Job:
+    """Calls of one event handed to a runner thread, with the progress the caller waits on."""
+
+    __slots__ = ("abandoned", "calls", "done", "results", "started")
+
+    def __init__(self, calls: Sequence[_Thunk]) -> None:
+        self.calls = calls
+        self.results: list[BaseException | None] = []
+        self.started: float | None = None
+        self.done = False
+        self.abandoned = False
+
+
+class _RunnerThread:
+    """One helper thread: runs jobs until a caller gives up on it, then exits when free."""
+
+    def __init__(self, runner: PluginRunner) -> None:
+        self._runner = runner
+        self._cond = runner._cond
+        self.job: _Job | None = None
+        self.stop = False
+        self.thread = threading.Thread(
+            target=self._loop, name="postmark-plugin-runner", daemon=True
+        )
+        self.thread.start()
+
+    def _loop(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while self.job is None and not self.stop:
+                    cond.wait()
+                if self.job is None:
+                    return
+                job = self.job
+            for call in job.calls:
+                with cond:
+                    if job.abandoned:
+                        break
+                    job.started = time.monotonic()
+                error: BaseException | None = None
+                try:
+                    call()
+                except BaseException as exc:  # any exit of a plugin is its failure
+                    error = exc
+                with cond:
+                    if job.abandoned:
+                        break  # the caller timed this call out and went on without us
+                    job.results.append(error)
+                    job.started = None
+                    cond.notify_all()
+            with cond:
+                abandoned = job.abandoned
+                job.done = True
+                self.job = None
+                cond.notify_all()
+                if abandoned:
+                    self._runner._abandoned.discard(self)
+                    log.warning("a plugin call that timed out has finished; its thread exits")
+                    return
+                self._runner._idle.append(self)
+
+
+class PluginRunner:
+    """Runs each event's plugin calls in a helper thread, each call within ``timeout`` seconds.
+
+    Python cannot stop a thread, so a call that overruns is *abandoned*: it
+    counts as that plugin's failure (:class:`PluginTimeout`, retried or
+    dead-lettered like any other), the event's remaining calls go to a fresh
+    thread, and the stuck thread exits once its call returns.  Threads stay
+    bounded: while a hook implementation still has an abandoned call running,
+    it is failed at once instead of getting another thread, so there is at
+    most one abandoned thread per hook implementation, plus one busy or idle
+    thread per concurrent caller.  Threads, not a subprocess per call:
+    plugins keep what ``postmark_configure`` opened (connections, clients),
+    which a subprocess would have to rebuild on every call.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._idle: list[_RunnerThread] = []
+        self._abandoned: set[_RunnerThread] = set()
+        #: hook implementation -> the abandoned thread still running it
+        self._stuck: dict[tuple[str, str], _RunnerThread] = {}
+        self._closed = False
+
+    def stuck(self) -> list[tuple[str, str]]:
+        """(plugin, hook) of calls that timed out and are still running."""
+        with self._cond:
+            return sorted(k for k, t in self._stuck.items() if t in self._abandoned)
+
+    def run(
+        self, keys: Sequence[tuple[str, str]], calls: Sequence[_Thunk]
+    ) -> list[BaseException | None]:
+        """Run ``calls`` in order; for each, ``None`` or the exception it raised (or a timeout)."""
+        results: list[BaseException | None] = [None] * len(calls)
+        start = 0
+        while start < len(calls):
+            # Implementations stuck in an earlier call fail at once: no new thread for them.
+            with self._cond:
+                todo = []
+                for i in range(start, len(calls)):
+                    thread = self._stuck.get(keys[i])
+                    if thread is not None and thread in self._abandoned:
+                        results[i] = PluginTimeout(
+                            f"still running a call that timed out after {self.timeout:g}s"
+                        )
+                    else:
+                        if thread is not None:
+                            del self._stuck[keys[i]]
+                        todo.append(i)
+            if not todo:
+                break
+            timed_out = self._run_job(todo, keys, calls, results)
+            if timed_out is None:
+                break
+            start = timed_out + 1
+        return results
+
+    def _run_job(
+        self,
+        todo: list[int],
+        keys: Sequence[tuple[str, str]],
+        calls: Sequence[_Thunk],
+        results: list[BaseException | None],
+    ) -> int | None:
+        """Run ``todo`` in one thread; the index of a call that timed out, else ``None``."""
+        job = _Job([calls[i] for i in todo])
+        cond = self._cond
+        with cond:
+            runner = self._idle.pop() if self._idle else None
+            if runner is None:
+                runner = _RunnerThread(self)
+            runner.job = job
+            cond.notify_all()
+            while not job.done:
+                started = job.started
+                if started is None:
+                    cond.wait(0.05)
+                    continue
+                remaining = started + self.timeout - time.monotonic()
+                if remaining > 0:
+                    cond.wait(remaining)
+                    continue
+                if job.started is not started:
+                    continue
+                # The call in hand overran: give up on it and on this thread.
+                index = todo[len(job.results)]
+                job.abandoned = True
+                self._abandoned.add(runner)
+                self._stuck[keys[index]] = runner
+                for i, error in zip(todo, job.results, strict=False):
+                    results[i] = error
+                results[index] = PluginTimeout(f"no answer within {self.timeout:g}s")
+                log.error(
+                    "plugin %s timed out in %s after %gs; its thread is abandoned",
+                    keys[index][0],
+                    keys[index][1],
+                    self.timeout,
+                )
+                return index
+            for i, error in zip(todo, job.results, strict=True):
+                results[i] = error
+        return None
+
+    def close(self) -> None:
+        """Let idle threads exit (abandoned ones exit when their call returns)."""
+        with self._cond:
+            self._closed = True
+            for runner in self._idle:
+                runner.stop = True
+            self._idle.clear()
+            self._cond.notify_all()
 
 
 def event_hook_names(kind: str) -> list[str]:
@@ -165,7 +361,10 @@ def _plan(pm: pluggy.PluginManager, kind: str) -> _Plan:
             if not (impl.hookwrapper or impl.wrapper):
                 calls.append((impl.plugin_name, name, impl.function, tuple(impl.argnames)))
     plugins = tuple(dict.fromkeys(c[0] for c in calls))
-    plan = _Plan(impls, tuple(calls), plugins, DispatchResult(succeeded=plugins))
+    hooks_ok = tuple((c[0], c[1]) for c in calls)
+    plan = _Plan(
+        impls, tuple(calls), plugins, DispatchResult(succeeded=plugins, succeeded_hooks=hooks_ok)
+    )
     plans[kind] = plan
     return plan
 
@@ -173,6 +372,11 @@ def _plan(pm: pluggy.PluginManager, kind: str) -> _Plan:
 def event_plugins(pm: pluggy.PluginManager, kind: str) -> list[str]:
     """Names of the plugins implementing a hook for ``kind`` (call order, no repeats)."""
     return list(_plan(pm, kind).plugins)
+
+
+def event_hook_impls(pm: pluggy.PluginManager, kind: str) -> list[tuple[str, str]]:
+    """(plugin, hook) of every hook implementation an event of ``kind`` goes to, in call order."""
+    return [(c[0], c[1]) for c in _plan(pm, kind).calls]
 
 
 #: plugin manager -> its app (both weak: neither keeps the other alive).
@@ -203,23 +407,28 @@ def call_event_hooks(
     event: Event,
     client: ServerClient | None,
     webhook: Webhook,
-    only: Collection[str] | None = None,
+    only: Collection[str | tuple[str, str]] | None = None,
+    runner: PluginRunner | None = None,
 ) -> DispatchResult:
     """Run the type-specific hook, then ``postmark_event``, each plugin isolated.
 
     pluggy stops a hook call at the first exception; here every implementation
     is called on its own so one failing plugin never hides the event from the
-    others.  Order follows pluggy's (``tryfirst``/``trylast`` honoured).  With
-    ``only``, plugins not named there are skipped (a journal retrying the
-    plugins that failed, never the ones that already succeeded).  The hooks
-    run in the application context of the app ``pm`` is bound to
-    (:func:`bind_app`), pushed here unless it is the current one already.
+    others.  Anything a plugin raises, ``SystemExit`` and ``KeyboardInterrupt``
+    included, is that plugin's failure.  Order follows pluggy's
+    (``tryfirst``/``trylast`` honoured).  With ``only`` (plugin names or
+    ``(plugin, hook)`` pairs), the rest are skipped: a journal retrying the
+    implementations that failed, never the ones that already succeeded.  With
+    ``runner``, each call is bounded by its time limit (and runs in a helper
+    thread, in a copy of the caller's context).  The hooks run in the
+    application context of the app ``pm`` is bound to (:func:`bind_app`),
+    pushed here unless it is the current one already.
     """
     app = bound_app(pm)
     if app is not None and not (has_app_context() and current_app._get_current_object() is app):  # type: ignore[attr-defined]
         with app.app_context():
-            return _call_event_hooks(pm, event, client, webhook, only)
-    return _call_event_hooks(pm, event, client, webhook, only)
+            return _call_event_hooks(pm, event, client, webhook, only, runner)
+    return _call_event_hooks(pm, event, client, webhook, only, runner)
 
 
 def _call_event_hooks(
@@ -227,53 +436,111 @@ def _call_event_hooks(
     event: Event,
     client: ServerClient | None,
     webhook: Webhook,
-    only: Collection[str] | None,
+    only: Collection[str | tuple[str, str]] | None,
+    runner: PluginRunner | None,
 ) -> DispatchResult:
     kind = event_kind(event)
     plan = _plan(pm, kind)
     kwargs: dict[str, Any] = {"event": event, "client": client, "webhook": webhook}
+    calls = plan.calls
+    if only is not None:
+        calls = tuple(c for c in calls if c[0] in only or (c[0], c[1]) in only)
+    errors: Sequence[BaseException | None]
+    if runner is None:
+        errors = [_call(function, argnames, event, kwargs) for _, _, function, argnames in calls]
+    else:
+        errors = runner.run(
+            [(c[0], c[1]) for c in calls],
+            [_thunk(function, argnames, event, kwargs) for _, _, function, argnames in calls],
+        )
+    if only is None and not any(errors):
+        return plan.all_ok
     failures: list[PluginFailure] = []
     rejection: Reject | None = None
-    for plugin, hook, function, argnames in plan.calls:
-        if only is not None and plugin not in only:
-            continue
-        try:
-            if argnames == ("event",):
-                function(event)
-            else:
-                function(*[kwargs[a] for a in argnames])
-        except Reject as exc:
+    succeeded_hooks: list[tuple[str, str]] = []
+    for (plugin, hook, _, _), error in zip(calls, errors, strict=True):
+        if error is None:
+            succeeded_hooks.append((plugin, hook))
+        elif isinstance(error, Reject):
             log.warning(
-                "plugin %s rejected %s event %s: %s", plugin, kind, webhook.dedupe_key, exc.reason
+                "plugin %s rejected %s event %s: %s",
+                plugin,
+                kind,
+                webhook.dedupe_key,
+                error.reason,
             )
-            rejection = rejection or exc
-        except Exception as exc:
-            log.exception(
-                "plugin %s failed in %s on %s event %s", plugin, hook, kind, webhook.dedupe_key
+            rejection = rejection or error
+            succeeded_hooks.append((plugin, hook))
+        else:
+            log.error(
+                "plugin %s failed in %s on %s event %s",
+                plugin,
+                hook,
+                kind,
+                webhook.dedupe_key,
+                exc_info=error if not isinstance(error, PluginTimeout) else None,
             )
-            failures.append(PluginFailure(plugin=plugin, hook=hook, error=exc))
-    if only is None and not failures and rejection is None:
-        return plan.all_ok
+            failures.append(PluginFailure(plugin=plugin, hook=hook, error=error))
     failed = {f.plugin for f in failures}
     return DispatchResult(
         failures=tuple(failures),
         rejection=rejection,
-        succeeded=tuple(n for n in plan.plugins if n not in failed and (only is None or n in only)),
+        succeeded=tuple(dict.fromkeys(c[0] for c in calls if c[0] not in failed)),
+        succeeded_hooks=tuple(succeeded_hooks),
     )
 
 
-class InlineDispatcher:
-    """Runs the plugins inside the request: simple, and the answer reflects their outcome."""
+def _call(
+    function: Callable[..., Any], argnames: tuple[str, ...], event: Event, kwargs: dict[str, Any]
+) -> BaseException | None:
+    try:
+        if argnames == ("event",):
+            function(event)
+        else:
+            function(*[kwargs[a] for a in argnames])
+    except BaseException as exc:  # any exit of a plugin is its failure
+        return exc
+    return None
 
-    def __init__(self, pm: pluggy.PluginManager, client: ServerClient | None) -> None:
+
+def _thunk(
+    function: Callable[..., Any], argnames: tuple[str, ...], event: Event, kwargs: dict[str, Any]
+) -> _Thunk:
+    # Made in the calling thread: the copy carries its application (and request)
+    # context to the runner thread, one copy per call (a timed-out call keeps its own).
+    args = [event] if argnames == ("event",) else [kwargs[a] for a in argnames]
+    return functools.partial(contextvars.copy_context().run, function, *args)
+
+
+class InlineDispatcher:
+    """Runs the plugins inside the request: simple, and the answer reflects their outcome.
+
+    With a ``timeout`` (``POSTMARK_PLUGIN_TIMEOUT``), a plugin that hangs fails
+    the request with a 5xx after that long instead of holding it (and, one by
+    one, every request thread) forever.
+    """
+
+    def __init__(
+        self, pm: pluggy.PluginManager, client: ServerClient | None, timeout: float | None = None
+    ) -> None:
         self.pm = pm
         self.client = client
+        self.runner = PluginRunner(timeout) if timeout else None
 
     def dispatch(self, event: Event, webhook: Webhook) -> DispatchResult:
-        return call_event_hooks(self.pm, event, self.client, webhook)
+        return call_event_hooks(self.pm, event, self.client, webhook, runner=self.runner)
+
+    def health(self) -> dict[str, Any]:
+        """Inline mode keeps no backlog: healthy unless a plugin call is stuck past its limit."""
+        stuck = self.runner.stuck() if self.runner is not None else []
+        report: dict[str, Any] = {"ok": True, "mode": "inline"}
+        if stuck:
+            report["stuck_plugins"] = [f"{p}.{h}" for p, h in stuck]
+        return report
 
     def close(self) -> None:
-        """Nothing to release: inline dispatch keeps no state."""
+        if self.runner is not None:
+            self.runner.close()
 
 
 #: A dispatcher factory: (plugin manager, callback client, POSTMARK_* config) -> Dispatcher.
@@ -311,12 +578,32 @@ def lazy_factory(spec: str, *, extra: str | None = None) -> DispatcherFactory:
 
 #: ``POSTMARK_DISPATCH`` value -> factory.
 DISPATCHERS: dict[str, DispatcherFactory] = {
-    "inline": lambda pm, client, _config: InlineDispatcher(pm, client),
+    "inline": lambda pm, client, config: InlineDispatcher(pm, client, plugin_timeout(config)),
     "journal": lazy_factory("postmark_kit.receiver.journal:journal_dispatcher"),
     "celery": lazy_factory(
         "postmark_kit.receiver.celery_dispatch:dispatcher_factory", extra="celery"
     ),
 }
+
+
+#: Seconds a plugin call may take before it counts as failed (``POSTMARK_PLUGIN_TIMEOUT``).
+DEFAULT_PLUGIN_TIMEOUT = 30.0
+
+
+def plugin_timeout(config: Mapping[str, Any]) -> float | None:
+    """``POSTMARK_PLUGIN_TIMEOUT`` checked: seconds, or ``None`` (0: no limit, run in place)."""
+    from .config import ConfigError
+
+    raw = config.get("POSTMARK_PLUGIN_TIMEOUT")
+    if raw is None or raw == "":
+        return DEFAULT_PLUGIN_TIMEOUT
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"POSTMARK_PLUGIN_TIMEOUT must be a number, got {raw!r}") from None
+    if not 0 <= value <= 86400:
+        raise ConfigError(f"POSTMARK_PLUGIN_TIMEOUT must be between 0 and 86400, got {value:g}")
+    return value or None
 
 
 def register_dispatcher(name: str, factory: DispatcherFactory) -> None:

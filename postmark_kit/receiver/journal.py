@@ -31,6 +31,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,9 +46,11 @@ from .dispatch import (
     DeadLetter,
     DispatchError,
     DispatchResult,
+    PluginRunner,
     Webhook,
     call_event_hooks,
-    event_plugins,
+    event_hook_impls,
+    plugin_timeout,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +67,25 @@ __all__ = [
 
 log = logging.getLogger("postmark_kit.receiver.journal")
 
-_SCHEMA = """
+#: One row per (event, plugin, hook implementation) once an event needed a retry.
+_DELIVERIES_TABLE = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id   INTEGER NOT NULL,
+    plugin     TEXT NOT NULL,
+    hook       TEXT NOT NULL DEFAULT '',
+    state      TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    due        REAL NOT NULL,
+    last_error TEXT,
+    updated_at REAL NOT NULL,
+    due_mono   REAL,
+    boot       TEXT,
+    PRIMARY KEY (event_id, plugin, hook)
+)"""
+
+_SCHEMA = (
+    _DELIVERIES_TABLE
+    + """;
 CREATE TABLE IF NOT EXISTS journal (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     dedupe_key        TEXT NOT NULL UNIQUE,
@@ -80,19 +101,12 @@ CREATE TABLE IF NOT EXISTS journal (
     claimed_at        REAL,
     replays           INTEGER NOT NULL DEFAULT 0,
     finished_at       REAL,
-    rounds            INTEGER NOT NULL DEFAULT 0
+    rounds            INTEGER NOT NULL DEFAULT 0,
+    due_mono          REAL,
+    claimed_mono      REAL,
+    boot              TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_due ON journal (state, due);
-CREATE TABLE IF NOT EXISTS deliveries (
-    event_id   INTEGER NOT NULL,
-    plugin     TEXT NOT NULL,
-    state      TEXT NOT NULL,
-    attempts   INTEGER NOT NULL,
-    due        REAL NOT NULL,
-    last_error TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (event_id, plugin)
-);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id  INTEGER NOT NULL,
@@ -103,12 +117,59 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL,
     UNIQUE (event_id, plugin)
 );
+CREATE TABLE IF NOT EXISTS heartbeat (
+    owner TEXT PRIMARY KEY,
+    at    REAL NOT NULL
+);
 """
+)
 
 #: A plugin name for failures that are not a plugin's (the stored body no longer parses).
 PARSE_FAILURE = "<parse>"
 
+#: The error recorded for a delivery whose plugin this process does not load.
+NOT_LOADED = "PluginNotLoaded"
+
+
+def _boot_id() -> str | None:
+    """This boot of this host: monotonic times written on it compare with each other."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f"{socket.gethostname()}|{f.read().strip()}"
+    except OSError:
+        return None  # no way to tell boots apart: wall-clock times only
+
+
+class Clock:
+    """Wall clock, monotonic clock and boot id of the journal (inject one in tests).
+
+    Times that must survive a restart are stored in wall-clock seconds *and*
+    in monotonic seconds with the boot they were taken on.  On the same boot
+    the monotonic value decides (a wall-clock step, forward or back, changes
+    nothing); after a reboot the wall-clock one does.
+    """
+
+    def __init__(self) -> None:
+        self.boot = _boot_id()
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+_CLOCK = Clock()
+
+#: An integer SQLite can hold; a header claiming more is not trusted (stored as unknown).
+_SQLITE_INT = 2**63 - 1
+
 _HOST = socket.gethostname()
+
+#: Bytes the -wal file is cut back to after a checkpoint (``PRAGMA journal_size_limit``).
+_WAL_LIMIT = 4 * 1024 * 1024
+#: A -wal file past this makes the worker checkpoint it (waiting for readers).
+_WAL_CHECKPOINT_AT = 4 * 1024 * 1024
 
 #: Seconds a writer waits for the lock before the error surfaces (a 5xx: Postmark retries).
 _BUSY_WAIT = 30.0
@@ -158,6 +219,12 @@ class JournalSettings:
     worker: bool = True
     #: Days finished events are kept (for dedupe and audit); dead ones stay until replayed.
     retention_days: float = 7.0
+    #: Seconds a due event may wait for a worker before ``/health`` answers 503.
+    max_delay: float = 600.0
+    #: A finished event's body over this many bytes is dropped from the journal
+    #: (``None``: kept until pruned).  Defaults to 64 KiB when an event store keeps
+    #: every body anyway: a 40 MB inbound message is then not on disk twice.
+    keep_body_bytes: int | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
@@ -193,12 +260,27 @@ class JournalSettings:
                 0,
                 36500,
             ),
+            max_delay=_float(
+                "POSTMARK_JOURNAL_MAX_DELAY", get("POSTMARK_JOURNAL_MAX_DELAY", 600.0), 1, 7 * 86400
+            ),
+            keep_body_bytes=_keep_body(raw, get),
         )
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure (jittered so workers spread out)."""
         delay = min(self.retry_max, self.retry_base * 2.0 ** max(attempts - 1, 0))
         return delay * random.uniform(0.8, 1.2)
+
+
+def _keep_body(raw: Mapping[str, Any], get: Callable[[str, Any], Any]) -> int | None:
+    from .config import as_int as _int
+
+    value = get("POSTMARK_JOURNAL_KEEP_BODY_BYTES", None)
+    if value is None:
+        return 64 * 1024 if raw.get("POSTMARK_EVENT_STORE") else None
+    if str(value).strip().lower() in ("all", "none"):
+        return None
+    return _int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
 
 
 @attrs.frozen
@@ -256,9 +338,12 @@ class _Outcome:
     """One round of plugin calls on an event, to record."""
 
     event_id: int
-    succeeded: tuple[str, ...] = ()
-    #: plugin -> (hook, error text)
-    failed: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    #: (plugin, hook) that returned
+    succeeded: tuple[tuple[str, str], ...] = ()
+    #: (plugin, hook) -> error text
+    failed: dict[tuple[str, str], str] = attrs.field(factory=dict)
+    #: (plugin, hook) that must fail for good at once (a plugin this process does not load)
+    dead: dict[tuple[str, str], str] = attrs.field(factory=dict)
     #: The event's first round: nothing recorded for it yet.
     first: bool = False
 
@@ -316,15 +401,22 @@ class WebhookJournal:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, create: bool = True, durable: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        durable: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        self.clock = clock or _CLOCK
         if not create and not os.path.exists(self.path):
             raise JournalError(f"no journal at {self.path}")
         self._lock = threading.Lock()
         self._group_lock = threading.Lock()
         self._queue: list[_PendingAppend] = []
         self._committing = False
+        self._checkpointer: sqlite3.Connection | None = None
         try:
             # While opening, SQLite's own busy handler: after a crash the first
             # connection recovers the WAL under an exclusive lock, and every
@@ -335,8 +427,14 @@ class WebhookJournal:
             # FULL: a commit is on disk before the 200 goes back, even on power loss.
             self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             if create:
+                # Before the first table: pruning then hands pages back to the disk.
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
+                self._migrate()
+            # A spike (a 40 MB inbound) grows the -wal file; once checkpointed it is cut
+            # back to this instead of staying at its largest size for good.
+            self._db.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
             self._db.create_function("pk_owner_alive", 1, _owner_alive, deterministic=False)
             # Then none: it sleeps 1, 2, 5, 10... ms per try, which turns the
             # sub-millisecond waits of several processes committing every
@@ -348,6 +446,39 @@ class WebhookJournal:
 
     def __repr__(self) -> str:
         return f"WebhookJournal({self.path!r})"
+
+    def _migrate(self) -> None:
+        """Bring a journal written by an older version up to this schema (once, under lock)."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(journal)")}
+        hooks = {r[1] for r in self._db.execute("PRAGMA table_info(deliveries)")}
+        if "due_mono" in columns and "hook" in hooks:
+            return
+        self._begin()
+        try:
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(journal)")}
+            for name, kind in (("due_mono", "REAL"), ("claimed_mono", "REAL"), ("boot", "TEXT")):
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE journal ADD COLUMN {name} {kind}")
+            hooks = {r[1] for r in self._db.execute("PRAGMA table_info(deliveries)")}
+            if "hook" not in hooks:
+                # Outcomes were kept per plugin: hook '' stands for all of its hooks.
+                self._db.execute("ALTER TABLE deliveries RENAME TO deliveries_v1")
+                self._db.execute(_DELIVERIES_TABLE)
+                self._db.execute(
+                    "INSERT INTO deliveries (event_id, plugin, hook, state, attempts, due,"
+                    " last_error, updated_at) SELECT event_id, plugin, '', state, attempts, due,"
+                    " last_error, updated_at FROM deliveries_v1"
+                )
+                self._db.execute("DROP TABLE deliveries_v1")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _is_due(self, due: float, due_mono: float | None, boot: str | None) -> bool:
+        if boot is not None and boot == self.clock.boot and due_mono is not None:
+            return due_mono <= self.clock.monotonic()
+        return due <= self.clock.time()
 
     def _retry(self, action: Callable[[], _T]) -> _T:
         delay, deadline = 0.0001, time.monotonic() + _BUSY_WAIT
@@ -369,7 +500,7 @@ class WebhookJournal:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, under this journal's lock: committed, or rolled back on any error.
 
-        The one place that says BEGIN IMMEDIATE / COMMIT / ROLLBACK.
+        The one place the read-write methods say BEGIN IMMEDIATE / COMMIT / ROLLBACK.
         """
         with self._lock:
             self._begin()
@@ -377,7 +508,7 @@ class WebhookJournal:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
@@ -388,6 +519,8 @@ class WebhookJournal:
             if not self._closed:
                 self._closed = True
                 self._db.close()
+                if self._checkpointer is not None:
+                    self._checkpointer.close()
 
     # -- the request side ------------------------------------------------------
 
@@ -400,6 +533,10 @@ class WebhookJournal:
         for their row's result.  Each caller still returns only once its row
         is on disk.
         """
+        retries = webhook.retries_remaining
+        if retries is not None and not -_SQLITE_INT <= retries <= _SQLITE_INT:
+            retries = None
+        clock = self.clock
         pending = _PendingAppend(
             (
                 webhook.dedupe_key,
@@ -407,9 +544,11 @@ class WebhookJournal:
                 webhook.trace_id,
                 webhook.received_at.astimezone(UTC).isoformat(),
                 webhook.remote_addr,
-                webhook.retries_remaining,
+                retries,
                 webhook.body,
-                time.time(),
+                clock.time(),
+                clock.monotonic(),
+                clock.boot,
             )
         )
         with self._group_lock:
@@ -431,15 +570,19 @@ class WebhookJournal:
 
     def _commit(self, batch: list[_PendingAppend]) -> None:
         try:
-            with self._transaction():
+            try:
+                self._commit_rows(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    raise
+                # One bad row must not fail the others that shared its commit:
+                # each goes again in a transaction of its own.
+                log.warning("a group commit of %d events failed (%s); one by one", len(batch), exc)
                 for item in batch:
-                    cur = self._db.execute(
-                        "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
-                        " remote_addr, retries_remaining, body, due)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-                        item.row,
-                    )
-                    item.result = cur.lastrowid if cur.rowcount == 1 else None
+                    try:
+                        self._commit_rows([item])
+                    except Exception as one:
+                        item.result, item.error = None, one
         except Exception as exc:
             for item in batch:
                 item.result, item.error = None, exc
@@ -447,25 +590,79 @@ class WebhookJournal:
             for item in batch:
                 item.done.set()
 
+    def _commit_rows(self, batch: list[_PendingAppend]) -> None:
+        with self._transaction():
+            for item in batch:
+                cur = self._db.execute(
+                    "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
+                    " remote_addr, retries_remaining, body, due, due_mono, boot)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (dedupe_key) DO NOTHING",
+                    item.row,
+                )
+                item.result = cur.lastrowid if cur.rowcount == 1 else None
+
+    def _rollback(self) -> None:
+        # After SQLITE_FULL or an I/O error SQLite may have rolled back already.
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
+
     # -- the worker side -------------------------------------------------------
 
     def claim(self, owner: str, *, limit: int, lease: float) -> list[JournalEntry]:
-        """Take up to ``limit`` due events for ``owner`` (oldest first)."""
-        now = time.time()
+        """Take up to ``limit`` due events for ``owner`` (oldest first).
+
+        Events ``owner`` itself still holds are taken again: it claims only
+        once done with its last batch, so those are rounds it could not record
+        (the disk was full), not work in progress.
+
+        Due times and leases written on this boot are compared on the
+        monotonic clock, so a wall-clock step neither strands events (a step
+        back) nor ends a live claim early (a step forward).
+        """
+        clock = self.clock
+        now, mono, boot = clock.time(), clock.monotonic(), clock.boot
         with self._transaction():
             rows = self._db.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
-                " WHERE state = 'pending' AND due <= ? AND (claimed_by IS NULL"
-                " OR claimed_at < ? OR NOT pk_owner_alive(claimed_by))"
-                " ORDER BY due, id LIMIT ?",
-                (now, now - lease, limit),
+                " WHERE state = 'pending'"
+                " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
+                " THEN due_mono <= :mono ELSE due <= :now END)"
+                " AND (claimed_by IS NULL OR claimed_by = :owner"
+                " OR NOT pk_owner_alive(claimed_by)"
+                " OR (CASE WHEN boot = :boot AND claimed_mono IS NOT NULL"
+                " THEN claimed_mono < :mono - :lease ELSE claimed_at < :now - :lease END))"
+                " ORDER BY due, id LIMIT :limit",
+                {
+                    "boot": boot,
+                    "mono": mono,
+                    "now": now,
+                    "lease": lease,
+                    "limit": limit,
+                    "owner": owner,
+                },
             ).fetchall()
             if rows:
                 self._db.executemany(
-                    "UPDATE journal SET claimed_by = ?, claimed_at = ? WHERE id = ?",
-                    [(owner, now, r[0]) for r in rows],
+                    "UPDATE journal SET claimed_by = ?, claimed_at = ?, claimed_mono = ?,"
+                    " due_mono = CASE WHEN boot IS ? THEN due_mono ELSE NULL END,"
+                    " boot = ? WHERE id = ?",
+                    [(owner, now, mono, boot, boot, r[0]) for r in rows],
                 )
         return [_entry(r) for r in rows]
+
+    def renew(self, owner: str, event_id: int) -> bool:
+        """Extend ``owner``'s claim on an event; ``False`` when another worker has taken it."""
+        clock = self.clock
+        with self._lock:
+            cur = self._retry(
+                lambda: self._db.execute(
+                    "UPDATE journal SET claimed_at = ?, claimed_mono = ?, boot = ?"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (clock.time(), clock.monotonic(), clock.boot, event_id, owner),
+                )
+            )
+        return cur.rowcount == 1
 
     def release(self, owner: str) -> None:
         """Hand back what ``owner`` claimed but did not finish (a worker stopping)."""
@@ -478,70 +675,114 @@ class WebhookJournal:
                 )
             )
 
-    def deliveries(self, event_id: int) -> dict[str, tuple[str, int, float]]:
-        """``plugin -> (state, attempts, due)`` recorded for an event."""
+    def deliveries(self, event_id: int) -> dict[tuple[str, str], tuple[str, int, bool]]:
+        """``(plugin, hook) -> (state, attempts, due now)`` recorded for an event.
+
+        Hook ``''`` (journals from before outcomes were kept per hook) stands
+        for every hook of that plugin.
+        """
         with self._lock:
             rows = self._read(
-                "SELECT plugin, state, attempts, due FROM deliveries WHERE event_id = ?",
+                "SELECT plugin, hook, state, attempts, due, due_mono, boot FROM deliveries"
+                " WHERE event_id = ?",
                 (event_id,),
             )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {(r[0], r[1]): (r[2], r[3], self._is_due(r[4], r[5], r[6])) for r in rows}
 
     def finish(
         self,
         event_id: int,
         *,
-        succeeded: Iterable[str],
-        failed: Mapping[str, tuple[str, str]],
+        succeeded: Iterable[str | tuple[str, str]],
+        failed: Mapping[tuple[str, str], str] | Mapping[str, tuple[str, str]],
         settings: JournalSettings,
         first: bool = False,
+        dead: Mapping[tuple[str, str], str] | None = None,
     ) -> str:
         """Record one round of plugin calls and reschedule or close the event.
 
-        ``failed`` maps plugin -> (hook, error text).  Returns the event's new
-        state: ``pending`` (a retry is due later), ``done`` or ``dead``.
+        Outcomes are per hook implementation, ``(plugin, hook)``: ``succeeded``
+        lists those that returned, ``failed`` maps each that raised to its
+        error text, ``dead`` those to dead-letter at once (a plugin this
+        process does not load).  A bare plugin name stands for all its hooks,
+        and ``failed`` also takes the older ``plugin -> (hook, error)`` form.
+        Returns the event's new state: ``pending`` (a retry is due later),
+        ``done`` or ``dead``.
         """
-        outcome = _Outcome(event_id, tuple(succeeded), dict(failed), first)
+        done_keys = tuple(k if isinstance(k, tuple) else (k, "") for k in succeeded)
+        fail_keys: dict[tuple[str, str], str] = {}
+        for key, value in failed.items():
+            if isinstance(key, tuple) and isinstance(value, str):
+                fail_keys[key] = value
+            elif isinstance(key, str) and isinstance(value, tuple):
+                fail_keys[(key, value[0])] = value[1]
+        outcome = _Outcome(event_id, done_keys, fail_keys, dict(dead or {}), first)
         with self._transaction():
-            state = self._finish_one(outcome, settings, time.time())
+            state = self._finish_one(outcome, settings)
         return state
 
-    def _finish_one(self, outcome: _Outcome, settings: JournalSettings, now: float) -> str:
+    def _finish_one(self, outcome: _Outcome, settings: JournalSettings) -> str:
         event_id = outcome.event_id
-        if outcome.first and not outcome.failed:
-            # The common case: every plugin took it at once.  Per-plugin rows only
+        clock = self.clock
+        now, mono, boot = clock.time(), clock.monotonic(), clock.boot
+        if outcome.first and not outcome.failed and not outcome.dead:
+            # The common case: every plugin took it at once.  Per-hook rows only
             # matter for retries, so none are written (a replay reaches every plugin).
             self._db.execute(
                 "UPDATE journal SET state = 'done', claimed_by = NULL, claimed_at = NULL,"
-                " finished_at = ?, rounds = rounds + 1 WHERE id = ?",
+                " claimed_mono = NULL, finished_at = ?, rounds = rounds + 1 WHERE id = ?",
                 (now, event_id),
             )
+            self._drop_body(event_id, settings)
             return "done"
         known = {
-            r[0]: r[1]
+            (r[0], r[1]): r[2]
             for r in self._db.execute(
-                "SELECT plugin, attempts FROM deliveries WHERE event_id = ?", (event_id,)
+                "SELECT plugin, hook, attempts FROM deliveries WHERE event_id = ?", (event_id,)
             )
         }
-        for plugin in outcome.succeeded:
+
+        def attempts_of(key: tuple[str, str]) -> int:
+            return int(known.get(key, known.get((key[0], ""), 0)))
+
+        touched: set[str] = set()
+        for key in outcome.succeeded:
+            if key[1]:
+                touched.add(key[0])
             self._db.execute(
-                "INSERT INTO deliveries (event_id, plugin, state, attempts, due,"
-                " last_error, updated_at) VALUES (?, ?, 'done', ?, ?, NULL, ?)"
-                " ON CONFLICT (event_id, plugin) DO UPDATE SET state = 'done',"
+                "INSERT INTO deliveries (event_id, plugin, hook, state, attempts, due,"
+                " last_error, updated_at) VALUES (?, ?, ?, 'done', ?, ?, NULL, ?)"
+                " ON CONFLICT (event_id, plugin, hook) DO UPDATE SET state = 'done',"
                 " attempts = excluded.attempts, updated_at = excluded.updated_at",
-                (event_id, plugin, known.get(plugin, 0) + 1, now, now),
+                (event_id, key[0], key[1], attempts_of(key) + 1, now, now),
             )
-        for plugin, (hook, error) in outcome.failed.items():
-            attempts = known.get(plugin, 0) + 1
-            dead = attempts >= settings.max_attempts
-            due = now if dead else now + settings.backoff(attempts)
+        failures = [(k, e, False) for k, e in outcome.failed.items()]
+        failures += [(k, e, True) for k, e in outcome.dead.items()]
+        for key, error, forced in failures:
+            if key[1]:
+                touched.add(key[0])
+            attempts = attempts_of(key) + (0 if forced else 1)
+            dead = forced or attempts >= settings.max_attempts
+            delay = 0.0 if dead else settings.backoff(attempts)
             self._db.execute(
-                "INSERT INTO deliveries (event_id, plugin, state, attempts, due,"
-                " last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (event_id, plugin) DO UPDATE SET state = excluded.state,"
+                "INSERT INTO deliveries (event_id, plugin, hook, state, attempts, due,"
+                " last_error, updated_at, due_mono, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (event_id, plugin, hook) DO UPDATE SET state = excluded.state,"
                 " attempts = excluded.attempts, due = excluded.due,"
-                " last_error = excluded.last_error, updated_at = excluded.updated_at",
-                (event_id, plugin, "dead" if dead else "retry", attempts, due, error, now),
+                " last_error = excluded.last_error, updated_at = excluded.updated_at,"
+                " due_mono = excluded.due_mono, boot = excluded.boot",
+                (
+                    event_id,
+                    key[0],
+                    key[1],
+                    "dead" if dead else "retry",
+                    attempts,
+                    now + delay,
+                    error,
+                    now,
+                    mono + delay,
+                    boot,
+                ),
             )
             if dead:
                 self._db.execute(
@@ -549,24 +790,51 @@ class WebhookJournal:
                     " failed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, plugin)"
                     " DO UPDATE SET hook = excluded.hook, attempts = excluded.attempts,"
                     " error = excluded.error, failed_at = excluded.failed_at",
-                    (event_id, plugin, hook, attempts, error, now),
+                    (event_id, key[0], key[1], attempts, error, now),
                 )
-        by_state = dict(
+        # Outcomes per hook replace a plugin's old per-plugin row (hook '').
+        for plugin in touched:
             self._db.execute(
-                "SELECT state, MIN(due) FROM deliveries WHERE event_id = ? GROUP BY state",
-                (event_id,),
-            ).fetchall()
-        )
-        if "retry" in by_state:
-            state, due = "pending", float(by_state["retry"])
-        else:
-            state, due = ("dead" if "dead" in by_state else "done"), now
+                "DELETE FROM deliveries WHERE event_id = ? AND plugin = ? AND hook = ''",
+                (event_id, plugin),
+            )
+        # A plugin with nothing dead left on this event is no longer a dead letter.
         self._db.execute(
-            "UPDATE journal SET state = ?, due = ?, claimed_by = NULL, claimed_at = NULL,"
-            " finished_at = ?, rounds = rounds + 1 WHERE id = ?",
-            (state, due, None if state == "pending" else now, event_id),
+            "DELETE FROM dead_letters WHERE event_id = ? AND NOT EXISTS (SELECT 1 FROM"
+            " deliveries d WHERE d.event_id = dead_letters.event_id"
+            " AND d.plugin = dead_letters.plugin AND d.state = 'dead')",
+            (event_id,),
         )
+        retry = self._db.execute(
+            "SELECT due, due_mono, boot FROM deliveries WHERE event_id = ? AND state = 'retry'"
+            " ORDER BY due LIMIT 1",
+            (event_id,),
+        ).fetchone()
+        if retry is not None:
+            state = "pending"
+            due, due_mono = float(retry[0]), retry[1] if retry[2] == boot else None
+        else:
+            dead_left = self._db.execute(
+                "SELECT 1 FROM deliveries WHERE event_id = ? AND state = 'dead' LIMIT 1",
+                (event_id,),
+            ).fetchone()
+            state, due, due_mono = ("dead" if dead_left else "done"), now, mono
+        self._db.execute(
+            "UPDATE journal SET state = ?, due = ?, due_mono = ?, boot = ?, claimed_by = NULL,"
+            " claimed_at = NULL, claimed_mono = NULL, finished_at = ?, rounds = rounds + 1"
+            " WHERE id = ?",
+            (state, due, due_mono, boot, None if state == "pending" else now, event_id),
+        )
+        if state == "done":
+            self._drop_body(event_id, settings)
         return state
+
+    def _drop_body(self, event_id: int, settings: JournalSettings) -> None:
+        if settings.keep_body_bytes is not None:
+            self._db.execute(
+                "UPDATE journal SET body = x'' WHERE id = ? AND length(body) > ?",
+                (event_id, settings.keep_body_bytes),
+            )
 
     def prune(self, older_than_days: float) -> int:
         """Forget finished events older than that (their dedupe keys go with them)."""
@@ -584,7 +852,125 @@ class WebhookJournal:
                 marks = ",".join("?" * len(part))
                 self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
                 self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
+            if ids:
+                # Hand the freed pages back to the disk (journals created with
+                # auto_vacuum=INCREMENTAL; a no-op on older files).  executescript:
+                # the sqlite3 module steps a row-less PRAGMA once, freeing one page.
+                self._retry(lambda: self._db.executescript("PRAGMA incremental_vacuum;"))
+        if ids:
+            self.checkpoint(wait=2.0)  # then the -wal file, and the freed pages leave
         return len(ids)
+
+    def health_check(self) -> dict[str, Any]:
+        """Prove the file takes a write (a heartbeat row) and read the backlog's figures.
+
+        ``pending``: events not finished; ``oldest_pending_seconds``: age of the
+        oldest of them; ``oldest_due_seconds``: how long the most overdue one
+        has been due (``None`` when none is due).  Raises ``sqlite3.Error``
+        when the journal cannot be written or read (disk full, corrupt).
+        """
+        clock = self.clock
+        now, mono, boot = clock.time(), clock.monotonic(), clock.boot
+        # A connection of its own: a long-lived one answers from its page cache
+        # and would not notice the file being damaged underneath it.
+        db = sqlite3.connect(
+            f"file:{urllib.parse.quote(self.path)}?mode=rw",
+            uri=True,
+            timeout=5,
+            isolation_level=None,
+        )
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT OR REPLACE INTO heartbeat (owner, at) VALUES (?, ?)",
+                (f"{_HOST}|{os.getpid()}", now),
+            )
+            pending, oldest, overdue = db.execute(
+                "SELECT COUNT(*), MIN(received_at), MAX(CASE WHEN boot = :boot AND"
+                " due_mono IS NOT NULL THEN :mono - due_mono ELSE :now - due END)"
+                " FROM journal WHERE state = 'pending'",
+                {"boot": boot, "mono": mono, "now": now},
+            ).fetchone()
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        age = None
+        if oldest is not None:
+            age = max(0.0, now - datetime.fromisoformat(oldest).timestamp())
+        return {
+            "pending": int(pending),
+            "oldest_pending_seconds": None if age is None else round(age, 3),
+            "oldest_due_seconds": (
+                None if overdue is None or overdue < 0 else round(float(overdue), 3)
+            ),
+        }
+
+    def checkpoint(self, wait: float = 0.0) -> bool:
+        """Copy the -wal file into the database and cut it to nothing; whether it was.
+
+        SQLite's own checkpoints after each commit never wait, and with
+        readers and writers always interleaving (requests appending, workers
+        claiming) they never get to restart the -wal file: it grows by every
+        commit.  This one waits up to ``wait`` seconds for readers to finish
+        (writers wait meanwhile: milliseconds for a few megabytes).
+        """
+        with self._lock:
+            try:
+                if wait:
+                    self._db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                try:
+                    row = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    if wait:
+                        self._db.execute("PRAGMA busy_timeout = 0")
+            except sqlite3.Error as exc:
+                log.debug("journal checkpoint skipped: %s", exc)
+                return False
+        return bool(row) and row[0] == 0
+
+    def compact_wal(self) -> bool:
+        """Checkpoint the whole -wal file so the next commit starts it over; whether it did.
+
+        SQLite's own checkpoints (after commits) copy what no reader needs,
+        but the file only starts over when, at the next write, everything was
+        copied and nobody reads: with requests appending and workers claiming
+        all the time that moment never comes, and the file grows by every
+        commit.  Here the write lock is taken (fairly, in short steps), which
+        holds writers off, and a second connection copies everything while
+        it is held.  The next commit then starts the file over, cut back to
+        ``journal_size_limit``.  Writers wait meanwhile: milliseconds per MB.
+        """
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, timeout=0, check_same_thread=False, isolation_level=None
+                )
+                self._checkpointer.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
+            self._begin()
+            try:
+                # Another connection's automatic checkpoint may still be running
+                # (it started after that connection's last commit): wait it out.
+                deadline = time.monotonic() + 0.5
+                while True:
+                    busy, frames, copied = self._checkpointer.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchone()
+                    if not busy or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.001)
+            except sqlite3.Error as exc:
+                log.debug("journal checkpoint skipped: %s", exc)
+                return False
+            finally:
+                self._rollback()
+        return bool(busy == 0 and frames == copied)
+
+    def wal_bytes(self) -> int:
+        """Size of the -wal file now (0 when there is none)."""
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
 
     # -- inspection and replay ---------------------------------------------------
 
@@ -637,41 +1023,76 @@ class WebhookJournal:
     def replay(self, event_ids: Iterable[int] | None = None) -> list[int]:
         """Queue events again; the ids queued (unknown ids are skipped).
 
-        ``None`` replays every event with dead letters, to the plugins that gave
-        up on it.  An event named by id goes to its dead-lettered plugins if it
-        has any, otherwise to every plugin (a deliberate replay: plugins see it
-        again).
+        ``None`` replays every event with dead letters.  What runs again is
+        only what has not succeeded: the dead-lettered and retrying hook
+        implementations get a fresh set of attempts, due now, and keep their
+        dead letters until they succeed.  An event that every plugin
+        finished is replayed in full (a deliberate replay: plugins see it
+        again).  A pending or in-flight event keeps its claim, so replaying
+        twice, or while a worker has it, never runs a plugin twice at once.
         """
-        now = time.time()
+        clock = self.clock
+        now, mono, boot = clock.time(), clock.monotonic(), clock.boot
         with self._transaction():
             if event_ids is None:
-                ids = [r[0] for r in self._db.execute("SELECT DISTINCT event_id FROM dead_letters")]
+                ids = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT event_id FROM dead_letters UNION SELECT event_id"
+                        " FROM deliveries WHERE state = 'dead' ORDER BY 1"
+                    )
+                ]
             else:
                 wanted = list(dict.fromkeys(int(i) for i in event_ids))
+                # (A finished event whose body was dropped cannot go again.)
                 ids = [
                     i
                     for i in wanted
-                    if self._db.execute("SELECT 1 FROM journal WHERE id = ?", (i,)).fetchone()
+                    if self._db.execute(
+                        "SELECT 1 FROM journal WHERE id = ? AND length(body) > 0", (i,)
+                    ).fetchone()
                 ]
             for event_id in ids:
-                dead = self._db.execute(
-                    "SELECT COUNT(*) FROM dead_letters WHERE event_id = ?", (event_id,)
-                ).fetchone()[0]
-                if dead:
-                    self._db.execute(
-                        "DELETE FROM deliveries WHERE event_id = ? AND state = 'dead'",
-                        (event_id,),
-                    )
-                    self._db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
-                else:
+                (state,) = self._db.execute(
+                    "SELECT state FROM journal WHERE id = ?", (event_id,)
+                ).fetchone()
+                unfinished = self._db.execute(
+                    "UPDATE deliveries SET state = 'retry', attempts = CASE WHEN"
+                    " state = 'dead' THEN 0 ELSE attempts END, due = ?, due_mono = ?,"
+                    " boot = ? WHERE event_id = ? AND state IN ('dead', 'retry')",
+                    (now, mono, boot, event_id),
+                ).rowcount
+                if state == "done" and not unfinished:
                     self._db.execute("DELETE FROM deliveries WHERE event_id = ?", (event_id,))
-                self._db.execute(
-                    "UPDATE journal SET state = 'pending', due = ?, claimed_by = NULL,"
-                    " claimed_at = NULL, finished_at = NULL, replays = replays + 1"
-                    " WHERE id = ?",
-                    (now, event_id),
-                )
+                if state == "pending":
+                    # Maybe in a worker's hands: it keeps the claim and records its round.
+                    self._db.execute(
+                        "UPDATE journal SET due = ?, due_mono = ?, boot = ?,"
+                        " replays = replays + 1 WHERE id = ?",
+                        (now, mono, boot, event_id),
+                    )
+                else:
+                    self._db.execute(
+                        "UPDATE journal SET state = 'pending', due = ?, due_mono = ?,"
+                        " boot = ?, claimed_by = NULL, claimed_at = NULL,"
+                        " claimed_mono = NULL, finished_at = NULL, replays = replays + 1"
+                        " WHERE id = ?",
+                        (now, mono, boot, event_id),
+                    )
         return ids
+
+    def unfinished(self, event_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+        """Event id -> (plugin, hook) still owed it (retrying or dead), for the ids given."""
+        out: dict[int, list[tuple[str, str]]] = {}
+        with self._lock:
+            for event_id in dict.fromkeys(int(i) for i in event_ids):
+                rows = self._read(
+                    "SELECT plugin, hook FROM deliveries WHERE event_id = ?"
+                    " AND state IN ('dead', 'retry') ORDER BY plugin, hook",
+                    (event_id,),
+                )
+                out[event_id] = [(r[0], r[1]) for r in rows]
+        return out
 
 
 def _error_text(error: BaseException) -> str:
@@ -687,23 +1108,32 @@ class JournalDispatcher:
         pm: pluggy.PluginManager,
         client: ServerClient | None,
         settings: JournalSettings,
+        *,
+        plugin_timeout: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.pm = pm
         self.client = client
         self.settings = settings
+        self.plugin_timeout = plugin_timeout
+        self.clock = clock or _CLOCK
         self._closed = False
         self._start()
 
     def _start(self) -> None:
         self._pid = os.getpid()
         self._owner = f"{_HOST}|{self._pid}|{uuid.uuid4().hex}"
-        self.journal = WebhookJournal(self.settings.path)
+        self.journal = WebhookJournal(self.settings.path, clock=self.clock)
+        self._inode = _inode(self.settings.path)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._parsed: dict[int, tuple[Event, Webhook]] = {}
         self._thread: threading.Thread | None = None
+        self._runner = PluginRunner(self.plugin_timeout) if self.plugin_timeout else None
         if self.settings.worker:
-            self._worker_journal = WebhookJournal(self.settings.path, durable=False)
+            self._worker_journal = WebhookJournal(
+                self.settings.path, durable=False, clock=self.clock
+            )
             self._thread = threading.Thread(
                 target=self._run, name="postmark-journal-worker", daemon=True
             )
@@ -744,6 +1174,8 @@ class JournalDispatcher:
             self._thread.join(timeout=30)
         if self._thread is not None:
             self._worker_journal.close()
+        if self._runner is not None:
+            self._runner.close()
         self.journal.close()
 
     # -- the worker ---------------------------------------------------------------
@@ -755,10 +1187,11 @@ class JournalDispatcher:
         the same in the background.
         """
         journal = self._worker_journal if self._thread is not None else self.journal
+        owner = f"{_HOST}|{os.getpid()}|{uuid.uuid4().hex}"  # never the worker's claims
         deadline = time.monotonic() + timeout
         done = 0
         while time.monotonic() < deadline:
-            batch = journal.claim(self._owner, limit=32, lease=self.settings.lease)
+            batch = journal.claim(owner, limit=32, lease=self.settings.lease)
             if not batch:
                 break
             for entry in batch:
@@ -768,7 +1201,7 @@ class JournalDispatcher:
 
     def _run(self) -> None:
         journal = self._worker_journal
-        last_prune = 0.0
+        last_prune = last_checkpoint = 0.0
         while not self._stop.is_set():
             try:
                 batch = journal.claim(self._owner, limit=32, lease=self.settings.lease)
@@ -776,15 +1209,28 @@ class JournalDispatcher:
                 log.exception("journal claim failed; retrying in %.1fs", self.settings.poll)
                 self._stop.wait(self.settings.poll)
                 continue
+            claimed_at = time.monotonic()
             for entry in batch:
                 if self._stop.is_set():
                     break  # the rest stay claimed by a live pid until the lease ends
                 try:
+                    # Slow plugins ate into the lease: renew it, or skip what was taken over.
+                    late = time.monotonic() - claimed_at > self.settings.lease / 2
+                    if late and not journal.renew(self._owner, entry.id):
+                        continue
                     self._process(journal, entry)
-                except Exception:
+                except BaseException:  # the worker outlives anything
                     log.exception("journal worker failed on event %s", entry.id)
-            if time.monotonic() - last_prune > 3600:
-                last_prune = time.monotonic()
+                    # (A full disk, say: the next claim takes the event again, after a pause.)
+                    self._stop.wait(max(self.settings.poll, 0.5))
+            now = time.monotonic()
+            if journal.wal_bytes() > _WAL_CHECKPOINT_AT:
+                journal.compact_wal()  # keep the -wal file small under steady load
+            elif not batch and now - last_checkpoint > 30 and journal.wal_bytes() > _WAL_LIMIT:
+                last_checkpoint = now  # idle: cut it back to nothing
+                journal.checkpoint(wait=1.0)
+            if now - last_prune > 3600:
+                last_prune = now
                 try:
                     journal.prune(self.settings.retention_days)
                 except Exception:
@@ -809,21 +1255,48 @@ class JournalDispatcher:
             journal.finish(
                 entry.id,
                 succeeded=(),
-                failed={PARSE_FAILURE: ("", _error_text(exc))},
+                failed={(PARSE_FAILURE, ""): _error_text(exc)},
                 settings=attrs.evolve(self.settings, max_attempts=1),
             )
             return
-        now = time.time()
+        impls = event_hook_impls(self.pm, entry.kind)
         recorded = journal.deliveries(entry.id) if entry.rounds else {}
-        todo = [
-            name
-            for name in event_plugins(self.pm, entry.kind)
-            if name not in recorded or (recorded[name][0] == "retry" and recorded[name][2] <= now)
-        ]
+        if recorded:
+            todo = []
+            for key in impls:
+                row = recorded.get(key) or recorded.get((key[0], ""))
+                if row is None or (row[0] == "retry" and row[2]):
+                    todo.append(key)
+            # Retries owed to plugins this process does not load: dead-lettered at
+            # once (never skipped, which would re-claim the event in a busy loop).
+            # A loaded plugin that no longer implements the hook owed: settled by
+            # how its current hooks do on this event.
+            plugins = {p for p, _ in impls}
+            loaded = set(impls) | {(p, "") for p in plugins}
+            orphans: dict[tuple[str, str], str] = {}
+            gone: list[tuple[str, str]] = []
+            for key, row in recorded.items():
+                if row[0] != "retry" or key in loaded or key[0] == PARSE_FAILURE:
+                    continue
+                if key[0] in plugins:
+                    gone.append(key)
+                else:
+                    orphans[key] = (
+                        f"{NOT_LOADED}: plugin {key[0]!r} is not loaded in this receiver"
+                        + (f" (hook {key[1]})" if key[1] else "")
+                    )
+        else:
+            todo, orphans, gone = impls, {}, []
         if not todo:
-            journal.finish(entry.id, succeeded=(), failed={}, settings=self.settings)
+            journal.finish(
+                entry.id, succeeded=gone, failed={}, settings=self.settings, dead=orphans
+            )
+            if orphans:
+                self._log_dead(entry, orphans)
             return
-        result = call_event_hooks(self.pm, event, self.client, webhook, only=todo)
+        result = call_event_hooks(
+            self.pm, event, self.client, webhook, only=set(todo), runner=self._runner
+        )
         if result.rejection is not None:
             log.info(
                 "%s event %s rejected after journaling (%s); nothing to retry",
@@ -831,27 +1304,80 @@ class JournalDispatcher:
                 entry.dedupe_key,
                 result.rejection.reason,
             )
-        failed: dict[str, tuple[str, str]] = {}
-        for failure in result.failures:
-            failed.setdefault(failure.plugin, (failure.hook, _error_text(failure.error)))
+        failed = {(f.plugin, f.hook): _error_text(f.error) for f in result.failures}
+        failed_plugins = {p for p, _ in failed}
+        for key in gone:
+            if key[0] in failed_plugins:
+                failed[key] = f"plugin {key[0]!r} no longer implements {key[1]}; it failed others"
         state = journal.finish(
             entry.id,
-            succeeded=result.succeeded,
+            succeeded=(*result.succeeded_hooks, *(k for k in gone if k[0] not in failed_plugins)),
             failed=failed,
             settings=self.settings,
             first=not entry.rounds,
+            dead=orphans,
         )
-        if state == "dead":
-            log.error(
-                "%s event %s dead-lettered for plugin(s) %s",
-                entry.kind,
-                entry.dedupe_key,
-                ", ".join(sorted(failed)),
-            )
+        if state == "dead" or orphans:
+            self._log_dead(entry, {**failed, **orphans})
+
+    def _log_dead(self, entry: JournalEntry, failed: Mapping[tuple[str, str], str]) -> None:
+        log.error(
+            "%s event %s dead-lettered for plugin(s) %s",
+            entry.kind,
+            entry.dedupe_key,
+            ", ".join(sorted({p for p, _ in failed})),
+        )
+
+    def health(self) -> dict[str, Any]:
+        """Whether events can make progress here: ``ok`` plus the backlog's figures.
+
+        Not ok when the worker thread is dead or stalled, the journal file is
+        gone, unwritable or corrupt, or a due event has waited longer than
+        ``POSTMARK_JOURNAL_MAX_DELAY``.
+        """
+        self._check_fork()
+        report: dict[str, Any] = {"ok": True, "mode": "journal"}
+        problems: list[str] = []
+        if self._closed:
+            problems.append("the dispatcher is closed")
+        elif self.settings.worker and (self._thread is None or not self._thread.is_alive()):
+            problems.append("the journal worker thread is not running")
+        try:
+            if _inode(self.settings.path) != self._inode:
+                problems.append("the journal file was removed or replaced")
+            stats = self.journal.health_check()
+        except (sqlite3.Error, OSError) as exc:
+            problems.append(f"the journal is not usable: {exc}")
+        else:
+            report.update(stats)
+            delay = stats["oldest_due_seconds"]
+            if delay is not None and delay > self.settings.max_delay:
+                problems.append(
+                    f"a due event has waited {delay:.0f}s"
+                    f" (over POSTMARK_JOURNAL_MAX_DELAY={self.settings.max_delay:g})"
+                )
+        if self._runner is not None:
+            stuck = self._runner.stuck()
+            if stuck:
+                report["stuck_plugins"] = [f"{p}.{h}" for p, h in stuck]
+        if problems:
+            report["ok"] = False
+            report["error"] = "; ".join(problems)
+        return report
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def journal_dispatcher(
     pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
 ) -> JournalDispatcher:
     """The ``journal`` entry of :data:`~postmark_kit.receiver.dispatch.DISPATCHERS`."""
-    return JournalDispatcher(pm, client, JournalSettings.from_mapping(config))
+    return JournalDispatcher(
+        pm, client, JournalSettings.from_mapping(config), plugin_timeout=plugin_timeout(config)
+    )

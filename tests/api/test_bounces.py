@@ -145,7 +145,7 @@ def test_stream_pages_and_keeps_filters(mock_api, server_client) -> None:
 
     mock_api.get(f"{API}/bounces", json=serve)
 
-    bounces = list(server_client.bounces.stream(type="HardBounce", inactive=True))
+    bounces = list(server_client.bounces.stream(type="HardBounce", inactive=True, concurrency=1))
 
     assert [b.id for b in bounces] == list(range(1_100))
     assert all(isinstance(b, Bounce) for b in bounces)

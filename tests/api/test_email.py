@@ -373,7 +373,7 @@ def test_batch_of_1203_makes_three_calls_and_keeps_input_order(mock_api, server_
     mock_api.post(f"{API}/email/batch", json=_echo_batch)
     addresses = [f"{'bad' if i % 100 == 7 else 'user'}{i}@example.com" for i in range(1203)]
 
-    results = server_client.email.send_batch(_minimal(a) for a in addresses)
+    results = server_client.email.send_batch((_minimal(a) for a in addresses), concurrency=1)
 
     sizes = [len(sent_json(r)) for r in mock_api.request_history]
     assert sizes == [500, 500, 203]

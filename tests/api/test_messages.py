@@ -151,7 +151,9 @@ def test_outbound_stream_pages_lazily_and_keeps_filters(mock_api, server_client)
     fixture = load_response("list_outbound_messages")
     mock_api.get(f"{API}/messages/outbound", json=_pages(fixture, "Messages", 1_203))
 
-    stream = server_client.outbound.stream(tag="Invitation", metadata={"color": "blue"})
+    stream = server_client.outbound.stream(
+        tag="Invitation", metadata={"color": "blue"}, concurrency=1
+    )
     assert mock_api.call_count == 0  # nothing is fetched before iteration
     first = next(stream)
     assert mock_api.call_count == 1
@@ -183,7 +185,7 @@ def test_outbound_stream_max_messages_asks_only_for_what_it_needs(mock_api, serv
     fixture = load_response("list_outbound_messages")
     mock_api.get(f"{API}/messages/outbound", json=_pages(fixture, "Messages", 5_000))
 
-    got = list(server_client.outbound.stream(max_items=620, page_size=300))
+    got = list(server_client.outbound.stream(max_items=620, page_size=300, concurrency=1))
 
     assert [m.message_id for m in got] == [f"id-{i}" for i in range(620)]
     assert [(q["count"], q["offset"]) for q in map(query_of, mock_api.request_history)] == [
@@ -369,7 +371,9 @@ def test_stream_opens_pages_with_filters(mock_api, server_client) -> None:
     fixture = load_response("list_message_opens")
     mock_api.get(f"{API}/messages/outbound/opens", json=_pages(fixture, "Opens", 730))
 
-    opens = list(server_client.outbound.stream_opens(page_size=250, tag="welcome-user"))
+    opens = list(
+        server_client.outbound.stream_opens(page_size=250, tag="welcome-user", concurrency=1)
+    )
 
     assert [o.message_id for o in opens] == [f"id-{i}" for i in range(730)]
     assert [query_of(r) for r in mock_api.request_history] == [
@@ -436,7 +440,9 @@ def test_stream_clicks_pages_with_filters(mock_api, server_client) -> None:
     fixture = load_response("list_message_clicks")
     mock_api.get(f"{API}/messages/outbound/clicks", json=_pages(fixture, "Clicks", 501))
 
-    clicks = list(server_client.outbound.stream_clicks(platform="Desktop", city="Novi Sad"))
+    clicks = list(
+        server_client.outbound.stream_clicks(platform="Desktop", city="Novi Sad", concurrency=1)
+    )
 
     assert len(clicks) == 501
     assert [c.message_id for c in clicks] == [f"id-{i}" for i in range(501)]
@@ -533,7 +539,7 @@ def test_inbound_stream(mock_api, server_client) -> None:
     fixture = load_response("list_inbound_messages")
     mock_api.get(f"{API}/messages/inbound", json=_pages(fixture, "InboundMessages", 600))
 
-    got = list(server_client.inbound.stream(status="processed", max_items=550))
+    got = list(server_client.inbound.stream(status="processed", max_items=550, concurrency=1))
 
     assert [m.message_id for m in got] == [f"id-{i}" for i in range(550)]
     assert [query_of(r) for r in mock_api.request_history] == [

@@ -131,7 +131,7 @@ def test_outbound_stream_walks_past_10000_exactly_once_in_order(
     fake = FakeSearch(records, times, "Messages", todate_includes_whole_second=whole_second)
     mock_api.get(f"{API}/messages/outbound", json=fake)
 
-    got = list(server_client.outbound.stream(tag="news"))
+    got = list(server_client.outbound.stream(tag="news", concurrency=1))
 
     assert all(isinstance(m, OutboundMessage) for m in got)
     assert [m.message_id for m in got] == [r["MessageID"] for r in records]
@@ -221,7 +221,7 @@ def test_max_items_and_page_size(mock_api, server_client) -> None:
     records, times = outbound_dataset(3_000)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
 
-    stream = server_client.outbound.stream(max_items=1_201, page_size=400)
+    stream = server_client.outbound.stream(max_items=1_201, page_size=400, concurrency=1)
     assert mock_api.call_count == 0
     got = list(stream)
 
@@ -252,7 +252,7 @@ def test_stream_can_be_abandoned_midway(mock_api, server_client) -> None:
     records, times = outbound_dataset(2_000)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
 
-    stream = server_client.outbound.stream()
+    stream = server_client.outbound.stream(concurrency=1)
     taken = [next(stream) for _ in range(501)]
 
     assert taken[-1].message_id == "m-00500"

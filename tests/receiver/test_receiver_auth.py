@@ -135,10 +135,15 @@ def test_ip_allowlist_behind_trusted_proxies(make_app: Any) -> None:
 def test_no_auth_configured_logs_loud_warning(
     caplog: pytest.LogCaptureFixture, tmp_path: Any
 ) -> None:
+    open_app = {
+        "POSTMARK_EVENT_STORE": "",
+        "POSTMARK_INSECURE_NO_AUTH": True,
+        "POSTMARK_URL_PREFIX": "/open-warned",  # a prefix no other test warned about
+    }
     with caplog.at_level(logging.WARNING, logger="postmark_kit.receiver"):
-        app = create_app({"POSTMARK_EVENT_STORE": ""})
+        app = create_app(open_app)
     assert any("NO AUTHENTICATION" in r.getMessage() for r in caplog.records)
-    assert post(app.test_client(), BOUNCE, auth=None).status_code == 200
+    assert post(app.test_client(), BOUNCE, url="/open-warned/webhook", auth=None).status_code == 200
     PostmarkReceiver.shutdown(app)
 
 

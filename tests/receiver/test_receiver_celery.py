@@ -686,6 +686,8 @@ def test_claim_of_a_refused_request_never_makes_its_retry_a_duplicate(
     trace = str(uuid.uuid4())
     seen = f"postmark-kit:seen:trace:{trace}"
     payload = load_webhook("bounce")
+    # The receiver's connection is open already (as in production): the claim is sent.
+    assert post(app, payload, str(uuid.uuid4())).status_code == 200
     staller = redis.Redis.from_url(redis_url, socket_timeout=10)
     # Longer than any claim wait (also the 5 s this mode waited before it had a setting).
     stall = threading.Thread(target=staller.execute_command, args=("DEBUG", "SLEEP", "5.5"))
@@ -704,7 +706,7 @@ def test_claim_of_a_refused_request_never_makes_its_retry_a_duplicate(
         retry = post(app, payload, trace)
     assert retry.status_code == 200
     assert retry.headers.get("Postmark-Kit-Duplicate") != "true"
-    assert r.llen(idle) == 1
+    assert r.llen(idle) == 2
     r.delete(idle)
     assert refused.get_json() == {"error": "the dedupe store Redis did not answer in time"}
 
@@ -1018,7 +1020,18 @@ def test_load_with_a_redis_restart_loses_nothing_and_repeats_nothing(
             wait_for("every event in both plugins", handled, timeout=180)
         except AssertionError:
             counts = {p: ctl.llen(f"ctl:calls:{p}") for p in ("steady", "flaky")}
-            raise AssertionError(f"handled so far: {counts}") from None
+            seen = {json.loads(c)["key"] for c in ctl.lrange("ctl:calls:steady", 0, -1)}
+            missing = sorted({f"trace:{run}-{n}" for n in range(LOAD_EVENTS)} - seen)[:5]
+            state = redis.Redis.from_url(own_redis.url)
+            where = {
+                "queue": state.llen(queue),
+                "unacked": state.hlen("unacked"),
+                "dead": state.llen("postmark-kit:dead"),
+                "missing": missing,
+                "missing_keys": [sorted(k.decode() for k in state.keys(f"*{m}*")) for m in missing],
+            }
+            state.close()
+            raise AssertionError(f"handled so far: {counts}; {where}") from None
         done_after = time.monotonic() - started
         time.sleep(3)  # a repeat would show up now
     finally:
@@ -1037,3 +1050,37 @@ def test_load_with_a_redis_restart_loses_nothing_and_repeats_nothing(
         )
         assert not lost
         assert duplicated == 0
+
+
+def test_retry_that_cannot_be_queued_is_not_acknowledged(
+    receiver: Callable[..., Flask],
+    own_redis: RedisServer,
+    redis_url: str,
+    control_url: str,
+    ctl: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """The broker goes down as a failed plugin's retry is queued: the retry waits for it."""
+    proc = start_worker(
+        own_redis.url,
+        tmp_path / "worker.log",
+        control=control_url,
+        POSTMARK_CELERY_REDIS=redis_url,  # the state store stays up
+    )
+    try:
+        app = receiver(POSTMARK_CELERY_BROKER=own_redis.url, POSTMARK_CELERY_REDIS=redis_url)
+        trace = str(uuid.uuid4())
+        key = f"trace:{trace}"
+        ctl.set(f"ctl:fail:flaky:{key}", 1)
+        ctl.set(f"ctl:block:flaky:{key}", 1)
+        assert post(app, load_webhook("bounce"), trace).status_code == 200
+        wait_for("flaky's first attempt", lambda: attempts(ctl, "flaky", key) == 1)
+        own_redis.stop()
+        ctl.delete(f"ctl:block:flaky:{key}")  # it fails now, and its retry cannot be queued
+        time.sleep(1.5)
+        own_redis.start()
+        wait_for("flaky's retry to succeed", lambda: calls(ctl, "flaky", key), timeout=40)
+    finally:
+        stop_worker(proc)
+    assert attempts(ctl, "flaky", key) == 2
+    assert len(calls(ctl, "steady", key)) == 1

@@ -130,7 +130,9 @@ def test_unknown_per_type_endpoint_is_404(client: Any, recorder: Recorder) -> No
 
 
 def test_health(client: Any) -> None:
-    assert client.get("/postmark/health").get_json() == {"ok": True}
+    answer = client.get("/postmark/health")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"ok": True, "mode": "inline"}
 
 
 json_values = st.recursive(

@@ -368,7 +368,13 @@ def test_standalone_app_journals_by_default(make_app: Any, tmp_path: Path) -> No
     from postmark_kit.receiver import create_app
 
     os.environ["POSTMARK_JOURNAL"] = str(tmp_path / "default.sqlite3")
-    app = create_app({"POSTMARK_EVENT_STORE": "", "POSTMARK_LOAD_ENTRYPOINTS": False})
+    app = create_app(
+        {
+            "POSTMARK_EVENT_STORE": "",
+            "POSTMARK_LOAD_ENTRYPOINTS": False,
+            "POSTMARK_INSECURE_NO_AUTH": True,
+        }
+    )
     try:
         assert isinstance(dispatcher_of(app), JournalDispatcher)
         assert (tmp_path / "default.sqlite3").exists()

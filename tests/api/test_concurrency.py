@@ -1,0 +1,524 @@
+"""Concurrent page walks and batch sends, over real HTTP on 127.0.0.1.
+
+A threaded loopback server plays Postmark's search (the same fake as
+test_pagination: newest first, count/offset/todate honoured, 422 past 10,000)
+and its batch endpoint.  Nothing here asserts a timing: concurrency is proved
+with a barrier the server holds until two requests are in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from postmark_kit import BatchSendError, ClientValidationError, Email, ServerClient
+from postmark_kit.concurrency import MAX_CONCURRENCY, Limit, Throttle
+from postmark_kit.errors import RateLimitError
+from postmark_kit.transport import RetryPolicy
+from tests.api.test_pagination import FakeSearch, outbound_dataset, postmark_time, timeline
+
+TOKEN = "concurrency-test-token"
+
+
+class Context:
+    status_code = 200
+
+
+class Request:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+#: handler(method, path+query, body) -> (status, headers, json body)
+Handler = Callable[[str, str, bytes], tuple[int, dict[str, str], Any]]
+
+
+class Loopback:
+    """A threaded HTTP server on 127.0.0.1: counts requests and the most ever in flight."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.lock = threading.Lock()
+        self.requests: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer.lock:
+                    outer.requests.append(self.path)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    status, headers, data = outer.handler(self.command, self.path, body)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Loopback:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def search(fake: FakeSearch, path: str, *, before: Callable[[int], None] | None = None) -> Handler:
+    """A handler serving ``fake`` on ``path``; ``before(n)`` runs before the n-th request."""
+    counter = iter(range(1, 1_000_000))
+    lock = threading.Lock()
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        assert method == "GET" and urlsplit(target).path == path, target
+        with lock:
+            if before is not None:
+                before(next(counter))
+            context = Context()
+            data = fake(Request("http://x" + target), context)
+        return context.status_code, {}, data
+
+    return handle
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., ServerClient]]:
+    clients: list[ServerClient] = []
+
+    def make(url: str, **kw: Any) -> ServerClient:
+        kw.setdefault("retries", RetryPolicy(max_retries=2, sleep=lambda _s: None))
+        client = ServerClient(TOKEN, base_url=url, timeout=(5, 30), **kw)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+# --- walks ------------------------------------------------------------------------------------
+
+
+def test_concurrent_walk_past_two_windows_with_mail_arriving(make_client) -> None:
+    """25,000 messages, mail arriving all through the walk: in order, no duplicate, no gap."""
+    records, times = outbound_dataset(25_000, seed=3)
+    expected = [r["MessageID"] for r in records]
+    fake = FakeSearch(records, times, "Messages")
+    newest = times[0]
+
+    def arrive(n: int) -> None:
+        # Three sends land before every request after the first (newer than the walk).
+        for i in range(3 if n > 1 else 0):
+            when = newest + timedelta(seconds=n + 1, microseconds=i)
+            fake.records.insert(0, {"MessageID": f"new-{n}-{i}", "ReceivedAt": postmark_time(when)})
+            fake.times.insert(0, when)
+
+    with Loopback(search(fake, "/messages/outbound", before=arrive)) as srv:
+        client = make_client(srv.url)
+        got = [m.message_id for m in client.outbound.stream(concurrency=4)]
+
+    assert got == expected
+    assert srv.max_in_flight <= 4
+
+
+def test_mail_arriving_in_the_frozen_second_leaves_no_gap(make_client) -> None:
+    """New mail inside the window's newest second shifts offsets: pages are re-asked, never lost."""
+    records, times = outbound_dataset(3_000, seed=4)
+    fake = FakeSearch(records, times, "Messages")
+    newest = times[0]
+    arrived: list[str] = []
+
+    def arrive(n: int) -> None:
+        if n in (3, 5):  # while pages are fetched ahead
+            fake.records.insert(0, {"MessageID": f"late-{n}", "ReceivedAt": postmark_time(newest)})
+            fake.times.insert(0, newest)
+            arrived.append(f"late-{n}")
+
+    with Loopback(search(fake, "/messages/outbound", before=arrive)) as srv:
+        client = make_client(srv.url)
+        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=200)]
+        asked = len(srv.requests)
+
+    assert len(arrived) == 2
+    assert asked > 3_000 // 200  # the pages whose offsets moved were asked again
+    assert len(got) == len(set(got))
+    original = [r for r in got if not r.startswith("late-")]
+    assert original == [f"m-{i:05d}" for i in range(3_000)]
+
+
+@pytest.mark.parametrize("kind", ["bounces", "inbound", "opens", "clicks"])
+def test_every_stream_walks_concurrently_in_order(make_client, kind: str) -> None:
+    times = timeline(10_700, seed=9, fractions=kind != "inbound")
+    if kind == "bounces":
+        path, key = "/bounces", "Bounces"
+        records = [
+            {"ID": 9_000_000 - i, "Type": "HardBounce", "BouncedAt": postmark_time(t)}
+            for i, t in enumerate(times)
+        ]
+    elif kind == "inbound":
+        import email.utils
+
+        path, key = "/messages/inbound", "InboundMessages"
+        records = [
+            {"MessageID": f"in-{i:05d}", "Date": email.utils.format_datetime(t)}
+            for i, t in enumerate(times)
+        ]
+    else:
+        path = f"/messages/outbound/{kind}"
+        key = kind.capitalize()
+        records = [
+            {
+                "MessageID": f"m-{i:05d}",
+                "Recipient": f"r{i}@example.com",
+                "ReceivedAt": postmark_time(t),
+                "OriginalLink": "https://example.com/" if kind == "clicks" else None,
+            }
+            for i, t in enumerate(times)
+        ]
+    fake = FakeSearch(records, times, key)
+    with Loopback(search(fake, path)) as srv:
+        client = make_client(srv.url)
+        stream = {
+            "bounces": client.bounces.stream,
+            "inbound": client.inbound.stream,
+            "opens": client.outbound.stream_opens,
+            "clicks": client.outbound.stream_clicks,
+        }[kind](concurrency=3)
+        got = list(stream)
+    ident = "ID" if kind == "bounces" else "MessageID"
+    assert [getattr(g, "id" if kind == "bounces" else "message_id") for g in got] == [
+        r[ident] for r in records
+    ]
+    assert stream.total == 10_700
+    assert srv.max_in_flight <= 3
+
+
+def test_concurrency_is_real_and_one_is_strictly_sequential(make_client) -> None:
+    records, times = outbound_dataset(2_000, seed=5)
+    fake = FakeSearch(records, times, "Messages")
+    two = threading.Barrier(2, timeout=10)
+    overlapped: list[bool] = []
+    inner = search(fake, "/messages/outbound")
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        if "offset=0&" not in target + "&" and not overlapped:
+            try:  # the first two pages after the first wait for each other
+                two.wait()
+                overlapped.append(True)
+            except threading.BrokenBarrierError:
+                overlapped.append(False)
+        return inner(method, target, body)
+
+    with Loopback(handle) as srv:
+        client = make_client(srv.url)
+        assert len(list(client.outbound.stream(concurrency=2, page_size=500))) == 2_000
+    assert overlapped and overlapped[0] is True
+
+    with Loopback(search(fake, "/messages/outbound")) as srv:
+        client = make_client(srv.url)
+        assert len(list(client.outbound.stream(concurrency=1, page_size=500))) == 2_000
+        offsets = [int(p.split("offset=")[1].split("&")[0]) for p in srv.requests]
+    assert srv.max_in_flight == 1
+    assert offsets == [0, 500, 1000, 1500]
+
+
+def test_buffering_is_bounded_by_concurrency(make_client) -> None:
+    records, times = outbound_dataset(20_000, seed=6)
+    fake = FakeSearch(records, times, "Messages")
+    gate = threading.Semaphore(0)
+    released = [0]
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        if "offset=0&" not in target + "&":
+            gate.acquire(timeout=10)  # pages after the first wait until the test lets them
+        return search(fake, "/messages/outbound")(method, target, body)
+
+    with Loopback(handle) as srv:
+        client = make_client(srv.url)
+        stream = client.outbound.stream(concurrency=3, page_size=100)
+        seen = [next(stream) for _ in range(100)]  # the first page only
+        for _ in range(30):
+            gate.release()  # let far more pages through than may be fetched ahead
+            released[0] += 1
+        for _ in range(50):
+            with srv.lock:
+                if len(srv.requests) >= 4:
+                    break
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.3)  # room for any over-fetch to show (an upper bound only)
+        with srv.lock:
+            fetched = len(srv.requests)
+        stream.close()
+    assert [m.message_id for m in seen] == [f"m-{i:05d}" for i in range(100)]
+    assert fetched <= 1 + 3
+
+
+def test_stream_total_comes_from_the_first_page(make_client) -> None:
+    records, times = outbound_dataset(1_234, seed=8)
+    with Loopback(search(FakeSearch(records, times, "Messages"), "/messages/outbound")) as srv:
+        client = make_client(srv.url)
+        stream = client.outbound.stream()
+        assert stream.total is None
+        pages = list(stream.pages())
+        assert stream.total == 1_234
+    assert [len(p) for p in pages] == [500, 500, 234]
+    assert [m.message_id for p in pages for m in p] == [r["MessageID"] for r in records]
+
+
+def test_concurrency_is_checked() -> None:
+    client = ServerClient(TOKEN, base_url="http://127.0.0.1:9")
+    for bad in (0, MAX_CONCURRENCY + 1, 2.0, True):
+        with pytest.raises(ClientValidationError):
+            client.outbound.stream(concurrency=bad)  # type: ignore[arg-type]
+        with pytest.raises(ClientValidationError):
+            client.email.send_batch([], concurrency=bad)  # type: ignore[arg-type]
+    client.close()
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+def emails(n: int) -> list[Email]:
+    return [
+        Email(from_email="s@example.com", to=f"r{i}@example.com", subject=str(i), text_body="x")
+        for i in range(n)
+    ]
+
+
+def batch_handler(
+    posted: list[list[str]], fail: Callable[[list[str]], int | None] | None = None
+) -> Handler:
+    lock = threading.Lock()
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        assert method == "POST" and target == "/email/batch"
+        to = [m["To"] for m in json.loads(body)]
+        with lock:
+            posted.append(to)
+        status = fail(to) if fail else None
+        if status is not None:
+            return status, {}, {"ErrorCode": 0, "Message": "boom"}
+        return (
+            200,
+            {},
+            [{"ErrorCode": 0, "Message": "OK", "MessageID": f"id-{t}", "To": t} for t in to],
+        )
+
+    return handle
+
+
+def test_batch_results_in_input_order_and_each_chunk_posted_once(make_client) -> None:
+    posted: list[list[str]] = []
+    another = threading.Event()
+
+    def slow_first(to: list[str]) -> None:
+        if to[0] == "r0@example.com":
+            # The first chunk answers only once another one has arrived.
+            assert another.wait(10)
+        else:
+            another.set()
+        return None
+
+    with Loopback(batch_handler(posted, slow_first)) as srv:
+        client = make_client(srv.url)
+        results = client.email.send_batch(emails(1_050), chunk_size=100, concurrency=4)
+    assert [r.to for r in results] == [f"r{i}@example.com" for i in range(1_050)]
+    chunks = sorted(tuple(p) for p in posted)
+    assert len(chunks) == len(set(chunks)) == 11
+    assert srv.max_in_flight <= 4
+
+
+def test_partial_batch_failure_reports_exactly_what_was_sent(make_client) -> None:
+    posted: list[list[str]] = []
+
+    def fail(to: list[str]) -> int | None:
+        return 500 if "r300@example.com" in to else None  # the fourth chunk of 100
+
+    with Loopback(batch_handler(posted, fail)) as srv:
+        client = make_client(srv.url)
+        with pytest.raises(BatchSendError) as info:
+            client.email.send_batch(emails(2_000), chunk_size=100, concurrency=3)
+    err = info.value
+    accepted = {p[0] for p in posted if "r300@example.com" not in p}
+    # Every chunk the server accepted is reported sent, with its results; nothing else is.
+    assert {c.results[0].to for c in err.sent if c.results} == accepted
+    for c in err.sent:
+        assert [r.to for r in c.results or []] == [
+            f"r{i}@example.com" for i in range(c.start, c.stop)
+        ]
+    assert [(c.start, c.stop) for c in err.failed] == [(300, 400)]
+    assert err.error.status_code == 500  # type: ignore[attr-defined]
+    # The 500 was not repeated (it may have been sent), and submitting stopped.
+    assert sum("r300@example.com" in p for p in posted) == 1
+    assert len(posted) < 20
+    covered = sorted(
+        [(c.start, c.stop) for c in err.sent + err.failed]
+        + [(c.start, c.stop or 2_000) for c in err.not_sent]
+    )
+    # Sent, failed and not sent tile the input exactly: resuming sends nothing twice.
+    assert covered[0][0] == 0 and covered[-1][1] == 2_000
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
+    assert err.results == [r for c in err.sent if c.stop <= 300 for r in c.results or []]
+    outcomes = err.outcomes
+    assert [o.to if o else None for o in outcomes[:300]] == [
+        f"r{i}@example.com" for i in range(300)
+    ]
+    assert outcomes[300:400] == [None] * 100
+
+
+def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> None:
+    posted: list[list[str]] = []
+    limited = [False]
+    lock = threading.Lock()
+
+    def fail(to: list[str]) -> int | None:
+        with lock:
+            if to[0] == "r200@example.com" and not limited[0]:
+                limited[0] = True
+                return 429
+        return None
+
+    inner = batch_handler(posted, fail)
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        status, headers, data = inner(method, target, body)
+        if status == 429:
+            headers = {"Retry-After": "3"}
+        return status, headers, data
+
+    slept: list[float] = []
+    with Loopback(handle) as srv:
+        client = make_client(srv.url, retries=RetryPolicy(max_retries=3, sleep=slept.append))
+        results = client.email.send_batch(emails(1_000), chunk_size=100, concurrency=4)
+        assert client._transport.throttle.rate_limited == 1
+    assert [r.to for r in results] == [f"r{i}@example.com" for i in range(1_000)]
+    assert slept and slept[0] == 3.0  # the limited call waited Retry-After
+    assert all(s <= 3.0 for s in slept)
+    # The rate-limited chunk was repeated (a 429 was not acted on); no other chunk was.
+    firsts = [p[0] for p in posted]
+    assert firsts.count("r200@example.com") == 2
+    assert len(firsts) == 11
+
+
+def test_throttle_pauses_every_thread_and_limits_halve() -> None:
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0])
+    limit = Limit(8, throttle)
+    assert limit.current() == 8 and throttle.pause() == 0.0
+    pause = throttle.note_rate_limit(5.0)
+    assert throttle.pause() == 5.0  # any other call waits
+    assert throttle.pause(covered=pause) == 0.0  # the call that waited it out does not
+    now[0] += 2
+    assert throttle.pause() == 3.0
+    assert limit.current() == 4 and limit.current() == 4
+    throttle.note_rate_limit(0)
+    throttle.note_rate_limit(0)
+    assert limit.current() == 2
+    throttle.note_rate_limit(0)
+    throttle.note_rate_limit(0)
+    assert limit.current() == 1
+
+
+def test_a_429_in_one_thread_pauses_the_others(make_client) -> None:
+    first = [True]
+    lock = threading.Lock()
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        with lock:
+            if first[0]:
+                first[0] = False
+                return 429, {"Retry-After": "7"}, {"ErrorCode": 0, "Message": "slow down"}
+        return 200, {}, {"TotalCount": 0, "Messages": []}
+
+    slept: list[float] = []
+    with Loopback(handle) as srv:
+        client = make_client(srv.url, retries=RetryPolicy(max_retries=0, sleep=slept.append))
+        with pytest.raises(RateLimitError):
+            client.outbound.list()
+        other: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                client.outbound.list()
+                other.append(None)
+            except BaseException as exc:  # pragma: no cover - reported below
+                other.append(exc)
+
+        t = threading.Thread(target=call)
+        t.start()
+        t.join(10)
+    assert other == [None]
+    assert len(slept) == 1 and 6.0 < slept[0] <= 7.0  # the other thread waited Retry-After
+
+
+# --- one client shared by threads ---------------------------------------------------------
+
+
+def test_one_client_shared_by_threads(make_client) -> None:
+    records, times = outbound_dataset(600, seed=2)
+    by_tag = {f"t{k}": FakeSearch(records[k::8], times[k::8], "Messages") for k in range(8)}
+    posted: list[list[str]] = []
+    batch = batch_handler(posted)
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        if method == "POST":
+            return batch(method, target, body)
+        tag = target.split("tag=")[1].split("&")[0]
+        context = Context()
+        return 200, {}, by_tag[tag](Request("http://x" + target), context)
+
+    errors: list[BaseException] = []
+    got: dict[str, list[str]] = {}
+
+    with Loopback(handle) as srv:
+        client = make_client(srv.url)
+
+        def work(k: int) -> None:
+            try:
+                ids = [m.message_id for m in client.outbound.stream(tag=f"t{k}", page_size=20)]
+                sent = client.email.send_batch(emails(250)[k::8], chunk_size=10)
+                got[f"t{k}"] = ids
+                assert [r.to for r in sent] == [e.to for e in emails(250)[k::8]]
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    for k in range(8):
+        assert got[f"t{k}"] == [r["MessageID"] for r in records[k::8]]
+    assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
