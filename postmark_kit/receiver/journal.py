@@ -273,14 +273,14 @@ class JournalSettings:
 
 
 def _keep_body(raw: Mapping[str, Any], get: Callable[[str, Any], Any]) -> int | None:
-    from .config import as_int as _int
+    from .config import as_int
 
     value = get("POSTMARK_JOURNAL_KEEP_BODY_BYTES", None)
     if value is None:
         return 64 * 1024 if raw.get("POSTMARK_EVENT_STORE") else None
     if str(value).strip().lower() in ("all", "none"):
         return None
-    return _int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
+    return as_int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
 
 
 @attrs.frozen
@@ -852,7 +852,8 @@ class WebhookJournal:
                 marks = ",".join("?" * len(part))
                 self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
                 self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
-            if ids:
+        if ids:
+            with self._lock:
                 # Hand the freed pages back to the disk (journals created with
                 # auto_vacuum=INCREMENTAL; a no-op on older files).  executescript:
                 # the sqlite3 module steps a row-less PRAGMA once, freeing one page.
