@@ -524,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         from .receiver import bench_receiver
 
         results.extend(bench_receiver(quick=args.quick))
+    if not only or "console" in only:
+        from .console import bench_console
+
+        results.extend(bench_console(quick=args.quick))
     print()
     print_table(results)
     failed = [r for r in results if r.ok is False]

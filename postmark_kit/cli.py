@@ -12,30 +12,30 @@ import itertools
 import json
 import os
 import sys
+import time as time_module
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from email import policy as email_policy
 from email.parser import BytesParser
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import attrs
 import click
 
 from ._version import __version__
-from .client import ServerClient
-from .convert import Model, json_name, structure, unstructure
-from .errors import ClientValidationError, PostmarkError
+from .cli_commands.common import api_failure as _api_error
+from .cli_commands.common import fail as _fail
+from .cli_commands.common import reader_gone as _reader_gone
+from .cli_commands.common import record as _record
+from .cli_commands.common import server_client as _server_client
+from .cli_commands.common import server_options as _server_options
+from .cli_commands.common import table as _table
+from .convert import json_name, structure, unstructure
+from .errors import PostmarkError
 from .models.common import Attachment
-from .models.email import Email
+from .models.email import Email, TemplatedEmail
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT, PageStream
-from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
 
 #: Subcommands defined in other modules, imported only when run (or listed by
 #: ``--help``): the receiver and the simulator need Flask, which sending and
@@ -43,10 +43,19 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 LAZY_COMMANDS: dict[str, str] = {
     "serve": "postmark_kit.receiver.cli:serve",
     "events": "postmark_kit.receiver.cli:events",
+    "console": "postmark_kit.receiver.console:console_command",
     "fake-server": "postmark_kit.testing.cli:fake_server",
     "fake": "postmark_kit.testing.cli:fake",
     "render-template": "postmark_kit.testing.cli:render_template",
     "demo": "postmark_kit.demo:demo",
+    "templates": "postmark_kit.cli_commands.templates:templates",
+    "bounces": "postmark_kit.cli_commands.support:bounces",
+    "suppressions": "postmark_kit.cli_commands.support:suppressions",
+    "webhooks": "postmark_kit.cli_commands.support:webhooks",
+    "streams": "postmark_kit.cli_commands.support:streams",
+    "servers": "postmark_kit.cli_commands.support:servers",
+    "domains": "postmark_kit.cli_commands.support:domains",
+    "senders": "postmark_kit.cli_commands.support:senders",
 }
 
 
@@ -67,6 +76,26 @@ class LazyGroup(click.Group):
             self.add_command(self._load(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a bug that escapes it is one line, not a traceback.
+
+        ``POSTMARK_KIT_DEBUG=1`` lets it through, traceback and all, for a bug report.
+        """
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            _reader_gone()
+        except Exception as exc:
+            if os.environ.get("POSTMARK_KIT_DEBUG"):
+                raise
+            text = " ".join(str(exc).split())[:200]
+            _fail(
+                f"internal error: {type(exc).__name__}{f': {text}' if text else ''} "
+                "(a bug: please report it; POSTMARK_KIT_DEBUG=1 shows the traceback)"
+            )
+
     def _load(self, name: str) -> click.Command:
         module_name, _, attribute = self.lazy_commands[name].partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
@@ -82,86 +111,22 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="postmark-kit")
 def main() -> None:
-    """postmark-kit: send and query email through Postmark, receive its webhooks."""
+    """postmark-kit: send and query email through Postmark, receive its webhooks.
+
+    Tokens come from POSTMARK_SERVER_TOKEN / POSTMARK_ACCOUNT_TOKEN (or the
+    --server-token / --account-token options) and are never printed.  Every
+    listing is a table, or --json / --jsonl for scripts.
+
+    \b
+    Examples:
+      postmark-kit templates pull ./emails
+      postmark-kit bounces list --inactive --json
+      postmark-kit COMMAND --help
+    """
 
 
 # --------------------------------------------------------------------------
 # Shared by the commands that talk to Postmark with a server token.
-
-
-def _check_base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise click.BadParameter("must start with https:// (or http:// for a local simulator)")
-    return value
-
-
-def _server_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--server-token``, ``--base-url``, ``--timeout``, ``--retries``: every API command."""
-    func = click.option(
-        "--retries",
-        type=click.IntRange(0, 10),
-        default=3,
-        show_default=True,
-        help="Retries of a failed call (reads: errors, 429, 5xx).",
-    )(func)
-    func = click.option(
-        "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=60.0,
-        show_default=True,
-        help="Read timeout per request, in seconds.",
-    )(func)
-    func = click.option(
-        "--base-url",
-        envvar="POSTMARK_BASE_URL",
-        default=DEFAULT_BASE_URL,
-        show_default=True,
-        show_envvar=True,
-        callback=_check_base_url,
-        help="API root (point it at a local simulator for tests).",
-    )(func)
-    func = click.option(
-        "--server-token",
-        envvar="POSTMARK_SERVER_TOKEN",
-        default=None,
-        metavar="TOKEN",
-        show_envvar=True,
-        help="Server API token (prefer the environment variable: flags end up in shell history).",
-    )(func)
-    return func
-
-
-def _server_client(
-    server_token: str | None, base_url: str, timeout: float, retries: int
-) -> ServerClient:
-    if not server_token:
-        _fail("no server token: pass --server-token or set POSTMARK_SERVER_TOKEN", 2)
-    assert server_token is not None
-    return ServerClient(
-        server_token,
-        base_url=base_url,
-        timeout=(min(DEFAULT_TIMEOUT[0], timeout), timeout),
-        retries=RetryPolicy(max_retries=retries),
-    )
-
-
-def _reader_gone() -> NoReturn:
-    """The reader of standard output went away (``... --json | head``): stop quietly.
-
-    Standard output is pointed at the null device so that Python's final
-    flush does not print a second error.
-    """
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(141)  # 128 + SIGPIPE, what shells report for a writer cut off by a pipe
-
-
-def _api_error(exc: PostmarkError, suffix: str = "") -> NoReturn:
-    """One line on stderr; exit 2 for a call refused before sending, else 1."""
-    code = 2 if isinstance(exc, ClientValidationError) else 1
-    click.echo(f"Error: {exc}{suffix}", err=True)
-    sys.exit(code)
 
 
 def _parse_date(
@@ -218,35 +183,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-def _record(model: Model) -> dict[str, Any]:
-    """A model as Postmark-shaped JSON, keeping fields this version does not model."""
-    data: dict[str, Any] = {**model.extra, **unstructure(model)}
-    return data
-
-
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
-
-
-def _clip(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
-
-
-def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None:
-    """Plain aligned columns; ``widths`` caps each column, the last one is not padded."""
-    real = [
-        min(cap, max([len(h), *(len(r[i]) for r in rows)]))
-        for i, (h, cap) in enumerate(zip(headers, widths, strict=True))
-    ]
-
-    def line(cells: list[str]) -> str:
-        parts = [_clip(c, w).ljust(w) for c, w in zip(cells, real, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    click.echo(click.style(line(headers), bold=True))
-    for row in rows:
-        click.echo(line(row))
 
 
 # --------------------------------------------------------------------------
@@ -276,6 +214,19 @@ def _table(headers: list[str], rows: list[list[str]], widths: list[int]) -> None
     "--metadata", multiple=True, metavar="KEY=VALUE", help="Metadata pair; repeat for several."
 )
 @click.option("--attach", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--template",
+    default=None,
+    metavar="ALIAS",
+    help="Send with this stored template (alias, or numeric id): Postmark renders it.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="JSON file with the template model (with --template; '-' for stdin).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the JSON that would be sent; send nothing.")
 @_server_options
 def send(
@@ -292,6 +243,8 @@ def send(
     message_stream: str | None,
     metadata: tuple[str, ...],
     attach: tuple[str, ...],
+    template: str | None,
+    model_path: str | None,
     dry_run: bool,
     server_token: str | None,
     base_url: str,
@@ -306,7 +259,31 @@ def send(
       postmark-kit send --file welcome.eml --to ada@example.com
       postmark-kit send --dry-run --from you@example.com --to a@example.com --text Hi > mail.json
       postmark-kit send --file mail.json
+      postmark-kit send --template welcome --model model.json --from you@example.com --to a@b.com
     """
+    if template is not None or model_path is not None:
+        if template is None:
+            _fail("--model goes with --template ALIAS", 2)
+        given = {"--file": source, "--subject": subject, "--text": text_body, "--html": html_body}
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            _fail(f"{', '.join(clash)}: the template gives the content; drop it or --template", 2)
+        templated = TemplatedEmail(
+            from_email=from_email,
+            to=list(to) or None,
+            cc=list(cc) or None,
+            bcc=list(bcc) or None,
+            reply_to=reply_to,
+            tag=tag,
+            message_stream=message_stream,
+            metadata=_pairs(metadata, "--metadata") or None,
+            attachments=[Attachment.from_path(p) for p in attach] or None,
+            template_id=int(template) if template.isdigit() else None,
+            template_alias=None if template.isdigit() else template,
+            template_model=_load_model(model_path) if model_path is not None else {},
+        )
+        _send_templated(templated, dry_run, server_token, base_url, timeout, retries)
+        return
     base = _load_email(source) if source is not None else Email()
     meta = {**(base.metadata or {}), **_pairs(metadata, "--metadata")}
     email = attrs.evolve(
@@ -336,6 +313,50 @@ def send(
     try:
         with _server_client(server_token, base_url, timeout, retries) as client:
             result = client.email.send(email)
+    except PostmarkError as exc:
+        _api_error(exc)
+    out: dict[str, Any] = {
+        "MessageID": result.message_id,
+        "To": result.to,
+        "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
+    }
+    click.echo(json.dumps(out))
+
+
+def _load_model(path: str) -> dict[str, Any]:
+    """A template model: one JSON object from a file ('-': standard input)."""
+    try:
+        with click.open_file(path, "rb") as fh:
+            raw: bytes = fh.read()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        _fail(f"{path} is not JSON ({exc})", 2)
+    if not isinstance(data, dict):
+        _fail(f"{path} must hold one JSON object (the model), not {type(data).__name__}", 2)
+    return data
+
+
+def _send_templated(
+    email: TemplatedEmail,
+    dry_run: bool,
+    server_token: str | None,
+    base_url: str,
+    timeout: float,
+    retries: int,
+) -> None:
+    if not email.from_email:
+        _fail("give --from", 2)
+    if not email.to:
+        _fail("give --to", 2)
+    if dry_run:
+        click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
+        return
+    try:
+        with _server_client(server_token, base_url, timeout, retries) as client:
+            result = client.email.send_with_template(email)
     except PostmarkError as exc:
         _api_error(exc)
     out: dict[str, Any] = {
@@ -382,6 +403,13 @@ def _email_from_eml(raw: bytes) -> Email:
 # messages
 
 
+#: The statuses Postmark's message search filters on, per direction.
+_MESSAGE_STATUSES = {
+    "outbound": ("queued", "sent"),
+    "inbound": ("blocked", "processed", "queued", "failed", "scheduled"),
+}
+
+
 def _outbound_row(m: OutboundMessage) -> list[str]:
     to = ", ".join(a.email or "" for a in m.to) or ", ".join(m.recipients)
     return [
@@ -426,13 +454,17 @@ def _inbound_row(m: InboundMessageSummary) -> list[str]:
 @_date_range
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**63 - 1),
     default=50,
     show_default=True,
     help="At most this many messages, newest first; 0 for all.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per line, as Postmark sends it."
+    "--json",
+    "--jsonl",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line, as Postmark sends it (--json and --jsonl alike).",
 )
 @_server_options
 def messages(
@@ -466,6 +498,15 @@ def messages(
       postmark-kit messages inbound --status blocked --json
     """
     meta = _pairs(metadata, "--metadata")
+    if status is not None:
+        valid = _MESSAGE_STATUSES[direction]
+        if status.lower() not in valid:
+            _fail(
+                f"--status {status!r} is not valid for {direction} messages: "
+                f"use {', '.join(valid)}",
+                2,
+            )
+        status = status.lower()
     if direction == "inbound" and (message_stream or meta):
         _fail("--stream and --metadata filter outbound messages only", 2)
     if direction == "outbound" and mailbox_hash:
@@ -554,6 +595,20 @@ def _record_key(kind: str, record: Any) -> str:
     )
 
 
+def _record_kind(record: Any) -> str | None:
+    """What an exported line holds: ``opens``, ``clicks`` or ``messages`` (None: not known)."""
+    if not isinstance(record, dict):
+        return None
+    record_type = record.get("RecordType")
+    if record_type == "Open":
+        return "opens"
+    if record_type == "Click":
+        return "clicks"
+    if record_type is None and "Status" in record and "Recipients" in record:
+        return "messages"
+    return None
+
+
 def _read_done(path: str, kind: str) -> set[str]:
     """Keys of the records already in a JSON lines file.
 
@@ -562,8 +617,11 @@ def _read_done(path: str, kind: str) -> set[str]:
     off.  Anything else that is not an exported record stops the command
     before the file is touched.
     """
-    with open(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     done: set[str] = set()
@@ -571,22 +629,75 @@ def _read_done(path: str, kind: str) -> set[str]:
         if not raw.strip():
             continue
         try:
-            done.add(_record_key(kind, json.loads(raw)))
+            record = json.loads(raw)
+            found = _record_kind(record)
+            if found is not None and found != kind:
+                _fail(
+                    f"{path} holds exported {_EXPORT_NOUNS[found]} (line {number}), not "
+                    f"{_EXPORT_NOUNS[kind]}: refusing to append to it (--what {found}?)",
+                    2,
+                )
+            done.add(_record_key(kind, record))
         except (ValueError, KeyError):
             if number == len(lines) + 1 and raw.lstrip().startswith(b"{"):
                 # Torn last line: drop it (it is re-exported below).
-                with open(path, "rb+") as fh:
-                    fh.truncate(len(data) - len(tail))
+                try:
+                    with open(path, "rb+") as fh:
+                        fh.truncate(len(data) - len(tail))
+                except OSError as exc:
+                    _fail(f"cannot repair {path}: {exc.strerror or exc}", 2)
                 break
             _fail(f"{path}:{number} is not an exported record; refusing to append to it", 2)
     else:
         if tail.strip():
-            with open(path, "ab") as fh:  # a whole last record that lacks its newline
-                fh.write(b"\n")
+            try:
+                with open(path, "ab") as fh:  # a whole last record that lacks its newline
+                    fh.write(b"\n")
+            except OSError as exc:
+                _fail(f"cannot write {path}: {exc.strerror or exc}", 2)
     return done
 
 
 _EXPORT_NOUNS = {"messages": "messages", "opens": "open events", "clicks": "click events"}
+
+
+def _check_writable(path: str) -> None:
+    """Refuse, before any API call, an output file that cannot be created or written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        _fail(f"cannot write {path}: no such directory {folder}", 2)
+    if os.path.isdir(path):
+        _fail(f"cannot write {path}: it is a directory", 2)
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        _fail(f"cannot write {path}: permission denied", 2)
+
+
+class _Throttle:
+    """Moves a progress bar at most a few times a second, not once per record.
+
+    click redraws the whole line on each ``update``: once per record that is
+    tens of kilobytes of escape codes for a few thousand messages.
+    """
+
+    interval = 0.25
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.pending = 0
+        self.last = time_module.monotonic()
+
+    def step(self, count: int = 1) -> None:
+        self.pending += count
+        now = time_module.monotonic()
+        if now - self.last >= self.interval:
+            self.flush()
+            self.last = now
+
+    def flush(self) -> None:
+        if self.pending:
+            self.bar.update(self.pending)
+            self.pending = 0
 
 
 @main.command()
@@ -655,6 +766,10 @@ def export(
     _check_range(from_date, to_date)
     if kind != "messages" and (from_email or status or meta):
         _fail("--from, --status and --metadata filter messages only", 2)
+    if status is not None:
+        if status.lower() not in _MESSAGE_STATUSES["outbound"]:
+            _fail(f"--status {status!r} is not a message status: use queued, sent", 2)
+        status = status.lower()
     if resume and overwrite:
         _fail("--resume and --overwrite exclude each other", 2)
     to_stdout = output == "-"
@@ -664,6 +779,8 @@ def export(
     exists = not to_stdout and os.path.exists(output) and os.path.getsize(output) > 0
     if exists and not (resume or overwrite):
         _fail(f"{output} exists: pass --resume to continue it or --overwrite to replace it", 2)
+    if not to_stdout:
+        _check_writable(output)
     if resume and exists:
         done = _read_done(output, kind)
     filters: dict[str, Any] = {
@@ -694,10 +811,14 @@ def export(
             first: list[Any] = next(pages, [])
             total = records.total or 0
             if not to_stdout:
-                out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+                try:
+                    out = open(output, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+                except OSError as exc:
+                    _fail(f"cannot write {output}: {exc.strerror or exc}", 2)
             with click.progressbar(
                 length=total, label="Exporting", file=sys.stderr, show_pos=True, hidden=not progress
             ) as bar:
+                redraw = _Throttle(bar)
                 for page in itertools.chain([first], pages):
                     lines: list[str] = []
                     for item in page:
@@ -716,19 +837,28 @@ def export(
                     out.write("".join(lines))
                     out.flush()
                     written += len(lines)
-                    bar.update(len(page))
+                    redraw.step(len(page))
+                redraw.flush()
     except PostmarkError as exc:
         hint = "" if to_stdout else f" ({written} written; rerun with --resume to continue)"
         _api_error(exc, hint)
     except BrokenPipeError:
         _reader_gone()
+    except OSError as exc:  # the disk filled up, the file system went read-only...
+        if to_stdout:
+            _fail(f"cannot write to standard output: {exc.strerror or exc}")
+        _fail(
+            f"cannot write {output}: {exc.strerror or exc} "
+            f"({written} written; free space, then rerun with --resume to continue)"
+        )
     except KeyboardInterrupt:
         hint = "" if to_stdout else f"; {written} written, rerun with --resume to continue"
         click.echo(f"Interrupted{hint}", err=True)
         sys.exit(130)
     finally:
         if out is not sys.stdout:
-            out.close()
+            with contextlib.suppress(OSError):  # a failed flush was reported above
+                out.close()
     where = "" if to_stdout else f" to {output}"
     already = f", {skipped} already there" if skipped else ""
     click.echo(f"Exported {written} {noun}{where}{already}.", err=True)

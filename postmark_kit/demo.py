@@ -168,6 +168,10 @@ def demo(store: Path | None, timeout: float) -> None:
     A local Postmark (the simulator) posts its webhooks to the receiver, which
     runs plugins and keeps every event in an SQLite store you can query
     afterwards with ``postmark-kit events``.  Nothing leaves 127.0.0.1.
+
+    \b
+    Example:
+      postmark-kit demo --store demo-events.sqlite3
     """
     from werkzeug.serving import make_server
 

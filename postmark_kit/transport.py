@@ -11,8 +11,11 @@ import json
 import logging
 import math
 import random
+import socket
+import ssl
 import time
 import traceback
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +112,43 @@ def _never_connected(exc: requests.RequestException) -> bool:
     )
 
 
+def _network_reason(exc: requests.RequestException) -> str:
+    """Why a connection failed, in words a user can act on (never quoting headers)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = current.args[0] if current.args else None
+        if not isinstance(inner, BaseException):
+            inner = current.__cause__ or current.__context__
+        current = inner
+    for link in chain:
+        if isinstance(
+            link, requests.exceptions.SSLError | urllib3.exceptions.SSLError | ssl.SSLError
+        ):
+            detail = next(
+                (str(x.reason) for x in chain if isinstance(x, ssl.SSLError) and x.reason), ""
+            )
+            return f"TLS handshake failed{f' ({detail})' if detail else ''}"
+    for link in chain:
+        if isinstance(link, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return "DNS lookup failed (no such host?)"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(link, urllib3.exceptions.ProtocolError) and "RemoteDisconnected" in str(link):
+            return "the server closed the connection without answering"
+    for link in reversed(chain):
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror[:1].lower() + link.strerror[1:]
+    return f"connection failed ({type(exc).__name__})"
+
+
 def _check_secret(value: object, name: str) -> None:
     """Refuse a token that would not work as a header value, naming ``name``, never the value.
 
@@ -148,6 +188,9 @@ class Transport:
         self._token = token
         self._token_header = token_header
         self.base_url = base_url.rstrip("/")
+        # Named in network errors: host and port only (never userinfo).
+        parts = urllib.parse.urlsplit(self.base_url)
+        self._host = f"{parts.hostname or self.base_url}{f':{parts.port}' if parts.port else ''}"
         self.timeout = timeout
         if retries is None:
             retries = RetryPolicy()
@@ -316,7 +359,7 @@ class Transport:
             sent = not isinstance(exc, requests.ConnectTimeout)
             return (
                 errors.RequestTimeoutError(
-                    f"{'read' if sent else 'connect'} timeout after {self.timeout}s",
+                    f"{self._host}: {'read' if sent else 'connect'} timeout after {self.timeout}s",
                     may_have_been_sent=sent,
                     method=method,
                     path=path,
@@ -326,7 +369,7 @@ class Transport:
         sent = not _never_connected(exc)
         return (
             errors.NetworkError(
-                f"connection failed: {type(exc).__name__}",
+                f"cannot reach {self._host}: {_network_reason(exc)}",
                 may_have_been_sent=sent,
                 method=method,
                 path=path,

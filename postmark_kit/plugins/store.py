@@ -10,6 +10,7 @@ WAL mode so several gunicorn workers can write one file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -34,15 +35,44 @@ CREATE TABLE IF NOT EXISTS events (
     recipient   TEXT,
     trace_id    TEXT,
     received_at TEXT NOT NULL,
-    raw         TEXT NOT NULL
+    raw         TEXT NOT NULL,
+    tag         TEXT,
+    server_id   INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_dedupe ON events (dedupe_key);
-CREATE INDEX IF NOT EXISTS events_kind ON events (kind, received_at);
-CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient);
-CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
 """
 
-_COLUMNS = "id, dedupe_key, kind, record_type, message_id, recipient, trace_id, received_at, raw"
+#: Indexes, created after any column upgrade (``tag``/``server_id`` came later).
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS events_dedupe ON events (dedupe_key);
+CREATE INDEX IF NOT EXISTS events_kind ON events (kind, received_at);
+CREATE INDEX IF NOT EXISTS events_kind_id ON events (kind);
+CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient);
+CREATE INDEX IF NOT EXISTS events_recipient_nocase ON events (recipient COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at, kind);
+CREATE INDEX IF NOT EXISTS events_tag ON events (tag);
+CREATE INDEX IF NOT EXISTS events_tag_server ON events (tag, server_id);
+CREATE INDEX IF NOT EXISTS events_server ON events (server_id);
+"""
+
+#: Events per hour and kind, kept with each insert: the console's chart reads
+#: a week from 168 x 7 rows here instead of counting 100,000 events.
+_HOURS = """
+CREATE TABLE IF NOT EXISTS event_hours (
+    hour TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (hour, kind)
+) WITHOUT ROWID
+"""
+
+#: Columns added after the first release: name -> JSON path they are filled from.
+_ADDED_COLUMNS = {"tag": ("TEXT", "$.Tag"), "server_id": ("INTEGER", "$.ServerID")}
+
+_COLUMNS = (
+    "id, dedupe_key, kind, record_type, message_id, recipient, trace_id, received_at, raw,"
+    " tag, server_id"
+)
 
 
 class StoreError(RuntimeError):
@@ -62,6 +92,10 @@ class StoredEvent:
     trace_id: str | None
     received_at: datetime
     raw: str = attrs.field(repr=False)
+    #: The event's ``Tag`` (``None``: untagged).
+    tag: str | None = None
+    #: The Postmark server that sent it (``ServerID``).
+    server_id: int | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -87,6 +121,16 @@ def _recipient(event: Event) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _tag(event: Event) -> str | None:
+    value = getattr(event, "tag", None)
+    return value if isinstance(value, str) and value else None
+
+
+def _server_id(event: Event) -> int | None:
+    value = getattr(event, "server_id", None)
+    return value if isinstance(value, int) else None
 
 
 def _iso(value: datetime | str | None) -> str | None:
@@ -121,12 +165,41 @@ class EventStore:
             if create:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
+            self._upgrade()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open event store {self.path}: {exc}") from exc
         self._closed = False
 
     def __repr__(self) -> str:
         return f"EventStore({self.path!r})"
+
+    def _upgrade(self) -> None:
+        """Add the columns and indexes a store written by an older version lacks."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+        if not have:
+            return  # create=False on a file without the table: queries say so
+        for name, (sql_type, path) in _ADDED_COLUMNS.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {sql_type}")
+                self._db.execute(
+                    f"UPDATE events SET {name} = json_extract(raw, ?)",  # noqa: S608
+                    (path,),
+                )
+        self._db.executescript(_INDEXES)
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hours'"
+        ).fetchone():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(_HOURS)
+                self._db.execute(
+                    "INSERT INTO event_hours (hour, kind, n) SELECT substr(received_at, 1, 13),"
+                    " kind, COUNT(*) FROM events GROUP BY 1, 2"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # -- writing -------------------------------------------------------------
 
@@ -145,14 +218,30 @@ class EventStore:
             webhook.trace_id,
             _iso(webhook.received_at),
             raw,
+            _tag(event),
+            _server_id(event),
         )
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
-                " recipient, trace_id, received_at, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            return cur.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
+                    " recipient, trace_id, received_at, raw, tag, server_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                added = cur.rowcount == 1
+                if added:
+                    self._db.execute(
+                        "INSERT INTO event_hours (hour, kind, n) VALUES (?, ?, 1)"
+                        " ON CONFLICT (hour, kind) DO UPDATE SET n = n + 1",
+                        (str(row[6])[:13], webhook.kind),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return added
 
     @hookimpl
     def postmark_event(self, event: Event, webhook: Webhook) -> None:
@@ -175,9 +264,34 @@ class EventStore:
         limit: int | None = 100,
         offset: int = 0,
         newest_first: bool = True,
+        tag: str | None = None,
+        server_id: int | None = None,
+        before_id: int | None = None,
     ) -> list[StoredEvent]:
-        """Stored events matching every filter given (``recipient`` is case-insensitive)."""
-        where, args = self._where(kind, recipient, message_id, since, until)
+        """Stored events matching every filter given (``recipient`` is case-insensitive).
+
+        ``before_id`` pages by key (events with a smaller id): unlike ``offset``
+        it costs the same on the last page as on the first.
+        """
+        where, args = self._where(
+            kind, recipient, message_id, since, until, tag, server_id, before_id
+        )
+        if since is not None or until is not None:
+            # A date range, ordered by id: bound the ids from the (received_at)
+            # index first, or SQLite sorts every row of the range for a page.
+            span, span_args = self._where(None, None, None, since, until)
+            with self._lock:
+                low, high = self._db.execute(
+                    f"SELECT MIN(id), MAX(id) FROM events{span}",  # noqa: S608
+                    span_args,
+                ).fetchone()
+            if low is None:
+                return []
+            where = where.replace("received_at >= ?", "+received_at >= ?").replace(
+                "received_at < ?", "+received_at < ?"
+            )
+            where += " AND id BETWEEN ? AND ?"
+            args += [low, high]
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_COLUMNS} FROM events{where} ORDER BY id {order}"  # noqa: S608
         if limit is not None:
@@ -195,9 +309,15 @@ class EventStore:
         message_id: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
+        tag: str | None = None,
+        server_id: int | None = None,
     ) -> int:
-        where, args = self._where(kind, recipient, message_id, since, until)
+        """How many stored events match (the filters of :meth:`query`)."""
+        where, args = self._where(kind, recipient, message_id, since, until, tag, server_id)
         with self._lock:
+            if not where:  # the per-hour counts hold the total: no table scan
+                (n,) = self._db.execute("SELECT COALESCE(SUM(n), 0) FROM event_hours").fetchone()
+                return int(n)
             (n,) = self._db.execute(f"SELECT COUNT(*) FROM events{where}", args).fetchone()  # noqa: S608
         return int(n)
 
@@ -217,6 +337,42 @@ class EventStore:
             ).fetchone()
         return self._row(row) if row else None
 
+    def kind_counts(
+        self, since: datetime | str, until: datetime | str, *, step: int = 3600
+    ) -> dict[str, list[int]]:
+        """Events per kind in ``step``-second buckets from ``since`` to ``until``.
+
+        Kind -> one count per bucket, oldest first (for the console's chart);
+        read from the ``(received_at, kind)`` index, not the rows.
+        """
+        start, end = _iso(since), _iso(until)
+        assert start is not None and end is not None
+        t0 = datetime.fromisoformat(start).timestamp()
+        span = datetime.fromisoformat(end).timestamp() - t0
+        n = max(1, math.ceil(span / step))
+        # Hours from the per-hour table; minutes (an hour's chart) as text
+        # prefixes of the ISO timestamps (UTC), grouped on the index.
+        width = 16 if step < 3600 else 13
+        with self._lock:
+            if width == 13:
+                rows = self._db.execute(
+                    "SELECT kind, hour, n FROM event_hours WHERE hour >= ? AND hour < ?",
+                    (start[:13], end[:13]),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT kind, substr(received_at, 1, 16), COUNT(*) FROM events"
+                    " WHERE received_at >= ? AND received_at < ? GROUP BY 1, 2",
+                    (start, end),
+                ).fetchall()
+        out: dict[str, list[int]] = {}
+        suffix = ":00+00:00" if width == 16 else ":00:00+00:00"
+        for kind, prefix, count in rows:
+            at = datetime.fromisoformat(prefix + suffix).timestamp()
+            index = min(n - 1, max(0, int((at - t0) // step)))
+            out.setdefault(kind, [0] * n)[index] += int(count)
+        return out
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:
@@ -230,6 +386,9 @@ class EventStore:
         message_id: str | None,
         since: datetime | str | None,
         until: datetime | str | None,
+        tag: str | None = None,
+        server_id: int | None = None,
+        before_id: int | None = None,
     ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
@@ -248,6 +407,15 @@ class EventStore:
         if until is not None:
             clauses.append("received_at < ?")
             args.append(_iso(until))
+        if tag:
+            clauses.append("tag = ?")
+            args.append(tag)
+        if server_id is not None:
+            clauses.append("server_id = ?")
+            args.append(int(server_id))
+        if before_id is not None:
+            clauses.append("id < ?")
+            args.append(int(before_id))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     @staticmethod
@@ -262,4 +430,6 @@ class EventStore:
             trace_id=row[6],
             received_at=datetime.fromisoformat(row[7]),
             raw=row[8],
+            tag=row[9],
+            server_id=row[10],
         )

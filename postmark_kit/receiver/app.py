@@ -609,6 +609,10 @@ def _build(
         app.register_blueprint(bp, url_prefix=prefix or None)
         if not _exempt_from_csrf(app, bp):
             _exempt_later(app, bp)
+        for extra in _operator_routes(app, state):
+            # They carry their own CSRF token (a login form Flask-WTF knows nothing of).
+            if not _exempt_from_csrf(app, extra):
+                _exempt_later(app, extra)
         if not _has_auth(config):
             _warn_no_auth(prefix)
     try:
@@ -623,6 +627,28 @@ def _build(
         state.close()
         raise
     return state
+
+
+def _operator_routes(app: Flask, state: ReceiverState) -> list[Blueprint]:
+    """The console and the metrics endpoint, when enabled (modules loaded only then)."""
+    config, added = state.config, []
+    if config.console:
+        from .console import receiver_console
+
+        added.append(receiver_console(app, state))
+    if config.metrics:
+        from .metrics import receiver_metrics
+
+        added.append(
+            receiver_metrics(
+                app,
+                state,
+                kinds=EVENT_KINDS,
+                event_header=EVENT_HEADER,
+                duplicate_header=DUPLICATE_HEADER,
+            )
+        )
+    return added
 
 
 def _has_auth(config: ReceiverConfig) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -111,6 +113,10 @@ def serve(
 
     Settings come from POSTMARK_* environment variables (see receiver/example.env).
     Put it behind a TLS-terminating reverse proxy; see docs/deploying.md.
+
+    \b
+    Example:
+      postmark-kit serve --port 8000 --journal /var/lib/postmark/journal.sqlite3
     """
     try:
         from gunicorn.app.base import BaseApplication
@@ -134,8 +140,18 @@ def serve(
     # journal's events to the workers' dispatchers, not this check's).
     try:
         PostmarkReceiver.shutdown(create_app({"POSTMARK_JOURNAL_WORKER": False}))
-    except (ConfigError, ImportError) as exc:
-        click.echo(f"Error: {exc}", err=True)
+    except (ConfigError, ImportError, RuntimeError, OSError, sqlite3.Error) as exc:
+        # RuntimeError: the journal or event store cannot be opened (missing
+        # directory, not SQLite): one line here, not a traceback per worker.
+        missing = [
+            folder
+            for path in (os.environ.get("POSTMARK_JOURNAL"), os.environ.get("POSTMARK_EVENT_STORE"))
+            if path
+            for folder in [os.path.dirname(os.path.abspath(path))]
+            if not os.path.isdir(folder)
+        ]
+        hint = f" (no such directory: {missing[0]})" if missing else ""
+        click.echo(f"Error: {exc}{hint}", err=True)
         sys.exit(2)
 
     options: dict[str, Any] = {
@@ -187,28 +203,109 @@ def _when(value: str | None) -> datetime | None:
         raise click.BadParameter(f"not an ISO date/time: {value!r}") from None
 
 
+#: The largest id SQLite holds: a bigger --id or --limit is refused as bad input.
+_MAX_INT = 2**63 - 1
+
+
+def _sqlite_kind(path: str) -> str:
+    """What a file is: ``store``, ``journal``, ``empty`` (SQLite, no tables), ``other``
+    (SQLite, something else) or ``not-sqlite``; opened read-only, changed in no way."""
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=5)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return "not-sqlite"
+    if "events" in tables:
+        return "store"
+    if "journal" in tables:
+        return "journal"
+    return "other" if tables else "empty"
+
+
+def _refuse_kind(path: str, wanted: str) -> None:
+    """One line when ``path`` is not the kind of file the command reads."""
+    if not os.path.exists(path) or os.path.isdir(path):
+        return  # the store/journal says "no ... at PATH"
+    kind = _sqlite_kind(path)
+    if kind == wanted:
+        return
+    if kind == "journal":
+        hint = " (it is the receiver's journal: use `events failed --journal PATH`)"
+    elif kind == "store":
+        hint = " (it is the receiver's event store: use `events list --store PATH`)"
+    elif kind == "not-sqlite":
+        hint = " (not an SQLite database)"
+    else:
+        hint = ""
+    what = "an event store" if wanted == "store" else "a journal"
+    click.echo(f"Error: {path} is not {what}{hint}", err=True)
+    sys.exit(1)
+
+
+def _replay_outcome(count: int, before: dict[str, int], after: dict[str, int]) -> str:
+    """What ``replay --now`` did, in words: dispatched, succeeded, failed again, left."""
+    succeeded = max(0, after["done"] - before["done"])
+    failed = max(0, after["dead"] - before["dead"])
+    waiting = after["pending"]
+    parts = [f"dispatched {count} event(s) now: {succeeded} succeeded"]
+    parts.append(f"{failed} failed again" if failed else "none failed")
+    text = ", ".join(parts)
+    if waiting:
+        text += f"; {waiting} event(s) wait for a retry the receiver's worker will make"
+    if after["dead_letters"]:
+        text += f"; {after['dead_letters']} dead letter(s) left (`events failed`)"
+    else:
+        text += "; no dead letters left"
+    return text
+
+
+_store_option = click.option(
+    "--store",
+    "store_path",
+    default=None,
+    help="The receiver's SQLite event store "
+    "[env var: POSTMARK_EVENT_STORE; default: postmark-events.sqlite3].",
+)
+
+
 @click.group(invoke_without_command=True)
 @click.option(
     "--store",
     "store_path",
     envvar="POSTMARK_EVENT_STORE",
-    default="postmark-events.sqlite3",
-    show_default=True,
+    default=None,
     show_envvar=True,
-    help="The receiver's SQLite event store.",
+    help="The receiver's SQLite event store [default: postmark-events.sqlite3].",
 )
 @click.pass_context
-def events(ctx: click.Context, store_path: str) -> None:
-    """Query the events the receiver stored (default: list the latest)."""
+def events(ctx: click.Context, store_path: str | None) -> None:
+    """Query the events the receiver stored (default: list the latest).
+
+    Two id spaces, labelled as such: STORE IDs (`events list`, `events show`)
+    number the events in the event store; JOURNAL IDs (`events failed`,
+    `events replay --id`) number the webhooks in the journal.  --store and
+    --journal go after the subcommand (`events --store PATH list` works too).
+
+    \b
+    Examples:
+      postmark-kit events list --store events.sqlite3 --kind bounce
+      postmark-kit events show 12 --store events.sqlite3
+      postmark-kit events failed --journal journal.sqlite3
+    """
     ctx.obj = {"store": store_path}
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_events)
 
 
-def _open(ctx: click.Context) -> Any:
+def _open(ctx: click.Context, store_path: str | None = None) -> Any:
     from ..plugins.store import EventStore, StoreError
 
-    path = (ctx.obj or {}).get("store") or "postmark-events.sqlite3"
+    path = store_path or (ctx.obj or {}).get("store") or "postmark-events.sqlite3"
+    _refuse_kind(path, "store")
     try:
         return EventStore(path, create=False)
     except StoreError as exc:
@@ -217,6 +314,7 @@ def _open(ctx: click.Context) -> Any:
 
 
 @events.command("list")
+@_store_option
 @click.option(
     "--kind",
     type=click.Choice([*EVENT_KINDS, "unknown"]),
@@ -225,12 +323,19 @@ def _open(ctx: click.Context) -> Any:
 @click.option("--message-id")
 @click.option("--since", help="Received at or after (ISO 8601).")
 @click.option("--until", help="Received before (ISO 8601).")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, _MAX_INT))
 @click.option("--oldest-first", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the payload.")
+@click.option(
+    "--json",
+    "--jsonl",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line, with the payload (--json and --jsonl alike).",
+)
 @click.pass_context
 def list_events(
     ctx: click.Context,
+    store_path: str | None = None,
     kind: str | None = None,
     recipient: str | None = None,
     message_id: str | None = None,
@@ -240,8 +345,15 @@ def list_events(
     oldest_first: bool = False,
     as_json: bool = False,
 ) -> None:
-    """List stored events, newest first (a table, or JSON lines with --json)."""
-    store = _open(ctx)
+    """List stored events, newest first (a table, or JSON lines with --json).
+
+    The STORE ID column is what `events show` takes.
+
+    \b
+    Example:
+      postmark-kit events list --store events.sqlite3 --kind bounce --limit 20
+    """
+    store = _open(ctx, store_path)
     try:
         rows = store.query(
             kind=kind,
@@ -258,7 +370,7 @@ def list_events(
         for row in rows:
             click.echo(json.dumps(row.as_dict(), ensure_ascii=False))
         return
-    header = ("ID", "RECEIVED", "KIND", "TYPE", "RECIPIENT", "MESSAGE ID")
+    header = ("STORE ID", "RECEIVED", "KIND", "TYPE", "RECIPIENT", "MESSAGE ID")
     table = [
         (
             str(r.id),
@@ -274,17 +386,30 @@ def list_events(
 
 
 @events.command("show")
-@click.argument("event_id", type=int)
+@click.argument("event_id", metavar="STORE_ID", type=click.IntRange(1, _MAX_INT))
+@_store_option
 @click.pass_context
-def show_event(ctx: click.Context, event_id: int) -> None:
-    """Print one stored event's webhook body as JSON."""
-    store = _open(ctx)
+def show_event(ctx: click.Context, event_id: int, store_path: str | None) -> None:
+    """Print one stored event's webhook body as JSON.
+
+    STORE_ID is an id from `events list` (the event store), not a JOURNAL ID
+    of `events failed`.
+
+    \b
+    Example:
+      postmark-kit events show 12 --store events.sqlite3
+    """
+    store = _open(ctx, store_path)
     try:
         row = store.get(event_id)
     finally:
         store.close()
     if row is None:
-        click.echo(f"Error: no event {event_id}", err=True)
+        click.echo(
+            f"Error: no event {event_id} in the event store (STORE IDs are listed by "
+            "`events list`; `events failed` lists JOURNAL IDs)",
+            err=True,
+        )
         sys.exit(1)
     click.echo(json.dumps(row.payload, indent=2, ensure_ascii=False))
 
@@ -303,6 +428,7 @@ _journal_option = click.option(
 def _open_journal(path: str) -> Any:
     from .journal import JournalError, WebhookJournal
 
+    _refuse_kind(path, "journal")
     try:
         return WebhookJournal(path, create=False)
     except JournalError as exc:
@@ -360,12 +486,20 @@ def _celery_failed(limit: int, as_json: bool) -> None:
 @events.command("failed")
 @_journal_option
 @_celery_option
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, _MAX_INT))
+@click.option(
+    "--json", "--jsonl", "as_json", is_flag=True, help="One JSON object per line (either flag)."
+)
 def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool) -> None:
     """List dead letters: events a plugin failed on every attempt.
 
-    Fix the cause, then `postmark-kit events replay --id EVENT` (or --all).
+    Fix the cause, then `postmark-kit events replay --id JOURNAL_ID` (or
+    --all).  The JOURNAL ID column numbers webhooks in the journal; it is not
+    the STORE ID of `events list`/`events show`.
+
+    \b
+    Example:
+      postmark-kit events failed --journal journal.sqlite3 --limit 20
     """
     if use_celery:
         _celery_failed(limit, as_json)
@@ -380,7 +514,7 @@ def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool
         for letter in dead:
             click.echo(json.dumps(letter.as_dict(), ensure_ascii=False))
         return
-    header = ("EVENT", "KIND", "PLUGIN", "ATTEMPTS", "FAILED AT", "ERROR")
+    header = ("JOURNAL ID", "KIND", "PLUGIN", "ATTEMPTS", "FAILED AT", "ERROR")
     table = [
         (
             str(d.event_id),
@@ -401,10 +535,21 @@ def failed_events(journal_path: str, use_celery: bool, limit: int, as_json: bool
     )
 
 
-@events.command("replay")
+@events.command(
+    "replay",
+    epilog="\b\nExamples:\n  postmark-kit events replay --journal journal.sqlite3 --id 7\n"
+    "  postmark-kit events replay --journal journal.sqlite3 --all --now",
+)
 @_journal_option
 @_celery_option
-@click.option("--id", "event_ids", type=int, multiple=True, help="Journal event id (repeatable).")
+@click.option(
+    "--id",
+    "event_ids",
+    type=click.IntRange(1, _MAX_INT),
+    multiple=True,
+    metavar="JOURNAL_ID",
+    help="A JOURNAL ID of `events failed` (repeatable).",
+)
 @click.option("--all", "replay_all", is_flag=True, help="Every event with dead letters.")
 @click.option(
     "--now",
@@ -425,7 +570,7 @@ def replay_events(
     plugin owed an event but not loaded here is named and nothing is queued.
     """
     if replay_all == bool(event_ids):
-        raise click.UsageError("give --id EVENT (repeatable) or --all")
+        raise click.UsageError("give --id JOURNAL_ID (repeatable) or --all")
     if use_celery:
         if event_ids or now:
             raise click.UsageError("with --celery, replay takes --all (the workers dispatch)")
@@ -539,9 +684,7 @@ def _dispatch_now(app: Any) -> None:
 
     dispatcher = PostmarkReceiver.state_for(app).dispatcher
     assert isinstance(dispatcher, JournalDispatcher)  # checked by _replay_app
+    before = dispatcher.journal.counts()
     count = dispatcher.drain()
     counts = dispatcher.journal.counts()
-    click.echo(
-        f"dispatched {count}; journal: {counts['pending']} pending (retry due later), "
-        f"{counts['dead_letters']} dead letter(s)"
-    )
+    click.echo(_replay_outcome(count, before, counts))

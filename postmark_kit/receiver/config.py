@@ -61,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "POSTMARK_LOG_EVENTS": False,
     "POSTMARK_EVENT_STORE": None,
     "POSTMARK_BLOCKED_SENDERS": None,
+    # The operator's console (<prefix>/console) and its own login.
+    "POSTMARK_CONSOLE": False,
+    "POSTMARK_CONSOLE_USERNAME": None,
+    "POSTMARK_CONSOLE_PASSWORD": None,
+    # Prometheus metrics at <prefix>/metrics (needs prometheus_client).
+    "POSTMARK_METRICS": False,
 }
 
 
@@ -204,6 +210,10 @@ class ReceiverConfig:
     log_events: bool = False
     event_store: str | None = None
     blocked_senders: tuple[str, ...] = ()
+    console: bool = False
+    console_username: str | None = None
+    console_password: str | None = attrs.field(default=None, repr=False)
+    metrics: bool = False
     #: The standalone receiver may run with no authentication (it refuses otherwise).
     insecure_no_auth: bool = False
     #: Every POSTMARK_* key as given (plugins read their own settings here).
@@ -236,6 +246,19 @@ class ReceiverConfig:
             raise ConfigError(
                 "POSTMARK_FAILURE_STATUS must be a 5xx (Postmark retries) or 200 (drop)"
             )
+        console = _bool("POSTMARK_CONSOLE", raw["POSTMARK_CONSOLE"])
+        console_username = _opt(raw["POSTMARK_CONSOLE_USERNAME"])
+        console_password = _opt(raw["POSTMARK_CONSOLE_PASSWORD"])
+        if console and (console_username is None or console_password is None):
+            raise ConfigError(
+                "POSTMARK_CONSOLE needs its own POSTMARK_CONSOLE_USERNAME and"
+                " POSTMARK_CONSOLE_PASSWORD"
+            )
+        if console and console_password == password:
+            # Whoever can post webhooks must not be able to replay or read them all.
+            raise ConfigError(
+                "POSTMARK_CONSOLE_PASSWORD must differ from POSTMARK_WEBHOOK_PASSWORD"
+            )
         proxies = _proxies(raw["POSTMARK_TRUSTED_PROXIES"])
         prefix = str(raw["POSTMARK_URL_PREFIX"] or "").rstrip("/")
         if prefix and not prefix.startswith("/"):
@@ -264,6 +287,10 @@ class ReceiverConfig:
             log_events=_bool("POSTMARK_LOG_EVENTS", raw["POSTMARK_LOG_EVENTS"]),
             event_store=_opt(raw["POSTMARK_EVENT_STORE"]),
             blocked_senders=tuple(_list(raw["POSTMARK_BLOCKED_SENDERS"])),
+            console=console,
+            console_username=console_username,
+            console_password=console_password,
+            metrics=_bool("POSTMARK_METRICS", raw["POSTMARK_METRICS"]),
             insecure_no_auth=_bool(
                 "POSTMARK_INSECURE_NO_AUTH", raw["POSTMARK_INSECURE_NO_AUTH"] or False
             ),

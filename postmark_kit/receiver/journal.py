@@ -107,6 +107,7 @@ CREATE TABLE IF NOT EXISTS journal (
     boot              TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_due ON journal (state, due);
+CREATE INDEX IF NOT EXISTS journal_state_kind ON journal (state, kind);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id  INTEGER NOT NULL,
@@ -982,6 +983,122 @@ class WebhookJournal:
                 (event_id,),
             )
         return _entry(rows[0]) if rows else None
+
+    # Reads for the operator's console (postmark_kit.receiver.console).
+
+    def find(self, dedupe_key: str) -> JournalEntry | None:
+        """The journaled event with that dedupe key (the event store's key too)."""
+        with self._lock:
+            rows = self._read(
+                f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE dedupe_key = ?",  # noqa: S608
+                (dedupe_key,),
+            )
+        return _entry(rows[0]) if rows else None
+
+    def backlog(self) -> dict[str, Any]:
+        """``pending``, ``oldest_pending`` (a datetime or ``None``) and ``dead_letters``.
+
+        Cheaper than :meth:`counts` on a big journal: no count of finished events.
+        """
+        with self._lock:
+            ((pending, oldest),) = self._read(
+                "SELECT COUNT(*), MIN(received_at) FROM journal WHERE state = 'pending'"
+            )
+            ((dead,),) = self._read("SELECT COUNT(*) FROM dead_letters")
+        return {
+            "pending": int(pending),
+            "oldest_pending": datetime.fromisoformat(oldest) if oldest else None,
+            "dead_letters": int(dead),
+        }
+
+    def oldest_pending(self) -> datetime | None:
+        """When the oldest unfinished event was received (``None``: nothing pending)."""
+        with self._lock:
+            ((oldest,),) = self._read(
+                "SELECT MIN(received_at) FROM journal WHERE state = 'pending'"
+            )
+        return datetime.fromisoformat(oldest) if oldest else None
+
+    def delivery_log(self, event_id: int) -> list[dict[str, Any]]:
+        """Every per-plugin delivery row recorded for an event (state, attempts, last error).
+
+        None for an event every plugin took on the first try: only retries are recorded.
+        """
+        with self._lock:
+            cur = self._retry(
+                lambda: self._db.execute(
+                    "SELECT * FROM deliveries WHERE event_id = ? ORDER BY plugin", (event_id,)
+                )
+            )
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def plugin_totals(
+        self, kinds: Mapping[str, Iterable[str]] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Per plugin: events it took (``succeeded``), is retrying, and gave up on (``dead``).
+
+        ``kinds`` maps the loaded plugins to the event kinds they handle: an
+        event every plugin took on its first try leaves no per-plugin row, so
+        it counts as a success for each plugin handling its kind.  Counts cover
+        what the journal still holds (finished events are pruned after
+        ``POSTMARK_JOURNAL_RETENTION_DAYS``).
+        """
+        with self._lock:
+            rows = self._read(
+                "SELECT d.plugin, d.state, COUNT(DISTINCT d.event_id) FROM deliveries d"
+                " JOIN journal j ON j.id = d.event_id WHERE j.state != 'done'"
+                " GROUP BY d.plugin, d.state"
+            )
+            done = (
+                dict(
+                    self._read(
+                        "SELECT kind, COUNT(*) FROM journal WHERE state = 'done' GROUP BY kind"
+                    )
+                )
+                if kinds
+                else {}
+            )
+        out: dict[str, dict[str, int]] = {}
+
+        def totals(plugin: str) -> dict[str, int]:
+            return out.setdefault(plugin, {"succeeded": 0, "retrying": 0, "dead": 0})
+
+        for plugin, handled in (kinds or {}).items():
+            totals(plugin)["succeeded"] += sum(int(done.get(k, 0)) for k in set(handled))
+        for plugin, state, count in rows:
+            key = {"done": "succeeded", "retry": "retrying"}.get(state, "dead")
+            totals(plugin)[key] += int(count)
+        return out
+
+    def dead_letter_groups(self) -> list[dict[str, Any]]:
+        """Dead letters per plugin: count, and the newest one's error and time."""
+        with self._lock:
+            rows = self._read(
+                "SELECT plugin, COUNT(*), MAX(failed_at) FROM dead_letters GROUP BY plugin"
+                " ORDER BY plugin"
+            )
+            out = []
+            for plugin, count, last in rows:
+                ((error,),) = self._read(
+                    "SELECT error FROM dead_letters WHERE plugin = ? ORDER BY failed_at DESC,"
+                    " id DESC LIMIT 1",
+                    (plugin,),
+                )
+                out.append(
+                    {
+                        "plugin": plugin,
+                        "count": int(count),
+                        "last_error": error,
+                        "last_failed_at": datetime.fromtimestamp(last, UTC),
+                    }
+                )
+        return out
+
+    def dead_letters_of(self, plugin: str, *, limit: int | None = None) -> list[DeadLetter]:
+        """One plugin's dead letters, newest first."""
+        return [d for d in reversed(self.dead_letters()) if d.plugin == plugin][:limit]
 
     def counts(self) -> dict[str, int]:
         """Events per state (``pending``, ``done``, ``dead``) and ``dead_letters``."""

@@ -53,6 +53,10 @@ def fake_server(
     """Run the local Postmark simulator until Ctrl-C.
 
     Its tokens are printed on purpose: they are local test credentials, not secrets.
+
+    \b
+    Example:
+      postmark-kit fake-server --port 8025
     """
     fake = FakePostmark(
         host=host,
@@ -132,6 +136,10 @@ def fake(ctx: click.Context, control: str) -> None:
     """Make a running 'postmark-kit fake-server' report events (opens, bounces, inbound...).
 
     Each command prints the webhook payload the simulator posted, as JSON.
+
+    \b
+    Example:
+      postmark-kit fake --control http://127.0.0.1:8026 bounce MESSAGE_ID
     """
     ctx.obj = _Control(control)
 
@@ -144,7 +152,12 @@ _recipient = click.option(
 @fake.command("messages")
 @click.pass_obj
 def fake_messages(control: _Control) -> None:
-    """List sent messages (newest first) with their IDs and tracking settings."""
+    """List sent messages (newest first) with their IDs and tracking settings.
+
+    \b
+    Example:
+      postmark-kit fake messages
+    """
     _show(control.call("GET", "/messages"))
 
 
@@ -153,7 +166,12 @@ def fake_messages(control: _Control) -> None:
 @_recipient
 @click.pass_obj
 def fake_deliver(control: _Control, message_id: str, recipient: str | None) -> None:
-    """Deliver a message (with fake-server --no-auto-deliver)."""
+    """Deliver a message (with fake-server --no-auto-deliver).
+
+    \b
+    Example:
+      postmark-kit fake deliver MESSAGE_ID
+    """
     _show(control.call("POST", f"/messages/{message_id}/deliver", _drop_none(Recipient=recipient)))
 
 
@@ -165,7 +183,12 @@ def fake_deliver(control: _Control, message_id: str, recipient: str | None) -> N
 def fake_bounce(
     control: _Control, message_id: str, recipient: str | None, bounce_type: str
 ) -> None:
-    """Bounce a message (any Postmark bounce type: HardBounce, SoftBounce, Transient...)."""
+    """Bounce a message (any Postmark bounce type: HardBounce, SoftBounce, Transient...).
+
+    \b
+    Example:
+      postmark-kit fake bounce MESSAGE_ID --type SoftBounce
+    """
     body = _drop_none(Recipient=recipient, Type=bounce_type)
     _show(control.call("POST", f"/messages/{message_id}/bounce", body))
 
@@ -185,7 +208,12 @@ def fake_open(
     mail_client: str | None,
     read_seconds: int | None,
 ) -> None:
-    """Open a message (it must have been sent with open tracking)."""
+    """Open a message (it must have been sent with open tracking).
+
+    \b
+    Example:
+      postmark-kit fake open MESSAGE_ID --platform Mobile
+    """
     body = _drop_none(
         Recipient=recipient, Platform=platform, Client=mail_client, ReadSeconds=read_seconds
     )
@@ -209,7 +237,12 @@ def fake_click(
     platform: str | None,
     browser: str | None,
 ) -> None:
-    """Click a tracked link of a message (sent with link tracking, LINK in its body)."""
+    """Click a tracked link of a message (sent with link tracking, LINK in its body).
+
+    \b
+    Example:
+      postmark-kit fake click MESSAGE_ID https://example.com/start
+    """
     body = _drop_none(
         Link=link, Recipient=recipient, Location=location, Platform=platform, Browser=browser
     )
@@ -221,7 +254,12 @@ def fake_click(
 @_recipient
 @click.pass_obj
 def fake_complain(control: _Control, message_id: str, recipient: str | None) -> None:
-    """Mark a message as spam (a spam complaint; the recipient is suppressed)."""
+    """Mark a message as spam (a spam complaint; the recipient is suppressed).
+
+    \b
+    Example:
+      postmark-kit fake complain MESSAGE_ID
+    """
     body = _drop_none(Recipient=recipient)
     _show(control.call("POST", f"/messages/{message_id}/complain", body))
 
@@ -234,7 +272,12 @@ def fake_complain(control: _Control, message_id: str, recipient: str | None) -> 
 def fake_subscription(
     control: _Control, message_id: str, recipient: str | None, resubscribe: bool
 ) -> None:
-    """Unsubscribe the recipient (a subscription change), or --resubscribe."""
+    """Unsubscribe the recipient (a subscription change), or --resubscribe.
+
+    \b
+    Example:
+      postmark-kit fake subscription MESSAGE_ID --resubscribe
+    """
     body = _drop_none(Recipient=recipient, SuppressSending=not resubscribe)
     _show(control.call("POST", f"/messages/{message_id}/subscription", body))
 
@@ -267,7 +310,12 @@ def fake_inbound(
     metadata: tuple[str, ...],
     attach: tuple[Path, ...],
 ) -> None:
-    """Receive an inbound email (posted to the server's inbound hook URL)."""
+    """Receive an inbound email (posted to the server's inbound hook URL).
+
+    \b
+    Example:
+      postmark-kit fake inbound --from ada@example.com --subject Hi --text Hello
+    """
     pairs = {}
     for item in metadata:
         key, sep, value = item.partition("=")
@@ -300,7 +348,12 @@ def fake_inbound(
 @click.option("--wait", "wait_seconds", type=float, default=None, help="Wait until settled.")
 @click.pass_obj
 def fake_webhooks(control: _Control, wait_seconds: float | None) -> None:
-    """List the webhook POSTs the simulator made and their outcome."""
+    """List the webhook POSTs the simulator made and their outcome.
+
+    \b
+    Example:
+      postmark-kit fake webhooks --wait 5
+    """
     if wait_seconds is not None:
         control.call("POST", "/wait", {"Timeout": wait_seconds})
     _show(control.call("GET", "/webhooks"))
@@ -309,11 +362,26 @@ def fake_webhooks(control: _Control, wait_seconds: float | None) -> None:
 @fake.command("reset")
 @click.pass_obj
 def fake_reset(control: _Control) -> None:
-    """Forget every message, template, webhook... (the tokens stay)."""
+    """Forget every message, template, webhook... (the tokens stay).
+
+    \b
+    Example:
+      postmark-kit fake reset
+    """
     _show(control.call("POST", "/reset"))
 
 
 # -- postmark-kit render-template: Postmark's template language offline -------------
+
+
+def _read_source(path: Path) -> str:
+    """A template file's text; unreadable or not UTF-8 is one line, not a traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 @click.command("render-template")
@@ -348,13 +416,17 @@ def render_template(
 
     Syntax errors are reported with their line and character, as Postmark's
     validation does; the exit status is then 1.
+
+    \b
+    Example:
+      postmark-kit render-template welcome.html --model model.json --layout base.html
     """
     from .. import templating
 
-    source = template.read_text(encoding="utf-8")
+    source = _read_source(template)
     try:
         if layout is not None:
-            source = templating.insert_content(layout.read_text(encoding="utf-8"), source)
+            source = templating.insert_content(_read_source(layout), source)
         suggested = templating.suggest_model(source)
         if suggest:
             _show(suggested)

@@ -522,3 +522,20 @@ def test_one_client_shared_by_threads(make_client) -> None:
     for k in range(8):
         assert got[f"t{k}"] == [r["MessageID"] for r in records[k::8]]
     assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
+
+
+def test_the_page_giving_the_next_bound_is_fetched_early(make_client) -> None:
+    records, times = outbound_dataset(10_700, seed=12)
+    fake = FakeSearch(records, times, "Messages")
+    with Loopback(search(fake, "/messages/outbound")) as srv:
+        client = make_client(srv.url)
+        got = [m.message_id for m in client.outbound.stream(concurrency=2)]
+        asked = [(p.split("offset=")[1].split("&")[0], "todate=" in p) for p in list(srv.requests)]
+    assert got == [r["MessageID"] for r in records]
+    window_one = [int(o) for o, narrowed in asked if narrowed][:20]
+    # After the first page (alone), the window's last page goes first.
+    assert asked[0] == ("0", False)
+    assert window_one.index(9_500) < window_one.index(1_000)
+    # And the second window's first page is asked before the first window is drained.
+    second = [i for i, (o, narrowed) in enumerate(asked) if o == "0" and narrowed]
+    assert second and second[0] < len(asked) - 1

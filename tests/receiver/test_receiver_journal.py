@@ -239,7 +239,9 @@ def test_replay_now_dispatches_with_the_configured_plugins(
     path = str(tmp_path / "journal.sqlite3")
     result = CliRunner().invoke(main, ["events", "replay", "--journal", path, "--all", "--now"])
     assert result.exit_code == 0, result.output
-    assert "dispatched 1; journal: 0 pending (retry due later), 0 dead letter(s)" in result.output
+    assert (
+        "dispatched 1 event(s) now: 1 succeeded, none failed; no dead letters left" in result.output
+    )
     assert read_calls(calls) == {("counter-a", f"bounce:{BOUNCE['ID']}"): 1}
 
 

@@ -136,7 +136,9 @@ def test_cli_events_table_and_json(make_app: Any, store_path: Path) -> None:
     result = runner.invoke(main, ["events", "--store", str(store_path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["ID", "RECEIVED", "KIND", "TYPE", "RECIPIENT", "MESSAGE", "ID"]
+    assert lines[0].split() == [
+        "STORE", "ID", "RECEIVED", "KIND", "TYPE", "RECIPIENT", "MESSAGE", "ID"
+    ]  # fmt: skip
     assert [line.split()[3] for line in lines[1:]] == ["inbound", "delivery", "bounce"]
 
     result = runner.invoke(

@@ -30,3 +30,7 @@ def test_the_wheel_ships_every_documented_payload(tmp_path: Path) -> None:
     assert "postmark_kit/py.typed" in names
     for kind in payloads.KINDS:
         assert f"postmark_kit/testing/payloads/{kind}.json" in names, kind
+    # The console's templates and stylesheet (package data too).
+    assert "postmark_kit/receiver/static/console.css" in names
+    for page in ("base", "login", "overview", "events", "event", "failures", "replay"):
+        assert f"postmark_kit/receiver/templates/console/{page}.html" in names, page

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
+from ...pagination import POSTMARK_TZ
 from .records import JSON, SEARCH_WINDOW, fail, public
 from .state import SimulatorState
 
@@ -85,7 +86,8 @@ def date_arg(name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise fail(700, f"Invalid date in '{name}'.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Postmark reads a date without an offset in US Eastern time, as the client sends it.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=POSTMARK_TZ)
 
 
 def in_dates(record: JSON) -> bool:
