@@ -254,6 +254,13 @@ def _datetime(value: Any, _: Any = None) -> datetime:
 
 
 def _optional_datetime(value: Any, _: Any = None) -> datetime | None:
+    if value.__class__ is str and value:
+        # Postmark's own format parses in one call (this runs for every item of a page).
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _datetime(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if value is None or value == "":
         return None
     return _datetime(value)
@@ -323,10 +330,22 @@ def _array(value: Any, _: Any = None) -> list[Any]:
     return check_json(value, 2) if value else value
 
 
+def _all_ascii_str(values: Any) -> bool:
+    """Every value an ASCII ``str`` (checked in one C-level pass: the usual metadata)."""
+    try:
+        return all(map(str.isascii, values))
+    except TypeError:  # not a str
+        return False
+
+
 def _dict_of(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], dict[str, Any]]:
+    plain_str = item is _str
+
     def structure_dict(value: Any, _: Any = None) -> dict[str, Any]:
         if value.__class__ is not dict:
             raise _wrong("an object", value)
+        if plain_str and _all_ascii_str(value.values()) and _all_ascii_str(value):
+            return value
         for key, v in value.items():
             if not key.isascii():
                 _unicode(key)
@@ -363,9 +382,13 @@ def _list_of(item: Callable[[Any, Any], Any], tp: Any) -> Callable[[Any, Any], l
 def _keep_list(item: Callable[[Any, Any], Any]) -> Callable[[Any, Any], list[Any]]:
     """A list of scalars: checked item by item, the decoded list itself kept."""
 
+    plain_str = item is _str
+
     def structure_scalars(value: Any, _: Any = None) -> list[Any]:
         if value.__class__ is not list:
             raise _wrong("an array", value)
+        if plain_str and _all_ascii_str(value):
+            return value
         for i, x in enumerate(value):
             try:
                 item(x, None)
@@ -535,9 +558,11 @@ def _make_converter() -> cattrs.Converter:
     # Registered after the factories: later registrations win.
     for tp, hook in (_NOT_NULL | _OPTIONAL).items():
         conv.register_structure_hook(tp, hook)
+    # Values JSON takes as they are: cattrs then inlines them (no call per field).
     for tp in (str, int, float, bool, str | None, int | None, float | None, bool | None):
-        # JSON scalars are unstructured as they are: cattrs then inlines them.
         conv.register_unstructure_hook(tp, identity)
+    plain = {dict[str, str], dict[str, str] | None, dict[str, Any], dict[str, Any] | None}
+    conv.register_unstructure_hook_func(lambda tp: tp in plain, identity)
     conv.register_structure_hook(type(None), _null)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     conv.register_unstructure_hook(date, lambda d: d.isoformat())

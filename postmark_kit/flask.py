@@ -162,10 +162,13 @@ class Postmark:
         if client is None:
             client = _receiver_client(app)
         if client is None and config["POSTMARK_SERVER_TOKEN"]:
-            client = ServerClient(
-                str(config["POSTMARK_SERVER_TOKEN"]),
-                base_url=config["POSTMARK_BASE_URL"] or DEFAULT_BASE_URL,
-            )
+            try:
+                client = ServerClient(
+                    str(config["POSTMARK_SERVER_TOKEN"]),
+                    base_url=config["POSTMARK_BASE_URL"] or DEFAULT_BASE_URL,
+                )
+            except ClientValidationError as exc:  # names the argument: name the setting
+                raise ClientValidationError(f"POSTMARK_SERVER_TOKEN: {exc}") from None
             owns = True
         state = PostmarkState(
             client,

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         SpamComplaintEvent,
         SubscriptionChangeEvent,
     )
-    from .receiver.dispatch import Webhook
+    from .webhook import Webhook
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 

@@ -24,7 +24,7 @@ from .models.common import Attachment, Header
 if TYPE_CHECKING:
     from .models.email import Email
 
-__all__ = ["attachment_from_part", "email_from_message", "email_to_message"]
+__all__ = ["attachment_from_part", "email_to_message", "message_fields"]
 
 #: Headers that map to Email fields, or that Postmark sets itself.
 _SKIPPED_HEADERS = frozenset(
@@ -81,15 +81,15 @@ def attachment_from_part(part: email.message.Message) -> Attachment:
     )
 
 
-def email_from_message(message: email.message.Message) -> Email:
-    """An :class:`Email` from a parsed message (any policy).
+def message_fields(message: email.message.Message) -> dict[str, Any]:
+    """The :class:`Email` fields of a parsed message (any policy), for ``Email(**fields)``.
 
     The first ``text/plain`` and ``text/html`` body parts become the bodies;
     every other leaf part (inline images of a ``multipart/related`` too) an
     attachment.  Headers are decoded (RFC 2047): non-ASCII names come out as text.
+    :meth:`Email.from_message <postmark_kit.Email.from_message>` builds the
+    email; this module stays below the models (no import cycle).
     """
-    from .models.email import Email
-
     msg = _modern(message)
     # A legacy (compat32) message's headers are read from the original and
     # decoded here: its writer can wrap a whole "Näme <a@b>" in one encoded
@@ -129,7 +129,7 @@ def email_from_message(message: email.message.Message) -> Email:
         else:
             headers.append(Header(name=name, value=text))
     subject = next((v for n, v in items if n.lower() == "subject"), None)
-    return Email(
+    return dict(
         from_email=addresses("From"),
         to=addresses("To"),
         cc=addresses("Cc"),

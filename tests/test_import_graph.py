@@ -159,18 +159,7 @@ def _graph(package: str) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            "postmark_kit",
-            marks=pytest.mark.xfail(
-                strict=True, reason="receiver <-> plugins and mime <-> models.email: being untied"
-            ),
-        ),
-        "bench",
-    ],
-)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycles(package: str) -> None:
     assert _cycles(_graph(package)) == []
 

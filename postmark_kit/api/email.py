@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -91,32 +92,34 @@ def _bodies(
 
     The one chunking path of every batch send.  The chunks are those of the
     greedy split (a chunk takes messages while it has fewer than
-    ``chunk_size`` and the next one still fits).  While a whole chunk fits (the
-    usual case) it is encoded in one call: 10,000 messages cost 20 encoder
-    calls, not 10,000.  Messages are encoded one by one only where a size cut
-    must be found.  Lazy: a message is checked and converted when it is
-    reached, and at most one chunk is held.
+    ``chunk_size`` and the next one still fits).  Messages are taken a chunk's
+    worth at a time (checked and converted then: a lazy iterable stays lazy,
+    one chunk in memory); while a whole chunk fits (the usual case) it is
+    encoded in one call, so 10,000 messages cost 20 encoder calls.  Messages
+    are encoded one by one only where a size cut must be found.
     """
     hooks = _Hooks()
-    # Messages not sent yet: their dict, size hint, and JSON once encoded alone.
+    source = iter(messages)
+    # Messages not sent yet, and their size hints and JSON once encoded alone.
+    pending: list[Email | TemplatedEmail] = []
     dicts: list[dict[str, Any]] = []
-    hints: list[int] = []
-    encoded: list[bytes | None] = []
+    encoded: list[bytes | None] = []  # filled only once a size cut was needed
 
     def take(n: int) -> None:
-        del dicts[:n], hints[:n], encoded[:n]
+        del pending[:n], dicts[:n], encoded[:n]
 
     def whole() -> tuple[bytes, int] | None:
         """The whole buffer as one body, if it fits."""
         n = len(dicts)
-        if sum(hints) + n > max_bytes:
+        if sum(map(_size_hint, pending)) + n > max_bytes:
             return None  # certainly over: do not build a huge string to find out
         if not any(encoded):
             body = _ENCODER.encode(dicts).encode()
         else:
+            done = encoded + [None] * (n - len(encoded))
             parts = [
                 _ENCODER.encode(d).encode() if e is None else e
-                for d, e in zip(dicts, encoded, strict=True)
+                for d, e in zip(dicts, done, strict=True)
             ]
             body = b"[" + b",".join(parts) + b"]"
         # The greedy split counts each message plus one separator: len(body) - 1.
@@ -127,6 +130,7 @@ def _bodies(
 
     def cut() -> tuple[bytes, int]:
         """The greedy chunk at the front of the buffer, its messages encoded one by one."""
+        encoded.extend([None] * (len(dicts) - len(encoded)))
         parts: list[bytes] = []
         size = 0
         for i, d in enumerate(dicts):
@@ -144,15 +148,17 @@ def _bodies(
         take(len(parts))
         return b"[" + b",".join(parts) + b"]", len(parts)
 
-    for message in messages:
+    while True:
+        more = list(itertools.islice(source, chunk_size - len(pending)))
         if check:
-            _check(message)
-        dicts.append(hooks[message.__class__](message))
-        hints.append(_size_hint(message))
-        encoded.append(None)
-        if len(dicts) == chunk_size:
-            yield whole() or cut()
-    while dicts:
+            for message in more:
+                _check(message)
+        pending += more
+        dicts += [hooks[m.__class__](m) for m in more]
+        if len(pending) < chunk_size:  # the source is exhausted
+            while pending:
+                yield whole() or cut()
+            return
         yield whole() or cut()
 
 

@@ -66,12 +66,16 @@ def _body(
     return templating.render(source, model, escape=escape)
 
 
-def render_local(root: str) -> list[RenderedTemplate]:
+#: Reads a template folder: ``templates.load_folder``, passed in by the command
+#: (this module sits below it: no import cycle).
+FolderLoader = Callable[[str], list[Any]]
+
+
+def render_local(root: str, load: FolderLoader) -> list[RenderedTemplate]:
     """Every template of the folder rendered as Postmark would (HTML escaped, in its layout)."""
     from .. import templating
-    from .templates import load_folder
 
-    local = load_folder(root)
+    local = load(root)
     layouts = {t.alias: t for t in local if t.is_layout}
     out: list[RenderedTemplate] = []
     for t in local:
@@ -165,8 +169,9 @@ class PreviewServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, root: str, *, port: int = 0) -> None:
+    def __init__(self, root: str, *, load: FolderLoader, port: int = 0) -> None:
         self.root = root
+        self.load = load
         super().__init__(("127.0.0.1", port), _Handler)
 
     @property
@@ -178,7 +183,7 @@ class PreviewServer(ThreadingHTTPServer):
         version = folder_version(self.root)
         if path == "/__version":
             return 200, "text/plain", version
-        rendered = {t.alias: t for t in render_local(self.root)}
+        rendered = {t.alias: t for t in render_local(self.root, self.load)}
         if path == "/":
             return 200, "text/html", self._index(rendered, version)
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]

@@ -503,7 +503,7 @@ def preview(folder: str, port: int, open_browser: bool) -> None:
 
     load_folder(folder)  # refuse a folder that is not one, before binding
     try:
-        server = PreviewServer(folder, port=port)
+        server = PreviewServer(folder, port=port, load=load_folder)
     except OSError as exc:
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", 2)
     click.echo(f"Previewing {folder} at {server.url} (Ctrl-C to stop)", err=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..convert import Model, jfield
+from ..mime import email_to_message, message_fields
 from .common import Attachment, Header, headers_list
 
 if TYPE_CHECKING:
@@ -104,16 +105,12 @@ class Email(_Sendable):
     def from_message(cls, message: email.message.Message) -> Email:
         """An email from a standard-library message (parsed ``.eml``, ``EmailMessage``...).
 
-        See :func:`postmark_kit.mime.email_from_message`.
+        See :func:`postmark_kit.mime.message_fields`.
         """
-        from ..mime import email_from_message
-
-        return email_from_message(message)
+        return cls(**message_fields(message))
 
     def to_message(self) -> email.message.EmailMessage:
         """This email as a standard-library ``EmailMessage`` (see :mod:`postmark_kit.mime`)."""
-        from ..mime import email_to_message
-
         return email_to_message(self)
 
 

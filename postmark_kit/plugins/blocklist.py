@@ -10,7 +10,7 @@ from ..client import ServerClient
 from ..errors import PostmarkError
 from ..events import InboundMessage
 from ..hookspecs import hookimpl
-from ..receiver.dispatch import Reject
+from ..webhook import Reject
 
 __all__ = ["BlockSendersPlugin"]
 

@@ -6,7 +6,7 @@ import logging
 
 from ..events import Event
 from ..hookspecs import hookimpl
-from ..receiver.dispatch import Webhook
+from ..webhook import Webhook
 
 __all__ = ["LoggingPlugin"]
 

@@ -21,7 +21,7 @@ import attrs
 
 from ..events import Event, parse_event
 from ..hookspecs import hookimpl
-from ..receiver.dispatch import Webhook
+from ..webhook import Webhook
 
 __all__ = ["EventStore", "StoreError", "StoredEvent"]
 

@@ -61,6 +61,7 @@ from kombu.transport.redis import Transport as _KombuRedisTransport
 from ..events import Event, event_kind, parse_event
 from .config import ConfigError, config_from_env
 from .dispatch import (
+    DeadLetter,
     DispatchError,
     DispatchResult,
     Webhook,
@@ -77,7 +78,6 @@ __all__ = [
     "TASK_NAME",
     "CeleryDispatcher",
     "CelerySettings",
-    "DeadLetter",
     "RedisTransport",
     "dead_letters",
     "dispatcher_factory",
@@ -1152,25 +1152,20 @@ def dispatcher_factory(
 # -- dead letters ---------------------------------------------------------------
 
 
-@attrs.frozen
-class DeadLetter:
-    """An event one plugin never handled, after every retry."""
-
-    plugin: str
-    hook: str
-    error: str
-    attempts: int
-    failed_at: str
-    message: dict[str, Any] = attrs.field(repr=False)
-
-    @property
-    def dedupe_key(self) -> str:
-        return str(self.message.get("dedupe_key"))
-
-
 def _dead(conn: redis.Redis, key: str) -> Iterator[DeadLetter]:
     for raw in conn.lrange(key, 0, -1):
-        yield DeadLetter(**json.loads(raw))
+        entry = json.loads(raw)
+        message = entry["message"]
+        yield DeadLetter(
+            plugin=entry["plugin"],
+            hook=entry.get("hook"),
+            error=entry["error"],
+            attempts=entry["attempts"],
+            failed_at=datetime.fromisoformat(entry["failed_at"]),
+            kind=str(message.get("kind", "")),
+            dedupe_key=str(message.get("dedupe_key")),
+            message=message,
+        )
 
 
 def dead_letters(config: Mapping[str, Any] | None = None) -> list[DeadLetter]:

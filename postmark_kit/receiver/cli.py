@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import attrs
 import click
 
 from .app import EVENT_KINDS
@@ -465,16 +464,16 @@ def _celery_failed(limit: int, as_json: bool) -> None:
         sys.exit(1)
     if as_json:
         for letter in dead:
-            click.echo(json.dumps(attrs.asdict(letter), ensure_ascii=False))
+            click.echo(json.dumps(letter.as_dict(), ensure_ascii=False))
         return
     header = ("KEY", "KIND", "PLUGIN", "ATTEMPTS", "FAILED AT", "ERROR")
     rows = [
         (
             d.dedupe_key,
-            str(d.message.get("kind", "")),
+            d.kind,
             d.plugin,
             str(d.attempts),
-            d.failed_at[:19].replace("T", " "),
+            d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
             d.error.splitlines()[0][:80] if d.error else "",
         )
         for d in dead

@@ -17,6 +17,7 @@ __all__ = [
     "as_bool",
     "as_int",
     "config_from_env",
+    "secret",
 ]
 
 #: Postmark's published webhook source IPs (they can change: check Postmark's
@@ -164,6 +165,26 @@ def _opt(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+def secret(name: str, value: Any) -> str | None:
+    """A token, password or secret setting; ``None`` when unset.
+
+    Surrounding whitespace, a line break (an env file with CRLF endings) or a
+    control character is a ``ConfigError`` naming the setting, never the value:
+    such a secret never matches what Postmark sends.
+    """
+    text = _opt(value)
+    if text is None:
+        return None
+    if text != text.strip():
+        raise ConfigError(
+            f"{name} has leading or trailing whitespace or a line break (CR/LF): "
+            "check how it is loaded (an env file with CRLF endings?)"
+        )
+    if not text.isprintable():
+        raise ConfigError(f"{name} contains a control character")
+    return text
+
+
 @attrs.frozen
 class ReceiverConfig:
     """The validated settings (secrets never in ``repr``)."""
@@ -211,13 +232,13 @@ class ReceiverConfig:
         """Read and check the ``POSTMARK_*`` keys of ``mapping`` (a Flask config, a dict)."""
         raw = {**DEFAULTS, **{k: v for k, v in mapping.items() if k.startswith("POSTMARK_")}}
         secret_header = _header_name(_opt(raw["POSTMARK_WEBHOOK_SECRET_HEADER"]))
-        secret_value = _opt(raw["POSTMARK_WEBHOOK_SECRET_VALUE"])
+        secret_value = secret("POSTMARK_WEBHOOK_SECRET_VALUE", raw["POSTMARK_WEBHOOK_SECRET_VALUE"])
         if (secret_header is None) != (secret_value is None):
             raise ConfigError(
                 "set both POSTMARK_WEBHOOK_SECRET_HEADER and POSTMARK_WEBHOOK_SECRET_VALUE"
             )
-        username = _opt(raw["POSTMARK_WEBHOOK_USERNAME"])
-        password = _opt(raw["POSTMARK_WEBHOOK_PASSWORD"])
+        username = secret("POSTMARK_WEBHOOK_USERNAME", raw["POSTMARK_WEBHOOK_USERNAME"])
+        password = secret("POSTMARK_WEBHOOK_PASSWORD", raw["POSTMARK_WEBHOOK_PASSWORD"])
         if (username is None) != (password is None):
             raise ConfigError("set both POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD")
         failure = _int("POSTMARK_FAILURE_STATUS", raw["POSTMARK_FAILURE_STATUS"], 200, 599)
@@ -243,7 +264,7 @@ class ReceiverConfig:
         if prefix and not prefix.startswith("/"):
             prefix = "/" + prefix
         return cls(
-            server_token=_opt(raw["POSTMARK_SERVER_TOKEN"]),
+            server_token=secret("POSTMARK_SERVER_TOKEN", raw["POSTMARK_SERVER_TOKEN"]),
             base_url=_opt(raw["POSTMARK_BASE_URL"]),
             webhook_username=username,
             webhook_password=password,

@@ -523,7 +523,7 @@ def console_blueprint(
             ids = [event_id] if chosen or journal.get(event_id) else []
         else:
             chosen = [d for d in letters if d.plugin == plugin]
-            ids = sorted({d.event_id for d in chosen})
+            ids = sorted({d.event_id for d in chosen if d.event_id is not None})
         # Every plugin an event still owes goes again, not only the one chosen.
         owed = sorted({d.plugin for d in letters if d.event_id in set(ids)})
         missing: list[str] = []

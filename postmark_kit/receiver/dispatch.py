@@ -1,5 +1,8 @@
 """Dispatch: hand an accepted event to the plugins.
 
+(:class:`~postmark_kit.webhook.Webhook` and :class:`~postmark_kit.webhook.Reject`,
+defined in :mod:`postmark_kit.webhook`, are importable from here too.)
+
 The receiver talks to a :class:`Dispatcher`, chosen by ``POSTMARK_DISPATCH``:
 ``inline`` (plugins run inside the request) lives here, ``journal`` (durable,
 plugins run after the 200) in :mod:`postmark_kit.receiver.journal`.  Other
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import logging
 import threading
 import time
@@ -25,6 +29,8 @@ import pluggy
 from flask import current_app, has_app_context
 
 from ..events import Event, event_kind
+from ..webhook import Reject as Reject  # re-exported: defined below hookspecs
+from ..webhook import Webhook as Webhook
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLUGIN_TIMEOUT",
     "DISPATCHERS",
+    "DeadLetter",
     "DispatchError",
     "DispatchResult",
     "Dispatcher",
@@ -41,14 +48,13 @@ __all__ = [
     "PluginFailure",
     "PluginRunner",
     "PluginTimeout",
-    "Reject",
-    "Webhook",
     "bind_app",
     "bound_app",
     "call_event_hooks",
     "event_hook_impls",
     "event_hook_names",
     "event_plugins",
+    "lazy_factory",
     "plugin_timeout",
     "register_dispatcher",
 ]
@@ -64,40 +70,31 @@ class DispatchError(Exception):
     """
 
 
-class Reject(Exception):
-    """Refuse an event for good: the receiver answers 403 and Postmark stops retrying.
-
-    Meant for inbound mail you never want (Postmark retries any other failure
-    for about ten hours).  The reason is logged and sent back in the response.
-    """
-
-    def __init__(self, reason: str = "rejected by plugin") -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @attrs.frozen
-class Webhook:
-    """One received webhook request, as plugins and dispatchers may need it.
+class DeadLetter:
+    """An event one plugin never handled, after every retry: the same type in every durable mode.
 
-    Event hooks receive it as the optional third argument ``webhook``: name
-    it in your hook function's signature to get it.
+    ``id`` and ``event_id`` are the journal's row ids (journal mode; ``None`` in
+    Celery mode); ``message`` is the queued task message a Celery replay
+    re-sends (Celery mode; ``None`` in journal mode).
     """
 
-    #: The request body exactly as received (keep it to replay or audit).
-    body: bytes = attrs.field(repr=False)
-    #: The decoded JSON object.
-    payload: dict[str, Any] = attrs.field(repr=False)
-    #: Stable across Postmark's retries of this event: see :func:`postmark_kit.events.dedupe_key`.
-    dedupe_key: str
-    #: ``bounce``, ``delivery``, ... ``inbound`` or ``unknown``.
+    plugin: str
+    hook: str | None
+    error: str
+    attempts: int
+    failed_at: datetime
     kind: str
-    received_at: datetime
-    #: ``X-PM-Webhook-Trace-Id`` when Postmark sent it.
-    trace_id: str | None = None
-    #: ``X-PM-Retries-Remaining`` when Postmark sent it.
-    retries_remaining: int | None = None
-    remote_addr: str | None = None
+    dedupe_key: str
+    id: int | None = None
+    event_id: int | None = None
+    message: dict[str, Any] | None = attrs.field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``failed_at`` in ISO 8601)."""
+        out = attrs.asdict(self)
+        out["failed_at"] = self.failed_at.isoformat()
+        return out
 
 
 @attrs.frozen
@@ -571,27 +568,31 @@ DispatcherFactory = Callable[
 ]
 
 
-def _journal(
-    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
-) -> Dispatcher:
-    from .journal import journal_dispatcher
+def lazy_factory(spec: str, *, extra: str | None = None) -> DispatcherFactory:
+    """The factory at ``"module:attribute"``, imported when the mode is first chosen.
 
-    return journal_dispatcher(pm, client, config)
+    The durable modes are registered this way (a third-party mode can be too):
+    they build on this module, so it must not import them (no import cycle),
+    and Celery is an optional extra (``extra`` names it in the error).
+    """
 
+    def factory(
+        pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
+    ) -> Dispatcher:
+        module, _, attribute = spec.partition(":")
+        try:
+            loaded: DispatcherFactory = getattr(importlib.import_module(module), attribute)
+        except ImportError as exc:
+            if extra is None:
+                raise
+            from .config import ConfigError
 
-def _celery(
-    pm: pluggy.PluginManager, client: ServerClient | None, config: Mapping[str, Any]
-) -> Dispatcher:
-    # Imported only when chosen: Celery and redis are the optional ``celery`` extra.
-    try:
-        from .celery_dispatch import dispatcher_factory
-    except ImportError as exc:
-        from .config import ConfigError
+            raise ConfigError(
+                f"POSTMARK_DISPATCH={extra} needs pip install 'postmark-kit[{extra}]' ({exc})"
+            ) from exc
+        return loaded(pm, client, config)
 
-        raise ConfigError(
-            f"POSTMARK_DISPATCH=celery needs pip install 'postmark-kit[celery]' ({exc})"
-        ) from exc
-    return dispatcher_factory(pm, client, config)
+    return factory
 
 
 #: ``POSTMARK_DISPATCH`` value -> factory.
@@ -599,8 +600,10 @@ DISPATCHERS: dict[str, DispatcherFactory] = {
     "inline": lambda pm, client, config: InlineDispatcher(
         pm, client, plugin_timeout(config) if config.get("POSTMARK_PLUGIN_TIMEOUT") else None
     ),
-    "journal": _journal,
-    "celery": _celery,
+    "journal": lazy_factory("postmark_kit.receiver.journal:journal_dispatcher"),
+    "celery": lazy_factory(
+        "postmark_kit.receiver.celery_dispatch:dispatcher_factory", extra="celery"
+    ),
 }
 
 

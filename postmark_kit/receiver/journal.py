@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,6 +43,7 @@ import pluggy
 from ..events import Event, InvalidEventError, parse_event
 from .config import ConfigError
 from .dispatch import (
+    DeadLetter,
     DispatchError,
     DispatchResult,
     PluginRunner,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_JOURNAL",
-    "DeadLetter",
     "JournalDispatcher",
     "JournalEntry",
     "JournalError",
@@ -318,26 +318,6 @@ class JournalEntry:
         )
 
 
-@attrs.frozen
-class DeadLetter:
-    """A plugin that failed an event ``attempts`` times and was given up on."""
-
-    id: int
-    event_id: int
-    plugin: str
-    hook: str | None
-    attempts: int
-    error: str
-    failed_at: datetime
-    kind: str
-    dedupe_key: str
-
-    def as_dict(self) -> dict[str, Any]:
-        out = attrs.asdict(self)
-        out["failed_at"] = self.failed_at.isoformat()
-        return out
-
-
 _ENTRY_COLUMNS = (
     "id, dedupe_key, kind, trace_id, received_at, remote_addr, retries_remaining, body,"
     " state, replays, rounds"
@@ -517,6 +497,21 @@ class WebhookJournal:
         """``BEGIN IMMEDIATE``: take the write lock now, waiting for it in short steps."""
         self._retry(lambda: self._db.execute("BEGIN IMMEDIATE"))
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, under this journal's lock: committed, or rolled back on any error.
+
+        The one place the read-write methods say BEGIN IMMEDIATE / COMMIT / ROLLBACK.
+        """
+        with self._lock:
+            self._begin()
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._retry(lambda: self._db.execute(sql, args).fetchall())
 
@@ -597,22 +592,16 @@ class WebhookJournal:
                 item.done.set()
 
     def _commit_rows(self, batch: list[_PendingAppend]) -> None:
-        with self._lock:
-            self._begin()
-            try:
-                for item in batch:
-                    cur = self._db.execute(
-                        "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
-                        " remote_addr, retries_remaining, body, due, due_mono, boot)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (dedupe_key) DO NOTHING",
-                        item.row,
-                    )
-                    item.result = cur.lastrowid if cur.rowcount == 1 else None
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction():
+            for item in batch:
+                cur = self._db.execute(
+                    "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
+                    " remote_addr, retries_remaining, body, due, due_mono, boot)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (dedupe_key) DO NOTHING",
+                    item.row,
+                )
+                item.result = cur.lastrowid if cur.rowcount == 1 else None
 
     def _rollback(self) -> None:
         # After SQLITE_FULL or an I/O error SQLite may have rolled back already.
@@ -634,39 +623,33 @@ class WebhookJournal:
         """
         clock = self.clock
         now, mono, boot = clock.time(), clock.monotonic(), clock.boot
-        with self._lock:
-            self._begin()
-            try:
-                rows = self._db.execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
-                    " WHERE state = 'pending'"
-                    " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
-                    " THEN due_mono <= :mono ELSE due <= :now END)"
-                    " AND (claimed_by IS NULL OR claimed_by = :owner"
-                    " OR NOT pk_owner_alive(claimed_by)"
-                    " OR (CASE WHEN boot = :boot AND claimed_mono IS NOT NULL"
-                    " THEN claimed_mono < :mono - :lease ELSE claimed_at < :now - :lease END))"
-                    " ORDER BY due, id LIMIT :limit",
-                    {
-                        "boot": boot,
-                        "mono": mono,
-                        "now": now,
-                        "lease": lease,
-                        "limit": limit,
-                        "owner": owner,
-                    },
-                ).fetchall()
-                if rows:
-                    self._db.executemany(
-                        "UPDATE journal SET claimed_by = ?, claimed_at = ?, claimed_mono = ?,"
-                        " due_mono = CASE WHEN boot IS ? THEN due_mono ELSE NULL END,"
-                        " boot = ? WHERE id = ?",
-                        [(owner, now, mono, boot, boot, r[0]) for r in rows],
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction():
+            rows = self._db.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
+                " WHERE state = 'pending'"
+                " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
+                " THEN due_mono <= :mono ELSE due <= :now END)"
+                " AND (claimed_by IS NULL OR claimed_by = :owner"
+                " OR NOT pk_owner_alive(claimed_by)"
+                " OR (CASE WHEN boot = :boot AND claimed_mono IS NOT NULL"
+                " THEN claimed_mono < :mono - :lease ELSE claimed_at < :now - :lease END))"
+                " ORDER BY due, id LIMIT :limit",
+                {
+                    "boot": boot,
+                    "mono": mono,
+                    "now": now,
+                    "lease": lease,
+                    "limit": limit,
+                    "owner": owner,
+                },
+            ).fetchall()
+            if rows:
+                self._db.executemany(
+                    "UPDATE journal SET claimed_by = ?, claimed_at = ?, claimed_mono = ?,"
+                    " due_mono = CASE WHEN boot IS ? THEN due_mono ELSE NULL END,"
+                    " boot = ? WHERE id = ?",
+                    [(owner, now, mono, boot, boot, r[0]) for r in rows],
+                )
         return [_entry(r) for r in rows]
 
     def renew(self, owner: str, event_id: int) -> bool:
@@ -735,14 +718,8 @@ class WebhookJournal:
             elif isinstance(key, str) and isinstance(value, tuple):
                 fail_keys[(key, value[0])] = value[1]
         outcome = _Outcome(event_id, done_keys, fail_keys, dict(dead or {}), first)
-        with self._lock:
-            self._begin()
-            try:
-                state = self._finish_one(outcome, settings)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction():
+            state = self._finish_one(outcome, settings)
         return state
 
     def _finish_one(self, outcome: _Outcome, settings: JournalSettings) -> str:
@@ -863,26 +840,21 @@ class WebhookJournal:
     def prune(self, older_than_days: float) -> int:
         """Forget finished events older than that (their dedupe keys go with them)."""
         cutoff = time.time() - older_than_days * 86400
-        with self._lock:
-            self._begin()
-            try:
-                ids = [
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT id FROM journal WHERE state = 'done' AND finished_at < ?",
-                        (cutoff,),
-                    )
-                ]
-                for chunk in range(0, len(ids), 500):
-                    part = ids[chunk : chunk + 500]
-                    marks = ",".join("?" * len(part))
-                    self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
-                    self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-            if ids:
+        with self._transaction():
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM journal WHERE state = 'done' AND finished_at < ?",
+                    (cutoff,),
+                )
+            ]
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
+                self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
+        if ids:
+            with self._lock:
                 # Hand the freed pages back to the disk (journals created with
                 # auto_vacuum=INCREMENTAL; a no-op on older files).  executescript:
                 # the sqlite3 module steps a row-less PRAGMA once, freeing one page.
@@ -1179,58 +1151,52 @@ class WebhookJournal:
         """
         clock = self.clock
         now, mono, boot = clock.time(), clock.monotonic(), clock.boot
-        with self._lock:
-            self._begin()
-            try:
-                if event_ids is None:
-                    ids = [
-                        r[0]
-                        for r in self._db.execute(
-                            "SELECT event_id FROM dead_letters UNION SELECT event_id"
-                            " FROM deliveries WHERE state = 'dead' ORDER BY 1"
-                        )
-                    ]
-                else:
-                    wanted = list(dict.fromkeys(int(i) for i in event_ids))
-                    # (A finished event whose body was dropped cannot go again.)
-                    ids = [
-                        i
-                        for i in wanted
-                        if self._db.execute(
-                            "SELECT 1 FROM journal WHERE id = ? AND length(body) > 0", (i,)
-                        ).fetchone()
-                    ]
-                for event_id in ids:
-                    (state,) = self._db.execute(
-                        "SELECT state FROM journal WHERE id = ?", (event_id,)
+        with self._transaction():
+            if event_ids is None:
+                ids = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT event_id FROM dead_letters UNION SELECT event_id"
+                        " FROM deliveries WHERE state = 'dead' ORDER BY 1"
+                    )
+                ]
+            else:
+                wanted = list(dict.fromkeys(int(i) for i in event_ids))
+                # (A finished event whose body was dropped cannot go again.)
+                ids = [
+                    i
+                    for i in wanted
+                    if self._db.execute(
+                        "SELECT 1 FROM journal WHERE id = ? AND length(body) > 0", (i,)
                     ).fetchone()
-                    unfinished = self._db.execute(
-                        "UPDATE deliveries SET state = 'retry', attempts = CASE WHEN"
-                        " state = 'dead' THEN 0 ELSE attempts END, due = ?, due_mono = ?,"
-                        " boot = ? WHERE event_id = ? AND state IN ('dead', 'retry')",
+                ]
+            for event_id in ids:
+                (state,) = self._db.execute(
+                    "SELECT state FROM journal WHERE id = ?", (event_id,)
+                ).fetchone()
+                unfinished = self._db.execute(
+                    "UPDATE deliveries SET state = 'retry', attempts = CASE WHEN"
+                    " state = 'dead' THEN 0 ELSE attempts END, due = ?, due_mono = ?,"
+                    " boot = ? WHERE event_id = ? AND state IN ('dead', 'retry')",
+                    (now, mono, boot, event_id),
+                ).rowcount
+                if state == "done" and not unfinished:
+                    self._db.execute("DELETE FROM deliveries WHERE event_id = ?", (event_id,))
+                if state == "pending":
+                    # Maybe in a worker's hands: it keeps the claim and records its round.
+                    self._db.execute(
+                        "UPDATE journal SET due = ?, due_mono = ?, boot = ?,"
+                        " replays = replays + 1 WHERE id = ?",
                         (now, mono, boot, event_id),
-                    ).rowcount
-                    if state == "done" and not unfinished:
-                        self._db.execute("DELETE FROM deliveries WHERE event_id = ?", (event_id,))
-                    if state == "pending":
-                        # Maybe in a worker's hands: it keeps the claim and records its round.
-                        self._db.execute(
-                            "UPDATE journal SET due = ?, due_mono = ?, boot = ?,"
-                            " replays = replays + 1 WHERE id = ?",
-                            (now, mono, boot, event_id),
-                        )
-                    else:
-                        self._db.execute(
-                            "UPDATE journal SET state = 'pending', due = ?, due_mono = ?,"
-                            " boot = ?, claimed_by = NULL, claimed_at = NULL,"
-                            " claimed_mono = NULL, finished_at = NULL, replays = replays + 1"
-                            " WHERE id = ?",
-                            (now, mono, boot, event_id),
-                        )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+                    )
+                else:
+                    self._db.execute(
+                        "UPDATE journal SET state = 'pending', due = ?, due_mono = ?,"
+                        " boot = ?, claimed_by = NULL, claimed_at = NULL,"
+                        " claimed_mono = NULL, finished_at = NULL, replays = replays + 1"
+                        " WHERE id = ?",
+                        (now, mono, boot, event_id),
+                    )
         return ids
 
     def unfinished(self, event_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
