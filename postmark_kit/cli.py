@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from email import policy as email_policy
 from email.parser import BytesParser
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -33,9 +33,12 @@ from .cli_commands.common import table as _table
 from .convert import json_name, structure, unstructure
 from .errors import PostmarkError
 from .models.common import Attachment
-from .models.email import Email, TemplatedEmail
+from .models.email import Email, SendResult, TemplatedEmail
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT, PageStream
+
+if TYPE_CHECKING:
+    from .client import ServerClient
 
 #: Subcommands defined in other modules, imported only when run (or listed by
 #: ``--help``): the receiver and the simulator need Flask, which sending and
@@ -307,20 +310,12 @@ def send(
         _fail("give --to (or a file with To)", 2)
     if email.text_body is None and email.html_body is None:
         _fail("give --text or --html (Postmark needs a body)", 2)
-    if dry_run:
-        click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
-        return
-    try:
-        with _server_client(server_token, base_url, timeout, retries) as client:
-            result = client.email.send(email)
-    except PostmarkError as exc:
-        _api_error(exc)
-    out: dict[str, Any] = {
-        "MessageID": result.message_id,
-        "To": result.to,
-        "SubmittedAt": result.submitted_at.isoformat() if result.submitted_at else None,
-    }
-    click.echo(json.dumps(out))
+    _submit(
+        email,
+        dry_run,
+        lambda client: client.email.send(email),
+        (server_token, base_url, timeout, retries),
+    )
 
 
 def _load_model(path: str) -> dict[str, Any]:
@@ -351,12 +346,27 @@ def _send_templated(
         _fail("give --from", 2)
     if not email.to:
         _fail("give --to", 2)
+    _submit(
+        email,
+        dry_run,
+        lambda client: client.email.send_with_template(email),
+        (server_token, base_url, timeout, retries),
+    )
+
+
+def _submit(
+    email: Email | TemplatedEmail,
+    dry_run: bool,
+    send: Callable[[ServerClient], SendResult],
+    credentials: tuple[str | None, str, float, int],
+) -> None:
+    """``--dry-run``: print the request; otherwise send it and print Postmark's answer."""
     if dry_run:
         click.echo(json.dumps(unstructure(email), indent=2, ensure_ascii=False))
         return
     try:
-        with _server_client(server_token, base_url, timeout, retries) as client:
-            result = client.email.send_with_template(email)
+        with _server_client(*credentials) as client:
+            result = send(client)
     except PostmarkError as exc:
         _api_error(exc)
     out: dict[str, Any] = {

@@ -36,7 +36,7 @@ class ClientSpy:
 
 
 def make_app() -> Flask:
-    app = Flask("shared")
+    app = Flask("one_client")
     app.config.update(
         AUTH_CONFIG,
         POSTMARK_SERVER_TOKEN=SERVER_TOKEN,
