@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -57,6 +58,7 @@ from celery.signals import (  # type: ignore[import-untyped]
 from kombu.transport.redis import Channel as _KombuRedisChannel
 from kombu.transport.redis import QoS as _KombuRedisQoS
 from kombu.transport.redis import Transport as _KombuRedisTransport
+from kombu.utils.json import loads as _kombu_loads
 
 from ..events import Event, event_kind, parse_event
 from .config import ConfigError, config_from_env
@@ -478,6 +480,12 @@ class _QoS(_KombuRedisQoS):
     """
 
     def append(self, message: Any, delivery_tag: Any) -> None:
+        taken: set[Any] | None = getattr(self.channel, "recorded_on_take", None)
+        if taken is not None and delivery_tag in taken:
+            # Recorded in Redis by the same script that took it (see _Channel).
+            taken.discard(delivery_tag)
+            super(_KombuRedisQoS, self).append(message, delivery_tag)  # type: ignore[no-untyped-call]
+            return
         deadline = time.monotonic() + _DELIVERY_WAIT
         delay = 0.05
         while True:
@@ -533,8 +541,154 @@ class _QoS(_KombuRedisQoS):
         self._delivered.pop(delivery_tag, None)
 
 
+#: Take a task off the first non-empty queue key (KEYS[1] .. KEYS[#KEYS-2]) and
+#: record it as unacknowledged in the same step: kombu's hash (KEYS[#KEYS-1]:
+#: tag -> [message, exchange, routing key]) and index (KEYS[#KEYS]: tag -> ARGV[1],
+#: the time).  RPOP is the first write: a full (noeviction) Redis refuses a
+#: script only at its first write, so it never stops between the two.  The
+#: message is copied into the record as it is, never re-encoded.
+_TAKE = """
+local n = #KEYS - 2
+for i = 1, n do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    local ok, payload = pcall(cjson.decode, item)
+    if ok and type(payload) == 'table' and type(payload['properties']) == 'table' then
+      local tag = payload['properties']['delivery_tag']
+      local info = payload['properties']['delivery_info']
+      if type(tag) == 'string' and type(info) == 'table' then
+        local record = '[' .. item .. ',' .. cjson.encode(info['exchange']) .. ','
+          .. cjson.encode(info['routing_key']) .. ']'
+        redis.call('ZADD', KEYS[n + 2], ARGV[1], tag)
+        redis.call('HSET', KEYS[n + 1], tag, record)
+        return {KEYS[i], item, tag}
+      end
+    end
+    return {KEYS[i], item}
+  end
+end
+return false
+"""
+
+
 class _Channel(_KombuRedisChannel):
+    """kombu's channel, taking tasks so that a reply Redis never sends loses none.
+
+    kombu takes a task with ``BRPOP``.  Redis writes replies after running the
+    commands of an event-loop turn; when it stops in that turn (SIGTERM,
+    ``SHUTDOWN``) or the connection drops, the reply is never sent while the
+    AOF keeps the pop: the task exists nowhere.  Here the consumer only waits
+    with ``BLMOVE q q RIGHT RIGHT`` (returns when the queue is not empty, moves
+    nothing), then takes the task with a script that records it as
+    unacknowledged in the same step.  A reply lost now loses nothing: the
+    task is handed out again after the visibility timeout.
+
+    The wait is on the first queue key of the turn; tasks on the others
+    (priorities, further queues) are taken when it times out (``brpop_timeout``,
+    1 s).  A Redis without ``BLMOVE`` (before 6.2) or scripts gets kombu's own
+    ``BRPOP``.
+    """
+
     QoS = _QoS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Tags the take script recorded (``_QoS.append`` need not write them).
+        self.recorded_on_take: set[Any] = set()
+        self._take_keys: list[str] = []
+        self._take_script: Any = None
+        self._waited_with = "BLMOVE"
+        self._wait_refused = False
+        self._plain_brpop = False
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _brpop_start(self, timeout: Any = None) -> None:
+        if self._plain_brpop:
+            super()._brpop_start(timeout)  # type: ignore[no-untyped-call]
+            return
+        if timeout is None:
+            timeout = self.brpop_timeout
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        prefix = self.global_keyprefix
+        keys = [
+            prefix + self._q_for_pri(q, pri)  # type: ignore[no-untyped-call]
+            for pri in self.priority_steps
+            for q in queues
+        ]
+        self._take_keys = keys
+        if self._wait_refused:
+            # BLMOVE is refused while memory is full: a timed wait on a key nobody
+            # fills, then a take (allowed: RPOP frees memory).
+            command: tuple[Any, ...] = ("BRPOP", f"{keys[0]}{self.sep}wait", timeout or 1)
+        else:
+            command = ("BLMOVE", keys[0], keys[0], "RIGHT", "RIGHT", timeout or 0)
+        self._waited_with = command[0]
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
+        self.client.connection.send_command(*command)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        if self._plain_brpop:
+            return bool(super()._brpop_read(**options))  # type: ignore[no-untyped-call]
+        try:
+            try:
+                self.client.parse_response(self.client.connection, self._waited_with, **options)
+                self._wait_refused = False
+            except redis.exceptions.OutOfMemoryError:
+                self._wait_refused = True
+            except redis.ResponseError as exc:
+                log.warning(
+                    "the broker refused BLMOVE (%s): tasks are taken with BRPOP, and one "
+                    "taken as Redis stops or a connection drops can be lost",
+                    exc,
+                )
+                self._plain_brpop = True
+                raise queue.Empty() from None
+            except self.connection_errors:
+                self.client.connection.disconnect()
+                raise
+            if self._closing:
+                raise queue.Empty()
+            taken = self._take()
+            if not taken:
+                raise queue.Empty()
+            dest, item = _text(taken[0]), taken[1]
+            dest = dest[len(self.global_keyprefix) :].rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(dest)
+            if len(taken) > 2:
+                self.recorded_on_take.add(_text(taken[2]))
+            self.connection._deliver(_kombu_loads(_text(item)), dest)  # type: ignore[no-untyped-call]
+            return True
+        finally:
+            self._in_poll = None  # type: ignore[assignment]
+            flush = getattr(self, "_flush_brpop_reauth", None)
+            if flush is not None:
+                flush()
+
+    def _take(self) -> list[Any] | None:
+        """Run the take script: ``[queue key, message, tag]``, or ``None`` (all empty)."""
+        # A plain client on kombu's pool: keys are prefixed here, all of them.
+        client = redis.Redis(connection_pool=self.pool)
+        if self._take_script is None:
+            self._take_script = client.register_script(_TAKE)
+        prefix = self.global_keyprefix
+        keys = [*self._take_keys, prefix + self.unacked_key, prefix + self.unacked_index_key]
+        try:
+            reply = self._take_script(keys=keys, args=[time.time()], client=client)
+        except redis.exceptions.OutOfMemoryError:
+            return None  # nothing was taken: RPOP is the script's first write
+        except redis.ResponseError as exc:
+            if "unknown command" not in str(exc).lower() and "noscript" not in str(exc).lower():
+                raise
+            log.warning(
+                "the broker refused scripts (%s): tasks are taken with BRPOP, and one "
+                "taken as Redis stops or a connection drops can be lost",
+                exc,
+            )
+            self._plain_brpop = True
+            return None
+        return list(reply) if reply else None
 
 
 class RedisTransport(_KombuRedisTransport):

@@ -829,6 +829,62 @@ def test_dead_letter_write_failing_is_not_lost_and_keeps_the_plugin(
     conn.close()
 
 
+def _resp(*args: bytes) -> bytes:
+    """A Redis command in the wire protocol (RESP)."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def test_task_taken_as_redis_shuts_down_is_not_lost(
+    receiver: Callable[..., Flask],
+    own_redis: RedisServer,
+    control_url: str,
+    ctl: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """Redis hands a task to a waiting worker and exits before sending it (SIGTERM, SHUTDOWN).
+
+    Redis writes replies after the event loop's commands, and a shutdown in the
+    same iteration never sends them, while the AOF keeps the pop: with a plain
+    ``BRPOP`` the task then exists nowhere.  ``LPUSH`` and ``SHUTDOWN`` in one
+    write make that moment certain.
+    """
+    queue = f"popped-{uuid.uuid4().hex[:8]}"
+    app = receiver(POSTMARK_CELERY_BROKER=own_redis.url, POSTMARK_CELERY_QUEUE=queue)
+    trace = str(uuid.uuid4())
+    key = f"trace:{trace}"
+    assert post(app, load_webhook("bounce"), trace).status_code == 200
+    conn = redis.Redis.from_url(own_redis.url)
+    raw = conn.rpop(queue)  # the acknowledged task, taken back to be pushed at that moment
+    conn.close()
+    assert raw is not None
+    proc = start_worker(
+        own_redis.url,
+        tmp_path / "worker.log",
+        queue,
+        control=control_url,
+        concurrency=1,
+        POSTMARK_CELERY_VISIBILITY_TIMEOUT="4",
+    )
+    try:
+        time.sleep(1.5)  # the worker waits on the empty queue
+        with socket.create_connection(("127.0.0.1", own_redis.port), timeout=5) as s:
+            s.sendall(_resp(b"LPUSH", queue.encode(), raw) + _resp(b"SHUTDOWN"))
+            while s.recv(4096):
+                pass
+        own_redis.stop()
+        own_redis.start()  # the same AOF
+        wait_for(
+            "the event in both plugins",
+            lambda: calls(ctl, "steady", key) and calls(ctl, "flaky", key),
+            timeout=30,
+        )
+        time.sleep(2)
+    finally:
+        stop_worker(proc)
+    assert attempts(ctl, "steady", key) == 1
+    assert attempts(ctl, "flaky", key) == 1
+
+
 @pytest.mark.usefixtures("worker")
 def test_dropped_connection_never_runs_a_plugin_twice_at_once(
     receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
