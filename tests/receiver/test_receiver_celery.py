@@ -885,6 +885,27 @@ def test_task_taken_as_redis_shuts_down_is_not_lost(
     assert attempts(ctl, "flaky", key) == 1
 
 
+def test_redis_without_blmove_gets_kombus_brpop(
+    receiver: Callable[..., Flask], control_url: str, ctl: redis.Redis, tmp_path: Path
+) -> None:
+    """Before Redis 6.2 (or with BLMOVE renamed) workers take tasks as kombu does."""
+    server = RedisServer(tmp_path / "old", *DURABLE, "--rename-command", "BLMOVE", "")
+    server.workdir.mkdir()
+    server.start()
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(server.url, log_path, control=control_url)
+    try:
+        trace = str(uuid.uuid4())
+        key = f"trace:{trace}"
+        app = receiver(POSTMARK_CELERY_BROKER=server.url)
+        assert post(app, load_webhook("delivery"), trace).status_code == 200
+        wait_for("the event", lambda: calls(ctl, "steady", key) and calls(ctl, "flaky", key))
+    finally:
+        stop_worker(proc)
+        server.stop()
+    assert "the broker refused BLMOVE" in log_path.read_text()
+
+
 @pytest.mark.usefixtures("worker")
 def test_dropped_connection_never_runs_a_plugin_twice_at_once(
     receiver: Callable[..., Flask], r: redis.Redis, ctl: redis.Redis
