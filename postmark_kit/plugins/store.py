@@ -247,7 +247,7 @@ class EventStore:
                     row,
                 )
                 added = cur.rowcount == 1
-                if added and isinstance(raw, int):
+                if added and isinstance(raw, int) and cur.lastrowid is not None:
                     # A bound string stays in SQLite's cached statement (a copy of
                     # a 40 MB body held until the next event): write it into the row.
                     with self._db.blobopen("events", "raw", cur.lastrowid) as blob:

@@ -228,16 +228,10 @@ def _read_exactly(stream: Any, size: int) -> bytes | bytearray:
     if readinto is None:  # gunicorn's body: read() only
         return bytes(stream.read(size))
     buf = bytearray(size)
-    got = 0
-    with memoryview(buf) as view:
-        while got < size:
-            with view[got:] as rest:
-                n = readinto(rest)
-            if not n:
-                break
-            got += n
+    # One call, as read() makes: a body cut short is what came (and fails to parse).
+    got = readinto(buf) or 0
     if got < size:
-        del buf[got:]  # cut short (the peer went away): what came
+        del buf[got:]
     return buf
 
 
