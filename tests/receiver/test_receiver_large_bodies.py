@@ -48,7 +48,7 @@ def big_body(text: str = "", size: int = 2_000_000, message_id: str = "big-1") -
 
 
 #: ASCII; Latin-1 (1 byte per character as text); a BMP character; beyond the BMP.
-TEXTS = ["plain", "café", "it’s", "ok 😀"]
+TEXTS = ["plain", "café", "it\u2019s", "ok 😀"]
 
 
 class BodyKeeper:
@@ -133,7 +133,7 @@ def test_a_2_mb_inbound_through_a_real_server(make_app: Any) -> None:
         {"POSTMARK_LOAD_ENTRYPOINTS": False, "POSTMARK_MAX_BODY_BYTES": 4_000_000},
         plugins=[keeper],
     )
-    raw = big_body("it’s")
+    raw = big_body("it\u2019s")
     token = b64encode(":".join(_receiver_support.AUTH).encode()).decode()
     with serve_wsgi(app) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -167,7 +167,7 @@ def test_journal_keeps_replays_and_drops_a_large_body_exactly(
     make_app: Any, tmp_path: Path
 ) -> None:
     plugin = FailsOnce()
-    raw = big_body("café ’ 😀")
+    raw = big_body("café \u2019 😀")
     path = tmp_path / "journal.sqlite3"
     app = make_app(
         {
