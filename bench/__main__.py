@@ -524,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         from .receiver import bench_receiver
 
         results.extend(bench_receiver(quick=args.quick))
+    if not only or "inbound" in only or "memory" in only:
+        from .inbound_memory import bench_inbound_memory
+
+        results.extend(bench_inbound_memory(quick=args.quick))
     if not only or "console" in only:
         from .console import bench_console
 

@@ -41,6 +41,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+_ADD = (
+    "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
+    " recipient, trace_id, received_at, raw, tag, server_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: The same with the body's size for ``raw``: a text of that many bytes, filled in after.
+_ADD_LARGE = (
+    "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
+    " recipient, trace_id, received_at, raw, tag, server_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?, ?)"
+)
+#: Bodies over this many bytes are written in pieces of ``_RAW_PIECE``.
+_RAW_IN_PIECES = 256 * 1024
+_RAW_PIECE = 256 * 1024
+
 #: Indexes, created after any column upgrade (``tag``/``server_id`` came later).
 _INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS events_dedupe ON events (dedupe_key);
@@ -205,7 +220,10 @@ class EventStore:
 
     def add(self, event: Event, webhook: Webhook) -> bool:
         """Store ``event``; ``False`` when its dedupe key is already there (a retry)."""
-        raw = webhook.body.decode("utf-8") if webhook.body else json.dumps(webhook.payload)
+        size = webhook.body_size
+        raw: str | int = webhook.text if size else json.dumps(webhook.payload)
+        if size > _RAW_IN_PIECES:
+            raw = size  # written into the row below, in pieces
         record_type = getattr(event, "record_type", None)
         if record_type is None and webhook.kind == "inbound":
             record_type = "Inbound"
@@ -225,12 +243,16 @@ class EventStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO events (dedupe_key, kind, record_type, message_id,"
-                    " recipient, trace_id, received_at, raw, tag, server_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _ADD_LARGE if isinstance(raw, int) else _ADD,
                     row,
                 )
                 added = cur.rowcount == 1
+                if added and isinstance(raw, int) and cur.lastrowid is not None:
+                    # A bound string stays in SQLite's cached statement (a copy of
+                    # a 40 MB body held until the next event): write it into the row.
+                    with self._db.blobopen("events", "raw", cur.lastrowid) as blob:
+                        for piece in webhook.iter_body(_RAW_PIECE):
+                            blob.write(piece)
                 if added:
                     self._db.execute(
                         "INSERT INTO event_hours (hour, kind, n) VALUES (?, ?, 1)"

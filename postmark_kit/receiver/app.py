@@ -218,6 +218,23 @@ def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None)
     return _error(status, reason, {**(headers or {}), "Connection": "close"})
 
 
+def _read_exactly(stream: Any, size: int) -> bytes | bytearray:
+    """Up to ``size`` bytes of ``stream``, read into one buffer when it can (``readinto``).
+
+    ``read(size)`` of werkzeug's ``LimitedStream`` (the dev server, the test
+    client) fills a buffer and then copies it: two bodies' worth at once.
+    """
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:  # gunicorn's body: read() only
+        return bytes(stream.read(size))
+    buf = bytearray(size)
+    # One call, as read() makes: a body cut short is what came (and fails to parse).
+    got = readinto(buf) or 0
+    if got < size:
+        del buf[got:]
+    return buf
+
+
 def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     config = state.config
     req: Request = request._get_current_object()  # type: ignore[attr-defined]  # the proxy once
@@ -239,9 +256,12 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
         # cut one byte past the limit, so that it reads as longer than the limit.
         cap = None if declared is not None else limit + 1
         stream = get_input_stream(req.environ, max_content_length=cap)
-        # Content-Length (checked above) sizes the read: read(limit + 1) would make
-        # a server that leaves the stream unbounded allocate the whole limit each time.
-        body = stream.read((limit if declared is None else declared) + 1)
+        if declared is None:
+            body: bytes | bytearray = stream.read(limit + 1)
+        else:
+            # Content-Length (checked above) sizes the read: read(limit + 1) would make
+            # a server that leaves the stream unbounded allocate the whole limit each time.
+            body = _read_exactly(stream, declared)
     except RequestEntityTooLarge:  # a chunked body past the limit
         return _refused(413, f"body over the {limit}-byte limit")
     except Exception:  # malformed chunked framing, whatever the server raises
@@ -250,10 +270,15 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
         return _refused(400, "body could not be read")
     if len(body) > limit:
         return _refused(413, f"body over the {limit}-byte limit")
+    # The body is kept once, as text (see Webhook): the bytes go before the
+    # parse, which holds the text and the payload it builds (2x the body, not 3x).
     try:
-        payload = _DECODE(body.decode("utf-8"))
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _error(400, "body is not UTF-8")
+    del body
+    try:
+        payload = _DECODE(text)
     except RecursionError:
         return _error(400, "JSON nested too deeply")
     except ValueError as exc:
@@ -270,7 +295,7 @@ def _handle(state: ReceiverState, only_kind: str | None) -> Response:
     # Postmark's trace ids are short; a longer one is cut, not trusted to size a key.
     trace_id = (req.headers.get("X-PM-Webhook-Trace-Id") or "")[:256] or None
     webhook = Webhook(
-        body=body,
+        body=text,
         payload=payload,
         dedupe_key=dedupe_key(event, trace_id),
         kind=kind,

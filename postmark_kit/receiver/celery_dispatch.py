@@ -432,7 +432,7 @@ def webhook_message(webhook: Webhook) -> dict[str, Any]:
         "remote_addr": webhook.remote_addr,
     }
     try:
-        message["body"] = webhook.body.decode("utf-8")
+        message["body"] = webhook.text  # what the receiver holds: no copy
     except UnicodeDecodeError:
         message["body_b64"] = base64.b64encode(webhook.body).decode("ascii")
     return message

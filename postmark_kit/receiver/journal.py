@@ -83,6 +83,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (event_id, plugin, hook)
 )"""
 
+#: Bodies over ``_BODY_IN_PIECES`` (their ``journal.body`` is empty).  A table of
+#: their own: written in pieces into a ``zeroblob`` that SQLite leaves unmaterialized
+#: only in a row's last column, and not rewritten by each update of the event's row.
+_BODIES_TABLE = """
+CREATE TABLE IF NOT EXISTS journal_bodies (
+    event_id INTEGER PRIMARY KEY,
+    body     BLOB NOT NULL
+)"""
+
 _SCHEMA = (
     _DELIVERIES_TABLE
     + """;
@@ -123,6 +132,7 @@ CREATE TABLE IF NOT EXISTS heartbeat (
     at    REAL NOT NULL
 );
 """
+    + _BODIES_TABLE
 )
 
 #: A plugin name for failures that are not a plugin's (the stored body no longer parses).
@@ -319,16 +329,24 @@ class JournalEntry:
 
 
 _ENTRY_COLUMNS = (
+    "id, dedupe_key, kind, trace_id, received_at, remote_addr, retries_remaining,"
+    " COALESCE((SELECT b.body FROM journal_bodies b WHERE b.event_id = journal.id), body),"
+    " state, replays, rounds"
+)
+#: For a journal written before ``journal_bodies`` existed, opened with ``create=False``.
+_ENTRY_COLUMNS_V1 = (
     "id, dedupe_key, kind, trace_id, received_at, remote_addr, retries_remaining, body,"
     " state, replays, rounds"
 )
 
 
 class _PendingAppend:
-    __slots__ = ("done", "error", "result", "row")
+    __slots__ = ("done", "error", "result", "row", "source")
 
-    def __init__(self, row: tuple[Any, ...]) -> None:
+    def __init__(self, row: tuple[Any, ...], source: Webhook | None) -> None:
         self.row = row
+        #: A large body, written after the insert in pieces (``row`` holds its size).
+        self.source = source
         self.done = threading.Event()
         self.result: int | None = None
         self.error: Exception | None = None
@@ -347,6 +365,25 @@ class _Outcome:
     dead: dict[tuple[str, str], str] = attrs.field(factory=dict)
     #: The event's first round: nothing recorded for it yet.
     first: bool = False
+
+
+_APPEND = (
+    "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
+    " remote_addr, retries_remaining, body, due, due_mono, boot)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (dedupe_key) DO NOTHING"
+)
+
+#: Bodies over this many bytes go to ``journal_bodies``, written in pieces of ``_BODY_PIECE``.
+_BODY_IN_PIECES = 256 * 1024
+_BODY_PIECE = 256 * 1024
+
+
+_HAS_BODY = (
+    "SELECT 1 FROM journal WHERE id = :id AND (length(body) > 0"
+    " OR EXISTS (SELECT 1 FROM journal_bodies WHERE event_id = :id))"
+)
+_HAS_BODY_V1 = "SELECT 1 FROM journal WHERE id = :id AND length(body) > 0"
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
@@ -433,6 +470,12 @@ class WebhookJournal:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
                 self._migrate()
+            self._bodies = bool(
+                self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_bodies'"
+                ).fetchone()
+            )
+            self._columns = _ENTRY_COLUMNS if self._bodies else _ENTRY_COLUMNS_V1
             # A spike (a 40 MB inbound) grows the -wal file; once checkpointed it is cut
             # back to this instead of staying at its largest size for good.
             self._db.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
@@ -538,6 +581,8 @@ class WebhookJournal:
         if retries is not None and not -_SQLITE_INT <= retries <= _SQLITE_INT:
             retries = None
         clock = self.clock
+        size = webhook.body_size
+        large = size > _BODY_IN_PIECES and self._bodies
         pending = _PendingAppend(
             (
                 webhook.dedupe_key,
@@ -546,11 +591,12 @@ class WebhookJournal:
                 webhook.received_at.astimezone(UTC).isoformat(),
                 webhook.remote_addr,
                 retries,
-                webhook.body,
+                size if large else webhook.body,
                 clock.time(),
                 clock.monotonic(),
                 clock.boot,
-            )
+            ),
+            webhook if large else None,
         )
         with self._group_lock:
             self._queue.append(pending)
@@ -594,14 +640,21 @@ class WebhookJournal:
     def _commit_rows(self, batch: list[_PendingAppend]) -> None:
         with self._transaction():
             for item in batch:
-                cur = self._db.execute(
-                    "INSERT INTO journal (dedupe_key, kind, trace_id, received_at,"
-                    " remote_addr, retries_remaining, body, due, due_mono, boot)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (dedupe_key) DO NOTHING",
-                    item.row,
-                )
+                large = item.source
+                row = item.row if large is None else (*item.row[:6], b"", *item.row[7:])
+                cur = self._db.execute(_APPEND, row)
                 item.result = cur.lastrowid if cur.rowcount == 1 else None
+                if large is not None and item.result is not None:
+                    # Bound, a 40 MB body would be copied by SQLite once to bind it
+                    # (and kept by the cached statement until its next use) and once
+                    # more to build the row: written into a zeroblob, in pieces.
+                    self._db.execute(
+                        "INSERT INTO journal_bodies (event_id, body) VALUES (?, zeroblob(?))",
+                        (item.result, item.row[6]),
+                    )
+                    with self._db.blobopen("journal_bodies", "body", item.result) as blob:
+                        for piece in large.iter_body(_BODY_PIECE):
+                            blob.write(piece)
 
     def _rollback(self) -> None:
         # After SQLITE_FULL or an I/O error SQLite may have rolled back already.
@@ -625,7 +678,7 @@ class WebhookJournal:
         now, mono, boot = clock.time(), clock.monotonic(), clock.boot
         with self._transaction():
             rows = self._db.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM journal"  # noqa: S608
+                f"SELECT {self._columns} FROM journal"  # noqa: S608
                 " WHERE state = 'pending'"
                 " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
                 " THEN due_mono <= :mono ELSE due <= :now END)"
@@ -836,6 +889,11 @@ class WebhookJournal:
                 "UPDATE journal SET body = x'' WHERE id = ? AND length(body) > ?",
                 (event_id, settings.keep_body_bytes),
             )
+            if self._bodies:
+                self._db.execute(
+                    "DELETE FROM journal_bodies WHERE event_id = ? AND length(body) > ?",
+                    (event_id, settings.keep_body_bytes),
+                )
 
     def prune(self, older_than_days: float) -> int:
         """Forget finished events older than that (their dedupe keys go with them)."""
@@ -853,6 +911,11 @@ class WebhookJournal:
                 marks = ",".join("?" * len(part))
                 self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", part)  # noqa: S608
                 self._db.execute(f"DELETE FROM journal WHERE id IN ({marks})", part)  # noqa: S608
+                if self._bodies:
+                    self._db.execute(
+                        f"DELETE FROM journal_bodies WHERE event_id IN ({marks})",  # noqa: S608
+                        part,
+                    )
         if ids:
             with self._lock:
                 # Hand the freed pages back to the disk (journals created with
@@ -979,7 +1042,7 @@ class WebhookJournal:
     def get(self, event_id: int) -> JournalEntry | None:
         with self._lock:
             rows = self._read(
-                f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE id = ?",  # noqa: S608
+                f"SELECT {self._columns} FROM journal WHERE id = ?",  # noqa: S608
                 (event_id,),
             )
         return _entry(rows[0]) if rows else None
@@ -990,7 +1053,7 @@ class WebhookJournal:
         """The journaled event with that dedupe key (the event store's key too)."""
         with self._lock:
             rows = self._read(
-                f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE dedupe_key = ?",  # noqa: S608
+                f"SELECT {self._columns} FROM journal WHERE dedupe_key = ?",  # noqa: S608
                 (dedupe_key,),
             )
         return _entry(rows[0]) if rows else None
@@ -1167,7 +1230,7 @@ class WebhookJournal:
                     i
                     for i in wanted
                     if self._db.execute(
-                        "SELECT 1 FROM journal WHERE id = ? AND length(body) > 0", (i,)
+                        _HAS_BODY if self._bodies else _HAS_BODY_V1, {"id": i}
                     ).fetchone()
                 ]
             for event_id in ids:
@@ -1273,7 +1336,7 @@ class JournalDispatcher:
         if event_id is None:
             log.info("duplicate %s event %s: already journaled", webhook.kind, webhook.dedupe_key)
             return DispatchResult(duplicate=True)
-        if self._thread is not None and len(webhook.body) <= _PARSED_CACHE_BODY:
+        if self._thread is not None and webhook.body_size <= _PARSED_CACHE_BODY:
             # This process's worker most likely takes it: spare it the second parse.
             if len(self._parsed) >= _PARSED_CACHE:
                 self._parsed.clear()  # others' workers took those: forget them
