@@ -296,7 +296,7 @@ class Setting:
             text = "`true`" if self.default else "`false`"
         else:
             text = f"`{_num(self.default)}`"
-        if self.standalone is not None:
+        if self.standalone is not None and self.standalone != self.default:
             text += f"; standalone: `{_num(self.standalone)}`"
         return text
 
@@ -599,6 +599,7 @@ SETTINGS: tuple[Setting, ...] = (
         _JOURNAL_FILE,
         "the journal file (SQLite; one per host, shared by its receiver processes)",
         (_J, _CON, _CLI),
+        standalone=_JOURNAL_FILE,
     ),
     Setting(
         "POSTMARK_JOURNAL_MAX_ATTEMPTS",
