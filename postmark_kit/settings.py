@@ -247,6 +247,8 @@ class Setting:
     standalone: Any = None
     #: Non-empty values must not be blank after stripping (``ConfigError`` else).
     required_text: bool = False
+    #: The values allowed, as the docs put it, when the kind and range do not say it all.
+    allowed_doc: str | None = None
 
     def __attrs_post_init__(self) -> None:
         unknown = set(self.components) - set(COMPONENTS)
@@ -273,6 +275,8 @@ class Setting:
 
     def allowed(self) -> str:
         """The "Allowed" column of the docs."""
+        if self.allowed_doc is not None:
+            return self.allowed_doc
         if self.choices is not None:
             return ", ".join(f"`{c}`" for c in self.choices)
         if self.kind in ("int", "float"):
@@ -474,6 +478,7 @@ SETTINGS: tuple[Setting, ...] = (
         (_R,),
         low=200,
         high=599,
+        allowed_doc="`200`, or 500-599",
     ),
     Setting(
         "POSTMARK_URL_PREFIX",
@@ -493,8 +498,9 @@ SETTINGS: tuple[Setting, ...] = (
         "POSTMARK_DISPATCH",
         "name",
         "inline",
-        "how events reach plugins: `inline`, `journal`, `celery` (or a registered mode)",
+        "how events reach plugins (a mode added with `register_dispatcher` too)",
         (_R, _CLI),
+        allowed_doc="`inline`, `journal`, `celery`",
         standalone="journal",
     ),
     Setting(
@@ -894,10 +900,18 @@ def standalone_defaults() -> dict[str, Any]:
     return {s.name: s.standalone for s in SETTINGS if s.standalone is not None}
 
 
-def markdown_table(*components: str) -> str:
-    """The docs' table of the settings of ``components``: generated, never hand-edited."""
-    lines = ["| Setting | Default | Allowed | Meaning |", "| --- | --- | --- | --- |"]
-    for s in of(*components):
-        cells = (f"`{s.name}`", s.default_text(), s.allowed(), s.doc)
+def markdown_table(*components: str, readers: bool = False) -> str:
+    """The docs' table of the settings of ``components`` (all: none given).
+
+    Generated, never hand-edited: ``python docs/settings_tables.py`` writes it
+    into the pages, and a test fails when a page's copy is stale.  ``readers``
+    adds a column naming the components that read each setting.
+    """
+    head = ["Setting", "Default", "Allowed", "Meaning"] + (["Read by"] if readers else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for s in of(*components) if components else SETTINGS:
+        cells = [f"`{s.name}`", s.default_text(), s.allowed(), s.doc]
+        if readers:
+            cells.append(", ".join(s.components))
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
