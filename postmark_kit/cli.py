@@ -36,6 +36,7 @@ from .models.common import Attachment
 from .models.email import Email, SendResult, TemplatedEmail
 from .models.messages import InboundMessageSummary, OutboundMessage
 from .pagination import MAX_COUNT, PageStream
+from .settings import ConfigError, setting
 
 if TYPE_CHECKING:
     from .client import ServerClient
@@ -60,6 +61,14 @@ LAZY_COMMANDS: dict[str, str] = {
     "domains": "postmark_kit.cli_commands.support:domains",
     "senders": "postmark_kit.cli_commands.support:senders",
 }
+
+
+def _debug() -> bool:
+    """``POSTMARK_KIT_DEBUG`` on (a value that is not a boolean counts as on: it was set)."""
+    try:
+        return bool(setting("POSTMARK_KIT_DEBUG").read(os.environ))
+    except ConfigError:
+        return True
 
 
 class LazyGroup(click.Group):
@@ -91,7 +100,7 @@ class LazyGroup(click.Group):
         except BrokenPipeError:
             _reader_gone()
         except Exception as exc:
-            if os.environ.get("POSTMARK_KIT_DEBUG"):
+            if _debug():
                 raise
             text = " ".join(str(exc).split())[:200]
             _fail(

@@ -57,6 +57,7 @@ from .errors import (
 from .mime import attachment_from_part
 from .models.common import Attachment, Header
 from .models.email import Email, SendResult, TemplatedEmail, TrackLinks
+from .settings import defaults
 from .transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 
 __all__ = [
@@ -71,15 +72,10 @@ __all__ = [
     "postmark_settings",
 ]
 
-#: Every key of ``settings.POSTMARK`` (top level: ``POSTMARK_<KEY>``), with its default.
+#: Every key of ``settings.POSTMARK`` (top level: ``POSTMARK_<KEY>``), with its default
+#: (declared in :mod:`postmark_kit.settings`).
 SETTINGS: dict[str, Any] = {
-    "SERVER_TOKEN": None,
-    "BASE_URL": None,
-    "MESSAGE_STREAM": None,
-    "TRACK_OPENS": None,
-    "TRACK_LINKS": None,
-    "TIMEOUT": None,
-    "RETRIES": None,
+    name.removeprefix("POSTMARK_"): default for name, default in defaults("django").items()
 }
 
 #: Message attributes read as Postmark extras.

@@ -35,8 +35,8 @@ from flask import Flask, current_app, has_app_context
 from .api.email import MAX_RECIPIENTS
 from .client import ServerClient
 from .errors import ClientValidationError
-from .models.email import Email, SendResult, TemplatedEmail, TrackLinks
-from .receiver.config import ConfigError
+from .models.email import Email, SendResult, TemplatedEmail
+from .settings import ConfigError, defaults, read
 from .transport import DEFAULT_BASE_URL
 
 __all__ = ["EXTENSION_KEY", "SETTINGS", "ConfigError", "Postmark", "PostmarkState"]
@@ -44,40 +44,10 @@ __all__ = ["EXTENSION_KEY", "SETTINGS", "ConfigError", "Postmark", "PostmarkStat
 #: Where the per-app state lives: ``app.extensions[EXTENSION_KEY]``.
 EXTENSION_KEY = "postmark"
 
-#: Every setting this extension reads, with its default.
-SETTINGS: dict[str, Any] = {
-    "POSTMARK_SERVER_TOKEN": None,
-    "POSTMARK_DEFAULT_SENDER": None,
-    "POSTMARK_MESSAGE_STREAM": None,
-    "POSTMARK_TRACK_OPENS": None,
-    "POSTMARK_TRACK_LINKS": None,
-    "POSTMARK_BASE_URL": None,
-}
+#: Every setting this extension reads, with its default (declared in :mod:`postmark_kit.settings`).
+SETTINGS: dict[str, Any] = defaults("flask")
 
 Sendable = Email | TemplatedEmail
-
-
-def _track_opens(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    if text == "":
-        return None
-    raise ConfigError(f"POSTMARK_TRACK_OPENS must be true or false, got {value!r}")
-
-
-def _track_links(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    try:
-        return str(TrackLinks(str(value)))
-    except ValueError:
-        known = ", ".join(t.value for t in TrackLinks)
-        raise ConfigError(f"POSTMARK_TRACK_LINKS must be one of {known}, got {value!r}") from None
 
 
 class PostmarkState:
@@ -154,7 +124,7 @@ class Postmark:
         """
         for key, default in SETTINGS.items():
             app.config.setdefault(key, default)
-        config = app.config
+        config = read(app.config, "flask")
         old = app.extensions.get(EXTENSION_KEY)
         if isinstance(old, PostmarkState):
             old.close()
@@ -164,7 +134,7 @@ class Postmark:
         if client is None and config["POSTMARK_SERVER_TOKEN"]:
             try:
                 client = ServerClient(
-                    str(config["POSTMARK_SERVER_TOKEN"]),
+                    config["POSTMARK_SERVER_TOKEN"],
                     base_url=config["POSTMARK_BASE_URL"] or DEFAULT_BASE_URL,
                 )
             except ClientValidationError as exc:  # names the argument: name the setting
@@ -173,10 +143,10 @@ class Postmark:
         state = PostmarkState(
             client,
             owns,
-            default_sender=config["POSTMARK_DEFAULT_SENDER"] or None,
-            message_stream=config["POSTMARK_MESSAGE_STREAM"] or None,
-            track_opens=_track_opens(config["POSTMARK_TRACK_OPENS"]),
-            track_links=_track_links(config["POSTMARK_TRACK_LINKS"]),
+            default_sender=config["POSTMARK_DEFAULT_SENDER"],
+            message_stream=config["POSTMARK_MESSAGE_STREAM"],
+            track_opens=config["POSTMARK_TRACK_OPENS"],
+            track_links=config["POSTMARK_TRACK_LINKS"],
         )
         app.extensions[EXTENSION_KEY] = state
         # No reference to the app in the callback: the finalizer must not keep it alive.

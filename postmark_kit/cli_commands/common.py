@@ -21,6 +21,7 @@ import click
 from ..client import AccountClient, ServerClient
 from ..convert import Model, unstructure
 from ..errors import ClientValidationError, PostmarkError
+from ..settings import env
 from ..transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, RetryPolicy
 
 __all__ = [
@@ -99,7 +100,7 @@ def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
     func = click.option(
         "--base-url",
-        envvar="POSTMARK_BASE_URL",
+        envvar=env("POSTMARK_BASE_URL"),
         default=DEFAULT_BASE_URL,
         show_default=True,
         show_envvar=True,
@@ -114,7 +115,7 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = _connection_options(func)
     return click.option(
         "--server-token",
-        envvar="POSTMARK_SERVER_TOKEN",
+        envvar=env("POSTMARK_SERVER_TOKEN"),
         default=None,
         metavar="TOKEN",
         show_envvar=True,
@@ -127,7 +128,7 @@ def account_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = _connection_options(func)
     return click.option(
         "--account-token",
-        envvar="POSTMARK_ACCOUNT_TOKEN",
+        envvar=env("POSTMARK_ACCOUNT_TOKEN"),
         default=None,
         metavar="TOKEN",
         show_envvar=True,

@@ -23,6 +23,7 @@ from ..models.webhooks import (
     Trigger,
     WebhookTriggers,
 )
+from ..settings import env
 from .common import (
     ID,
     MAX_ID,
@@ -427,14 +428,14 @@ def _without_secrets(item: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--username",
-    envvar="POSTMARK_WEBHOOK_USERNAME",
+    envvar=env("POSTMARK_WEBHOOK_USERNAME"),
     default=None,
     show_envvar=True,
     help="Basic-auth user Postmark sends (the receiver's own setting by default).",
 )
 @click.option(
     "--password",
-    envvar="POSTMARK_WEBHOOK_PASSWORD",
+    envvar=env("POSTMARK_WEBHOOK_PASSWORD"),
     default=None,
     show_envvar=True,
     help="Basic-auth password (prefer the environment variable: it is never printed).",

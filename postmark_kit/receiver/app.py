@@ -21,10 +21,10 @@ from werkzeug.wsgi import get_input_stream
 
 from ..client import ServerClient
 from ..events import InvalidEventError, dedupe_key, event_kind, parse_event
+from ..settings import setting, standalone_defaults
 from .auth import check_request, client_ip
 from .config import ConfigError, ReceiverConfig, config_from_env
 from .dispatch import DISPATCHERS, Dispatcher, DispatchError, Webhook, bind_app
-from .journal import DEFAULT_JOURNAL
 from .manager import build_plugin_manager, builtin_plugins, load_object
 
 __all__ = [
@@ -699,12 +699,12 @@ def _warn_no_auth(prefix: str) -> None:
 
 
 def _journal_path(config: ReceiverConfig) -> str:
-    path = config.raw.get("POSTMARK_JOURNAL") or DEFAULT_JOURNAL
+    path = setting("POSTMARK_JOURNAL").read(config.raw)
     return os.path.abspath(str(path))
 
 
 def _queue(config: ReceiverConfig) -> str:
-    return str(config.raw.get("POSTMARK_CELERY_QUEUE") or "postmark").strip()
+    return str(setting("POSTMARK_CELERY_QUEUE").read(config.raw))
 
 
 def load_app(spec: str) -> Flask:
@@ -765,12 +765,7 @@ def create_app(
     empty string to disable).
     """
     app = Flask("postmark_kit.receiver")
-    settings: dict[str, Any] = {
-        "POSTMARK_DISPATCH": "journal",
-        "POSTMARK_JOURNAL": "postmark-journal.sqlite3",
-        "POSTMARK_LOG_EVENTS": True,
-        "POSTMARK_EVENT_STORE": "postmark-events.sqlite3",
-    }
+    settings: dict[str, Any] = standalone_defaults()
     settings.update(config_from_env())
     settings.update(config or {})
     app.config.update(settings)

@@ -44,7 +44,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 import pluggy
@@ -61,7 +60,8 @@ from kombu.transport.redis import Transport as _KombuRedisTransport
 from kombu.utils.json import loads as _kombu_loads
 
 from ..events import Event, event_kind, parse_event
-from .config import ConfigError, config_from_env
+from ..settings import ConfigError, defaults, read, setting
+from .config import config_from_env
 from .dispatch import (
     DeadLetter,
     DispatchError,
@@ -100,33 +100,8 @@ TASK_NAME = "postmark_kit.dispatch_event"
 #: Postmark retries a refused webhook for about ten and a half hours.
 _POSTMARK_RETRY_WINDOW = 11 * 3600
 
-#: The Celery mode's settings with their defaults.
-CELERY_DEFAULTS: dict[str, Any] = {
-    "POSTMARK_CELERY_BROKER": "redis://127.0.0.1:6379/0",
-    # Dedupe keys, per-plugin outcomes and dead letters; default: the broker's Redis.
-    "POSTMARK_CELERY_REDIS": None,
-    "POSTMARK_CELERY_QUEUE": "postmark",
-    "POSTMARK_CELERY_MAX_RETRIES": 8,
-    # First retry after this many seconds, doubled each time (capped below the
-    # broker's visibility timeout, past which Redis would deliver the task again).
-    "POSTMARK_CELERY_RETRY_BACKOFF": 10,
-    "POSTMARK_CELERY_KEY_PREFIX": "postmark-kit",
-    # Seconds a task taken by a worker stays unacknowledged before Redis hands
-    # it to another worker (how soon a killed worker's task is run again).
-    "POSTMARK_CELERY_VISIBILITY_TIMEOUT": 3600,
-    # Hard limit on one task (every plugin of one event), below the visibility timeout.
-    "POSTMARK_CELERY_TIME_LIMIT": None,
-    # Seconds the receiver waits for Redis before answering 503.
-    "POSTMARK_CELERY_REDIS_TIMEOUT": 5,
-    # Seconds a per-event lock lives without being renewed (a dead worker's lapses).
-    "POSTMARK_CELERY_LOCK_TIMEOUT": 30,
-    # Seconds a worker waits for Redis to come back before giving a task back.
-    "POSTMARK_CELERY_STATE_WAIT": 30,
-    # Accept a Redis without AOF or with an evicting maxmemory-policy (tests, demos).
-    "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS": False,
-    # Postmark retries for about ten hours; a week covers that with room.
-    "POSTMARK_DEDUPE_TTL": 7 * 24 * 3600,
-}
+#: The Celery mode's settings with their defaults (declared in :mod:`postmark_kit.settings`).
+CELERY_DEFAULTS: dict[str, Any] = defaults("celery")
 
 _MESSAGE_VERSION = 1
 
@@ -140,33 +115,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def _number(name: str, value: Any, low: float, cast: type[int] | type[float]) -> Any:
-    try:
-        number = cast(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if number < low:
-        raise ConfigError(f"{name} must be at least {low}, got {number}")
-    return number
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
-
-
-def _redis_url(name: str, value: Any) -> str:
-    url = str(value or "").strip()
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        # Never echo the URL: it may hold a password.
-        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
-    return url
+def _default(name: str) -> Any:
+    return setting(name).parse(None)
 
 
 @attrs.frozen
@@ -182,10 +132,10 @@ class CelerySettings:
     dedupe_ttl: int
     visibility_timeout: int
     time_limit: float = 0.0
-    redis_timeout: float = 5.0
-    lock_timeout: float = 30.0
-    state_wait: float = 30.0
-    allow_unsafe_redis: bool = False
+    redis_timeout: float = _default("POSTMARK_CELERY_REDIS_TIMEOUT")
+    lock_timeout: float = _default("POSTMARK_CELERY_LOCK_TIMEOUT")
+    state_wait: float = _default("POSTMARK_CELERY_STATE_WAIT")
+    allow_unsafe_redis: bool = _default("POSTMARK_CELERY_ALLOW_UNSAFE_REDIS")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> CelerySettings:
@@ -193,47 +143,24 @@ class CelerySettings:
 
         Time settings that contradict each other are refused here, with the reason.
         """
-        raw = {**CELERY_DEFAULTS, **{k: v for k, v in mapping.items() if v is not None}}
-        broker = _redis_url("POSTMARK_CELERY_BROKER", raw["POSTMARK_CELERY_BROKER"])
-        state = raw["POSTMARK_CELERY_REDIS"]
-        queue = str(raw["POSTMARK_CELERY_QUEUE"]).strip()
-        if not queue:
-            raise ConfigError("POSTMARK_CELERY_QUEUE must not be empty")
-        visibility = _number(
-            "POSTMARK_CELERY_VISIBILITY_TIMEOUT", raw["POSTMARK_CELERY_VISIBILITY_TIMEOUT"], 1, int
-        )
-        time_limit = raw["POSTMARK_CELERY_TIME_LIMIT"]
+        value = read(mapping, "celery")
+        visibility = value["POSTMARK_CELERY_VISIBILITY_TIMEOUT"]
+        time_limit = value["POSTMARK_CELERY_TIME_LIMIT"]
         settings = cls(
-            broker=broker,
-            redis_url=_redis_url("POSTMARK_CELERY_REDIS", state) if state else broker,
-            queue=queue,
-            max_retries=_number(
-                "POSTMARK_CELERY_MAX_RETRIES", raw["POSTMARK_CELERY_MAX_RETRIES"], 0, int
-            ),
-            retry_backoff=_number(
-                "POSTMARK_CELERY_RETRY_BACKOFF", raw["POSTMARK_CELERY_RETRY_BACKOFF"], 0, float
-            ),
-            key_prefix=str(raw["POSTMARK_CELERY_KEY_PREFIX"]).strip() or "postmark-kit",
-            dedupe_ttl=_number("POSTMARK_DEDUPE_TTL", raw["POSTMARK_DEDUPE_TTL"], 1, int),
+            broker=value["POSTMARK_CELERY_BROKER"],
+            redis_url=value["POSTMARK_CELERY_REDIS"] or value["POSTMARK_CELERY_BROKER"],
+            queue=value["POSTMARK_CELERY_QUEUE"],
+            max_retries=value["POSTMARK_CELERY_MAX_RETRIES"],
+            retry_backoff=value["POSTMARK_CELERY_RETRY_BACKOFF"],
+            key_prefix=value["POSTMARK_CELERY_KEY_PREFIX"],
+            dedupe_ttl=value["POSTMARK_DEDUPE_TTL"],
             visibility_timeout=visibility,
             # Default: half the visibility timeout, so a task still running is never handed out.
-            time_limit=(
-                visibility / 2
-                if time_limit in (None, "")
-                else _number("POSTMARK_CELERY_TIME_LIMIT", time_limit, 0.1, float)
-            ),
-            redis_timeout=_number(
-                "POSTMARK_CELERY_REDIS_TIMEOUT", raw["POSTMARK_CELERY_REDIS_TIMEOUT"], 0.05, float
-            ),
-            lock_timeout=_number(
-                "POSTMARK_CELERY_LOCK_TIMEOUT", raw["POSTMARK_CELERY_LOCK_TIMEOUT"], 1, float
-            ),
-            state_wait=_number(
-                "POSTMARK_CELERY_STATE_WAIT", raw["POSTMARK_CELERY_STATE_WAIT"], 0, float
-            ),
-            allow_unsafe_redis=_flag(
-                "POSTMARK_CELERY_ALLOW_UNSAFE_REDIS", raw["POSTMARK_CELERY_ALLOW_UNSAFE_REDIS"]
-            ),
+            time_limit=visibility / 2 if time_limit is None else time_limit,
+            redis_timeout=value["POSTMARK_CELERY_REDIS_TIMEOUT"],
+            lock_timeout=value["POSTMARK_CELERY_LOCK_TIMEOUT"],
+            state_wait=value["POSTMARK_CELERY_STATE_WAIT"],
+            allow_unsafe_redis=value["POSTMARK_CELERY_ALLOW_UNSAFE_REDIS"],
         )
         settings._check_times()
         return settings

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..settings import env, setting
 from .app import EVENT_KINDS
 
 __all__ = ["LOG_DATEFMT", "LOG_FORMAT", "events", "gunicorn_logconfig", "line_buffered", "serve"]
@@ -21,6 +22,11 @@ __all__ = ["LOG_DATEFMT", "LOG_FORMAT", "events", "gunicorn_logconfig", "line_bu
 #: The receiver's log lines under gunicorn: time, pid and level first, as gunicorn's own.
 LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 LOG_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
+
+#: The standalone receiver's files (declared in :mod:`postmark_kit.settings`).
+_STORE: str = setting("POSTMARK_EVENT_STORE").standalone
+_JOURNAL: str = setting("POSTMARK_JOURNAL").default
+_FILE_SETTINGS = ("POSTMARK_JOURNAL", "POSTMARK_EVENT_STORE")
 
 
 def gunicorn_logconfig(level: str = "info") -> dict[str, Any]:
@@ -72,24 +78,24 @@ def line_buffered() -> None:
 )
 @click.option(
     "--event-store",
-    envvar="POSTMARK_EVENT_STORE",
+    envvar=env("POSTMARK_EVENT_STORE"),
     default=None,
     show_envvar=True,
     help="SQLite file for received events ('' to disable).",
 )
 @click.option(
     "--dispatch",
-    envvar="POSTMARK_DISPATCH",
+    envvar=env("POSTMARK_DISPATCH"),
     default=None,
     show_envvar=True,
     help="journal (default: durable, plugins run after the 200), inline, or celery.",
 )
 @click.option(
     "--journal",
-    envvar="POSTMARK_JOURNAL",
+    envvar=env("POSTMARK_JOURNAL"),
     default=None,
     show_envvar=True,
-    help="SQLite journal file (default postmark-journal.sqlite3).",
+    help=f"SQLite journal file (default {_JOURNAL}).",
 )
 @click.option(
     "--insecure-no-auth",
@@ -145,7 +151,7 @@ def serve(
         # directory, not SQLite): one line here, not a traceback per worker.
         missing = [
             folder
-            for path in (os.environ.get("POSTMARK_JOURNAL"), os.environ.get("POSTMARK_EVENT_STORE"))
+            for path in (os.environ.get(env(name)) for name in _FILE_SETTINGS)
             if path
             for folder in [os.path.dirname(os.path.abspath(path))]
             if not os.path.isdir(folder)
@@ -267,8 +273,7 @@ _store_option = click.option(
     "--store",
     "store_path",
     default=None,
-    help="The receiver's SQLite event store "
-    "[env var: POSTMARK_EVENT_STORE; default: postmark-events.sqlite3].",
+    help=f"The receiver's SQLite event store [env var: POSTMARK_EVENT_STORE; default: {_STORE}].",
 )
 
 
@@ -276,10 +281,10 @@ _store_option = click.option(
 @click.option(
     "--store",
     "store_path",
-    envvar="POSTMARK_EVENT_STORE",
+    envvar=env("POSTMARK_EVENT_STORE"),
     default=None,
     show_envvar=True,
-    help="The receiver's SQLite event store [default: postmark-events.sqlite3].",
+    help=f"The receiver's SQLite event store [default: {_STORE}].",
 )
 @click.pass_context
 def events(ctx: click.Context, store_path: str | None) -> None:
@@ -304,7 +309,7 @@ def events(ctx: click.Context, store_path: str | None) -> None:
 def _open(ctx: click.Context, store_path: str | None = None) -> Any:
     from ..plugins.store import EventStore, StoreError
 
-    path = store_path or (ctx.obj or {}).get("store") or "postmark-events.sqlite3"
+    path = store_path or (ctx.obj or {}).get("store") or _STORE
     _refuse_kind(path, "store")
     try:
         return EventStore(path, create=False)
@@ -417,8 +422,8 @@ def show_event(ctx: click.Context, event_id: int, store_path: str | None) -> Non
 _journal_option = click.option(
     "--journal",
     "journal_path",
-    envvar="POSTMARK_JOURNAL",
-    default="postmark-journal.sqlite3",
+    envvar=env("POSTMARK_JOURNAL"),
+    default=_JOURNAL,
     show_default=True,
     show_envvar=True,
     help="The receiver's journal (POSTMARK_DISPATCH=journal).",
@@ -623,7 +628,7 @@ def _replay_app(journal_path: str) -> Any:
     from .config import ConfigError
     from .journal import JournalDispatcher
 
-    host = os.environ.get("POSTMARK_FLASK_APP")
+    host = setting("POSTMARK_FLASK_APP").read(os.environ)
     try:
         if host:
             # The host app's receiver: its plugins, its config, its application context.

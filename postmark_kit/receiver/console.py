@@ -33,6 +33,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..events import parse_event
 from ..plugins.store import EventStore, StoredEvent
+from ..settings import env, setting
 from .dispatch import event_plugins
 from .journal import JournalSettings, WebhookJournal
 
@@ -642,7 +643,7 @@ def console_app(sources: ConsoleSources, *, username: str, password: str) -> Fla
 @click.option(
     "--store",
     "store_path",
-    envvar="POSTMARK_EVENT_STORE",
+    envvar=env("POSTMARK_EVENT_STORE"),
     show_envvar=True,
     type=click.Path(dir_okay=False),
     help="The receiver's SQLite event store.",
@@ -650,7 +651,7 @@ def console_app(sources: ConsoleSources, *, username: str, password: str) -> Fla
 @click.option(
     "--journal",
     "journal_path",
-    envvar="POSTMARK_JOURNAL",
+    envvar=env("POSTMARK_JOURNAL"),
     show_envvar=True,
     type=click.Path(dir_okay=False),
     help="The receiver's journal (dead letters, replay).",
@@ -674,8 +675,8 @@ def console_command(store_path: str | None, journal_path: str | None, port: int)
     for label, path in (("event store", store_path), ("journal", journal_path)):
         if path and not os.path.exists(path):
             raise click.UsageError(f"no {label} at {path}")
-    username = os.environ.get("POSTMARK_CONSOLE_USERNAME") or "operator"
-    password = os.environ.get("POSTMARK_CONSOLE_PASSWORD") or ""
+    username = setting("POSTMARK_CONSOLE_USERNAME").read(os.environ) or "operator"
+    password = setting("POSTMARK_CONSOLE_PASSWORD").read(os.environ) or ""
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)

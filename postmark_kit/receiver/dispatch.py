@@ -29,6 +29,7 @@ import pluggy
 from flask import current_app, has_app_context
 
 from ..events import Event, event_kind
+from ..settings import DURABLE_PLUGIN_TIMEOUT, setting
 from ..webhook import Reject as Reject  # re-exported: defined below hookspecs
 from ..webhook import Webhook as Webhook
 
@@ -597,9 +598,7 @@ def lazy_factory(spec: str, *, extra: str | None = None) -> DispatcherFactory:
 
 #: ``POSTMARK_DISPATCH`` value -> factory.
 DISPATCHERS: dict[str, DispatcherFactory] = {
-    "inline": lambda pm, client, config: InlineDispatcher(
-        pm, client, plugin_timeout(config) if config.get("POSTMARK_PLUGIN_TIMEOUT") else None
-    ),
+    "inline": lambda pm, client, config: InlineDispatcher(pm, client, _inline_timeout(config)),
     "journal": lazy_factory("postmark_kit.receiver.journal:journal_dispatcher"),
     "celery": lazy_factory(
         "postmark_kit.receiver.celery_dispatch:dispatcher_factory", extra="celery"
@@ -608,23 +607,22 @@ DISPATCHERS: dict[str, DispatcherFactory] = {
 
 
 #: Seconds a plugin call may take before it counts as failed (``POSTMARK_PLUGIN_TIMEOUT``).
-DEFAULT_PLUGIN_TIMEOUT = 30.0
+DEFAULT_PLUGIN_TIMEOUT = DURABLE_PLUGIN_TIMEOUT
 
 
 def plugin_timeout(config: Mapping[str, Any]) -> float | None:
     """``POSTMARK_PLUGIN_TIMEOUT`` checked: seconds, or ``None`` (0: no limit, run in place)."""
-    from .config import ConfigError
-
-    raw = config.get("POSTMARK_PLUGIN_TIMEOUT")
-    if raw is None or raw == "":
+    value = setting("POSTMARK_PLUGIN_TIMEOUT").read(config)
+    if value is None:
         return DEFAULT_PLUGIN_TIMEOUT
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"POSTMARK_PLUGIN_TIMEOUT must be a number, got {raw!r}") from None
-    if not 0 <= value <= 86400:
-        raise ConfigError(f"POSTMARK_PLUGIN_TIMEOUT must be between 0 and 86400, got {value:g}")
     return value or None
+
+
+def _inline_timeout(config: Mapping[str, Any]) -> float | None:
+    """Inline mode has no plugin time limit unless ``POSTMARK_PLUGIN_TIMEOUT`` is set."""
+    if setting("POSTMARK_PLUGIN_TIMEOUT").read(config) is None:
+        return None
+    return plugin_timeout(config)
 
 
 def register_dispatcher(name: str, factory: DispatcherFactory) -> None:

@@ -41,7 +41,7 @@ import attrs
 import pluggy
 
 from ..events import Event, InvalidEventError, parse_event
-from .config import ConfigError
+from ..settings import KEEP_BODY_WITH_STORE, read, setting
 from .dispatch import (
     DeadLetter,
     DispatchError,
@@ -194,44 +194,38 @@ _PARSED_CACHE_BODY = 32 * 1024
 
 
 #: The journal file when ``POSTMARK_JOURNAL`` is unset (relative: the working directory).
-DEFAULT_JOURNAL = "postmark-journal.sqlite3"
+DEFAULT_JOURNAL: str = setting("POSTMARK_JOURNAL").default
 
 
 class JournalError(RuntimeError):
     """The journal file is missing or unusable."""
 
 
-def _float(name: str, value: Any, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
-    return number
+def _default(name: str) -> Any:
+    return setting(name).parse(None)
 
 
 @attrs.frozen
 class JournalSettings:
-    """The ``POSTMARK_JOURNAL*`` settings."""
+    """The ``POSTMARK_JOURNAL*`` settings (declared in :mod:`postmark_kit.settings`)."""
 
     #: SQLite file shared by every receiver process on this host.
     path: str = DEFAULT_JOURNAL
     #: Failures of one plugin on one event before it is dead-lettered.
-    max_attempts: int = 8
+    max_attempts: int = _default("POSTMARK_JOURNAL_MAX_ATTEMPTS")
     #: Seconds before the first retry; doubled each time, capped by ``retry_max``.
-    retry_base: float = 5.0
-    retry_max: float = 3600.0
+    retry_base: float = _default("POSTMARK_JOURNAL_RETRY_BASE")
+    retry_max: float = _default("POSTMARK_JOURNAL_RETRY_MAX")
     #: Seconds after which another worker takes over a claimed event.
-    lease: float = 300.0
+    lease: float = _default("POSTMARK_JOURNAL_LEASE")
     #: Seconds between looks for due work (new events in this process wake it at once).
-    poll: float = 1.0
+    poll: float = _default("POSTMARK_JOURNAL_POLL")
     #: Run a worker thread in this process (off: this process only journals).
-    worker: bool = True
+    worker: bool = _default("POSTMARK_JOURNAL_WORKER")
     #: Days finished events are kept (for dedupe and audit); dead ones stay until replayed.
-    retention_days: float = 7.0
+    retention_days: float = _default("POSTMARK_JOURNAL_RETENTION_DAYS")
     #: Seconds a due event may wait for a worker before ``/health`` answers 503.
-    max_delay: float = 600.0
+    max_delay: float = _default("POSTMARK_JOURNAL_MAX_DELAY")
     #: A finished event's body over this many bytes is dropped from the journal
     #: (``None``: kept until pruned).  Defaults to 64 KiB when an event store keeps
     #: every body anyway: a 40 MB inbound message is then not on disk twice.
@@ -239,59 +233,29 @@ class JournalSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
-        from .config import as_bool as _bool
-        from .config import as_int as _int
-
-        def get(key: str, default: Any) -> Any:
-            value = raw.get(key)
-            return default if value is None or value == "" else value
-
-        # Not ``cls.path``: on a slotted attrs class that is the slot descriptor.
-        path = str(get("POSTMARK_JOURNAL", DEFAULT_JOURNAL))
+        value = read(raw, "journal")
+        keep = value["POSTMARK_JOURNAL_KEEP_BODY_BYTES"]
+        if setting("POSTMARK_JOURNAL_KEEP_BODY_BYTES").is_unset(
+            raw.get("POSTMARK_JOURNAL_KEEP_BODY_BYTES")
+        ):
+            keep = KEEP_BODY_WITH_STORE if raw.get("POSTMARK_EVENT_STORE") else None
         return cls(
-            path=path,
-            max_attempts=_int(
-                "POSTMARK_JOURNAL_MAX_ATTEMPTS", get("POSTMARK_JOURNAL_MAX_ATTEMPTS", 8), 1, 1000
-            ),
-            retry_base=_float(
-                "POSTMARK_JOURNAL_RETRY_BASE", get("POSTMARK_JOURNAL_RETRY_BASE", 5.0), 0, 86400
-            ),
-            retry_max=_float(
-                "POSTMARK_JOURNAL_RETRY_MAX",
-                get("POSTMARK_JOURNAL_RETRY_MAX", 3600.0),
-                0,
-                7 * 86400,
-            ),
-            lease=_float("POSTMARK_JOURNAL_LEASE", get("POSTMARK_JOURNAL_LEASE", 300.0), 1, 86400),
-            poll=_float("POSTMARK_JOURNAL_POLL", get("POSTMARK_JOURNAL_POLL", 1.0), 0.001, 3600),
-            worker=_bool("POSTMARK_JOURNAL_WORKER", get("POSTMARK_JOURNAL_WORKER", True)),
-            retention_days=_float(
-                "POSTMARK_JOURNAL_RETENTION_DAYS",
-                get("POSTMARK_JOURNAL_RETENTION_DAYS", 7.0),
-                0,
-                36500,
-            ),
-            max_delay=_float(
-                "POSTMARK_JOURNAL_MAX_DELAY", get("POSTMARK_JOURNAL_MAX_DELAY", 600.0), 1, 7 * 86400
-            ),
-            keep_body_bytes=_keep_body(raw, get),
+            path=str(value["POSTMARK_JOURNAL"]),
+            max_attempts=value["POSTMARK_JOURNAL_MAX_ATTEMPTS"],
+            retry_base=value["POSTMARK_JOURNAL_RETRY_BASE"],
+            retry_max=value["POSTMARK_JOURNAL_RETRY_MAX"],
+            lease=value["POSTMARK_JOURNAL_LEASE"],
+            poll=value["POSTMARK_JOURNAL_POLL"],
+            worker=value["POSTMARK_JOURNAL_WORKER"],
+            retention_days=value["POSTMARK_JOURNAL_RETENTION_DAYS"],
+            max_delay=value["POSTMARK_JOURNAL_MAX_DELAY"],
+            keep_body_bytes=keep,
         )
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure (jittered so workers spread out)."""
         delay = min(self.retry_max, self.retry_base * 2.0 ** max(attempts - 1, 0))
         return delay * random.uniform(0.8, 1.2)
-
-
-def _keep_body(raw: Mapping[str, Any], get: Callable[[str, Any], Any]) -> int | None:
-    from .config import as_int
-
-    value = get("POSTMARK_JOURNAL_KEEP_BODY_BYTES", None)
-    if value is None:
-        return 64 * 1024 if raw.get("POSTMARK_EVENT_STORE") else None
-    if str(value).strip().lower() in ("all", "none"):
-        return None
-    return as_int("POSTMARK_JOURNAL_KEEP_BODY_BYTES", value, 0, 2**40)
 
 
 @attrs.frozen

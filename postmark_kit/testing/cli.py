@@ -20,6 +20,7 @@ from typing import Any
 import click
 import requests
 
+from ..settings import env
 from .server import FakePostmark
 
 
@@ -126,7 +127,7 @@ def _drop_none(**fields: Any) -> dict[str, Any]:
 @click.group()
 @click.option(
     "--control",
-    envvar="POSTMARK_FAKE_CONTROL",
+    envvar=env("POSTMARK_FAKE_CONTROL"),
     required=True,
     metavar="URL",
     help="The control API URL 'fake-server' printed (or set POSTMARK_FAKE_CONTROL).",
