@@ -9,7 +9,7 @@ A Flask app has no "closed" hook (``teardown_appcontext`` runs after every
 request), so the client is closed by :meth:`Postmark.close`, or else when the
 app is garbage-collected or the interpreter exits (a ``weakref.finalize``).
 
-Settings (declared once, in :data:`SETTINGS`)::
+Settings (declared once, in :mod:`postmark_kit.settings`; :data:`SETTINGS` lists them)::
 
     POSTMARK_SERVER_TOKEN     the server API token (required to send for real)
     POSTMARK_DEFAULT_SENDER   From for messages that give none
