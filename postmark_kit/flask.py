@@ -36,7 +36,7 @@ from .api.email import MAX_RECIPIENTS
 from .client import ServerClient
 from .errors import ClientValidationError
 from .models.email import Email, SendResult, TemplatedEmail
-from .settings import ConfigError, defaults, read
+from .settings import ConfigError, defaults, read, setting
 from .transport import DEFAULT_BASE_URL
 
 __all__ = ["EXTENSION_KEY", "SETTINGS", "ConfigError", "Postmark", "PostmarkState"]
@@ -124,6 +124,10 @@ class Postmark:
         """
         for key, default in SETTINGS.items():
             app.config.setdefault(key, default)
+        try:
+            setting("POSTMARK_SERVER_TOKEN").read(app.config)
+        except ConfigError as exc:  # a bad token is the client's error, as ServerClient's own
+            raise ClientValidationError(str(exc)) from None
         config = read(app.config, "flask")
         old = app.extensions.get(EXTENSION_KEY)
         if isinstance(old, PostmarkState):
