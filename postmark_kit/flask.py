@@ -9,7 +9,7 @@ A Flask app has no "closed" hook (``teardown_appcontext`` runs after every
 request), so the client is closed by :meth:`Postmark.close`, or else when the
 app is garbage-collected or the interpreter exits (a ``weakref.finalize``).
 
-Settings (declared once, in :data:`SETTINGS`)::
+Settings (declared once, in :mod:`postmark_kit.settings`; :data:`SETTINGS` lists them)::
 
     POSTMARK_SERVER_TOKEN     the server API token (required to send for real)
     POSTMARK_DEFAULT_SENDER   From for messages that give none
@@ -36,7 +36,7 @@ from .api.email import MAX_RECIPIENTS
 from .client import ServerClient
 from .errors import ClientValidationError
 from .models.email import Email, SendResult, TemplatedEmail
-from .settings import ConfigError, defaults, read
+from .settings import ConfigError, defaults, read, setting
 from .transport import DEFAULT_BASE_URL
 
 __all__ = ["EXTENSION_KEY", "SETTINGS", "ConfigError", "Postmark", "PostmarkState"]
@@ -124,6 +124,10 @@ class Postmark:
         """
         for key, default in SETTINGS.items():
             app.config.setdefault(key, default)
+        try:
+            setting("POSTMARK_SERVER_TOKEN").read(app.config)
+        except ConfigError as exc:  # a bad token is the client's error, as ServerClient's own
+            raise ClientValidationError(str(exc)) from None
         config = read(app.config, "flask")
         old = app.extensions.get(EXTENSION_KEY)
         if isinstance(old, PostmarkState):
