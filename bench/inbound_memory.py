@@ -158,7 +158,9 @@ def bench_inbound_memory(quick: bool = False) -> list[Result]:
         ours = f"python {python:.2f}x, RSS {rss:.2f}x"
         note = "" if ok else "a request was not answered 200 (or not run by the worker)"
         if mode == "journal-worker":  # the requests and, meanwhile, the worker's plugins
-            results.append(Result(f"inbound memory: {label}", ours, "-", None, "reported", None))
+            results.append(
+                Result(f"inbound memory: {label}", ours, "-", None, "reported", None, note)
+            )
             continue
         limit = rss_limit(mode, concurrent)
         results.append(
