@@ -627,8 +627,14 @@ class WebhookJournal:
 
     # -- the worker side -------------------------------------------------------
 
-    def claim(self, owner: str, *, limit: int, lease: float) -> list[JournalEntry]:
+    def claim(
+        self, owner: str, *, limit: int, lease: float, large_bodies: bool = True
+    ) -> list[JournalEntry]:
         """Take up to ``limit`` due events for ``owner`` (oldest first).
+
+        ``large_bodies=False`` leaves out bodies over 256 KiB (their entries'
+        ``body`` is empty; :meth:`get` reads them): a worker then holds one
+        40 MB inbound message at a time, not a batch of them.
 
         Events ``owner`` itself still holds are taken again: it claims only
         once done with its last batch, so those are rounds it could not record
@@ -640,9 +646,10 @@ class WebhookJournal:
         """
         clock = self.clock
         now, mono, boot = clock.time(), clock.monotonic(), clock.boot
+        columns = self._columns if large_bodies else _ENTRY_COLUMNS_V1
         with self._transaction():
             rows = self._db.execute(
-                f"SELECT {self._columns} FROM journal"  # noqa: S608
+                f"SELECT {columns} FROM journal"  # noqa: S608
                 " WHERE state = 'pending'"
                 " AND (CASE WHEN boot = :boot AND due_mono IS NOT NULL"
                 " THEN due_mono <= :mono ELSE due <= :now END)"
@@ -1336,7 +1343,7 @@ class JournalDispatcher:
         deadline = time.monotonic() + timeout
         done = 0
         while time.monotonic() < deadline:
-            batch = journal.claim(owner, limit=32, lease=self.settings.lease)
+            batch = journal.claim(owner, limit=32, lease=self.settings.lease, large_bodies=False)
             if not batch:
                 break
             for entry in batch:
@@ -1349,7 +1356,9 @@ class JournalDispatcher:
         last_prune = last_checkpoint = 0.0
         while not self._stop.is_set():
             try:
-                batch = journal.claim(self._owner, limit=32, lease=self.settings.lease)
+                batch = journal.claim(
+                    self._owner, limit=32, lease=self.settings.lease, large_bodies=False
+                )
             except Exception:
                 log.exception("journal claim failed; retrying in %.1fs", self.settings.poll)
                 self._stop.wait(self.settings.poll)
@@ -1394,6 +1403,8 @@ class JournalDispatcher:
             if parsed is not None and parsed[1].dedupe_key == entry.dedupe_key:
                 event, webhook = parsed  # journaled by this process: parsed already
             else:
+                if not entry.body:  # claimed without its (large) body: read it now
+                    entry = journal.get(entry.id) or entry
                 webhook = entry.webhook()
                 event = parse_event(webhook.payload)
         except (ValueError, InvalidEventError, RecursionError) as exc:
