@@ -498,6 +498,11 @@ return false
 """
 
 
+def _unknown_command(exc: redis.ResponseError) -> bool:
+    """Redis does not know the command (too old, or renamed away)."""
+    return "unknown command" in str(exc).lower()
+
+
 class _Channel(_KombuRedisChannel):
     """kombu's channel, taking tasks so that a reply Redis never sends loses none.
 
@@ -565,6 +570,8 @@ class _Channel(_KombuRedisChannel):
             except redis.exceptions.OutOfMemoryError:
                 self._wait_refused = True
             except redis.ResponseError as exc:
+                if not _unknown_command(exc):
+                    raise
                 log.warning(
                     "the broker refused BLMOVE (%s): tasks are taken with BRPOP, and one "
                     "taken as Redis stops or a connection drops can be lost",
@@ -606,7 +613,7 @@ class _Channel(_KombuRedisChannel):
         except redis.exceptions.OutOfMemoryError:
             return None  # nothing was taken: RPOP is the script's first write
         except redis.ResponseError as exc:
-            if "unknown command" not in str(exc).lower() and "noscript" not in str(exc).lower():
+            if not _unknown_command(exc):
                 raise
             log.warning(
                 "the broker refused scripts (%s): tasks are taken with BRPOP, and one "
