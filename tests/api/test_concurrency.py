@@ -42,18 +42,30 @@ Handler = Callable[[str, str, bytes], tuple[int, dict[str, str], Any]]
 
 
 class Loopback:
-    """A threaded HTTP server on 127.0.0.1: counts requests and the most ever in flight."""
+    """A threaded HTTP server on 127.0.0.1: counts requests, connections and calls in flight.
+
+    ``arrivals`` holds, per request in arrival order, its body and how many
+    requests were in flight when it arrived (itself included); ``connections``
+    the client addresses of the sockets accepted (one per TCP connection).
+    """
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.lock = threading.Lock()
         self.requests: list[str] = []
+        self.arrivals: list[tuple[bytes, int]] = []
+        self.connections: list[tuple[str, int]] = []
         self.in_flight = 0
         self.max_in_flight = 0
         outer = self
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with outer.lock:
+                    outer.connections.append(self.client_address)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -62,6 +74,7 @@ class Loopback:
                     outer.requests.append(self.path)
                     outer.in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                    outer.arrivals.append((body or self.path.encode(), outer.in_flight))
                 try:
                     status, headers, data = outer.handler(self.command, self.path, body)
                 finally:
@@ -360,28 +373,43 @@ def test_batch_results_in_input_order_and_each_chunk_posted_once(make_client) ->
 
 
 def test_partial_batch_failure_reports_exactly_what_was_sent(make_client) -> None:
+    """Chunk k=3 fails at concurrency c=3: at most k + c chunks posted, reported exactly."""
     posted: list[list[str]] = []
+    k, c = 3, 3
 
     def fail(to: list[str]) -> int | None:
-        return 500 if "r300@example.com" in to else None  # the fourth chunk of 100
+        if "r300@example.com" in to:  # the fourth chunk of 100 answers 500 at once
+            return 500
+        if int(to[0][1:].split("@")[0]) > 300:
+            # Chunks after it answer later, so the failure is what the client sees first.
+            threading.Event().wait(0.3)
+        return None
 
     with Loopback(batch_handler(posted, fail)) as srv:
         client = make_client(srv.url)
         with pytest.raises(BatchSendError) as info:
-            client.email.send_batch(emails(2_000), chunk_size=100, concurrency=3)
+            client.email.send_batch(emails(2_000), chunk_size=100, concurrency=c)
     err = info.value
-    accepted = {p[0] for p in posted if "r300@example.com" not in p}
-    # Every chunk the server accepted is reported sent, with its results; nothing else is.
-    assert {c.results[0].to for c in err.sent if c.results} == accepted
-    for c in err.sent:
-        assert [r.to for r in c.results or []] == [
-            f"r{i}@example.com" for i in range(c.start, c.stop)
+    # Stop submitting on failure: the k chunks before it, itself, and at most c - 1
+    # already in flight beside it.
+    assert k + 1 <= len(posted) <= k + c
+    assert srv.max_in_flight <= c
+    spans = {(int(p[0][1:].split("@")[0]), int(p[0][1:].split("@")[0]) + len(p)) for p in posted}
+    assert len(spans) == len(posted)  # no chunk posted twice
+    # sent / failed / not sent partition the chunks exactly: sent = posted and
+    # accepted, failed = posted and refused, not sent = everything never posted.
+    assert {(ch.start, ch.stop) for ch in err.sent} == spans - {(300, 400)}
+    assert [(ch.start, ch.stop) for ch in err.failed] == [(300, 400)]
+    first_unposted = max(stop for _start, stop in spans)
+    assert [(ch.start, ch.stop) for ch in err.not_sent] == [(first_unposted, None)]
+    assert all(ch.error is None for ch in err.sent) and err.failed[0].results is None
+    for ch in err.sent:
+        assert [r.to for r in ch.results or []] == [
+            f"r{i}@example.com" for i in range(ch.start, ch.stop)
         ]
-    assert [(c.start, c.stop) for c in err.failed] == [(300, 400)]
     assert err.error.status_code == 500  # type: ignore[attr-defined]
-    # The 500 was not repeated (it may have been sent), and submitting stopped.
+    # The 500 was not repeated (it may have been sent).
     assert sum("r300@example.com" in p for p in posted) == 1
-    assert len(posted) < 20
     covered = sorted(
         [(c.start, c.stop) for c in err.sent + err.failed]
         + [(c.start, c.stop or 2_000) for c in err.not_sent]
@@ -400,13 +428,22 @@ def test_partial_batch_failure_reports_exactly_what_was_sent(make_client) -> Non
 def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> None:
     posted: list[list[str]] = []
     limited = [False]
+    retried = threading.Event()
     lock = threading.Lock()
 
     def fail(to: list[str]) -> int | None:
         with lock:
-            if to[0] == "r200@example.com" and not limited[0]:
-                limited[0] = True
-                return 429
+            if to[0] == "r200@example.com":
+                if not limited[0]:
+                    limited[0] = True
+                    return 429
+                retried.set()
+        if not retried.is_set():
+            # The chunks sent beside the limited one wait for its retry: every
+            # chunk submitted after that was submitted knowing of the 429.
+            assert retried.wait(10)
+        else:
+            threading.Event().wait(0.05)  # room for the calls to overlap
         return None
 
     inner = batch_handler(posted, fail)
@@ -429,6 +466,46 @@ def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> Non
     firsts = [p[0] for p in posted]
     assert firsts.count("r200@example.com") == 2
     assert len(firsts) == 11
+    # Before the 429 four chunks were in flight; from its retry on, at most 4 // 2.
+    assert srv.max_in_flight == 4
+    retry = [i for i, (body, _n) in enumerate(srv.arrivals) if b"r200@example.com" in body][1]
+    after = [n for _body, n in srv.arrivals[retry + 1 :]]
+    assert len(after) >= 5 and max(after) <= 2, after
+
+
+def test_stream_429_backs_off_together_and_halves_concurrency(make_client) -> None:
+    records, times = outbound_dataset(3_000, seed=13)
+    fake = FakeSearch(records, times, "Messages")
+    inner = search(fake, "/messages/outbound")
+    limited = [False]
+    retried = threading.Event()
+    lock = threading.Lock()
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        if "offset=200&" in target + "&":
+            with lock:
+                if not limited[0]:
+                    limited[0] = True
+                    return 429, {"Retry-After": "2"}, {"ErrorCode": 0, "Message": "slow down"}
+            retried.set()
+        elif "offset=0&" not in target + "&":
+            if not retried.is_set():
+                assert retried.wait(10)  # pages fetched beside the limited one wait
+            else:
+                threading.Event().wait(0.05)  # room for the fetches to overlap
+        return inner(method, target, body)
+
+    slept: list[float] = []
+    with Loopback(handle) as srv:
+        client = make_client(srv.url, retries=RetryPolicy(max_retries=3, sleep=slept.append))
+        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=100)]
+        assert client._transport.throttle.rate_limited == 1
+    assert got == [r["MessageID"] for r in records]
+    assert slept and slept[0] == 2.0
+    assert srv.max_in_flight == 4  # the first pages went four at a time
+    retry = [i for i, (path, _n) in enumerate(srv.arrivals) if b"offset=200&" in path + b"&"][1]
+    after = [n for _path, n in srv.arrivals[retry + 1 :]]
+    assert len(after) >= 20 and max(after) <= 2, after
 
 
 def test_throttle_pauses_every_thread_and_limits_halve() -> None:
