@@ -6,9 +6,11 @@ sender signatures, template push, data removals).  Each owns one pooled
 ``requests.Session``; close it with :meth:`close` or a ``with`` block.
 
 A client is safe to share between threads: calls keep no per-call state on
-it, its pool holds up to ``MAX_CONCURRENCY`` (8) connections, and a 429 seen by
-any thread makes every thread wait (``transport.throttle``).  Create one per
-process and reuse it; do not create one per request.
+it, its pool keeps up to ``POOL_SIZE`` (32) connections open for reuse (8
+threads each walking or sending at the default concurrency of 4; beyond that,
+extra connections are closed after use), and a 429 seen by any thread makes
+every thread wait (``transport.throttle``).  Create one per process and reuse
+it; do not create one per request.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from .errors import ClientValidationError
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "MAX_CONCURRENCY",
+    "POOL_SIZE",
     "Limit",
     "Throttle",
     "check_concurrency",
@@ -25,8 +26,13 @@ __all__ = [
 
 #: Calls in flight per ``stream()`` / ``send_batch()`` unless told otherwise.
 DEFAULT_CONCURRENCY = 4
-#: The most any run may use (and the size of a client's connection pool).
+#: The most any run may use.
 MAX_CONCURRENCY = 8
+#: Connections a client keeps open for reuse: room for 8 threads sharing it,
+#: each running a walk or batch at the default concurrency.  More calls at once
+#: still work, but the extra connections are closed after use (urllib3 warns
+#: "Connection pool is full"), so each such call pays a new handshake.
+POOL_SIZE = 8 * DEFAULT_CONCURRENCY
 
 
 def check_concurrency(concurrency: int) -> int:

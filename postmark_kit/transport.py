@@ -26,7 +26,7 @@ import urllib3.exceptions
 
 from . import errors
 from ._version import __version__
-from .concurrency import MAX_CONCURRENCY, Throttle
+from .concurrency import POOL_SIZE, Throttle
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "Transport"]
 
@@ -199,12 +199,11 @@ class Transport:
         self.retry_policy = retries
         self._owns_session = session is None
         if session is None:
-            # One long-lived pool, big enough for the most concurrent run
-            # (requests' default keeps 10, but say so rather than rely on it).
+            # One long-lived pool, big enough for several threads each running
+            # a concurrent walk or batch (requests' default keeps 10: a full
+            # pool closes every connection beyond it after one call).
             session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=2, pool_maxsize=MAX_CONCURRENCY
-            )
+            adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from postmark_kit import BatchSendError, ClientValidationError, Email, ServerClient
-from postmark_kit.concurrency import MAX_CONCURRENCY, Limit, Throttle
+from postmark_kit.concurrency import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, Limit, Throttle
 from postmark_kit.errors import RateLimitError
 from postmark_kit.transport import RetryPolicy
 from tests.api.test_pagination import FakeSearch, outbound_dataset, postmark_time, timeline
@@ -616,3 +616,79 @@ def test_the_page_giving_the_next_bound_is_fetched_early(make_client) -> None:
     # And the second window's first page is asked before the first window is drained.
     second = [i for i, (o, narrowed) in enumerate(asked) if o == "0" and narrowed]
     assert second and second[0] < len(asked) - 1
+
+
+# --- connection reuse -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_walk_opens_at_most_n_connections(make_client, concurrency: int) -> None:
+    """41 pages at concurrency N: every page on one of at most N pooled connections."""
+    records, times = outbound_dataset(4_100, seed=14)
+    fake = FakeSearch(records, times, "Messages")
+    with Loopback(search(fake, "/messages/outbound")) as srv:
+        client = make_client(srv.url)
+        got = [m.message_id for m in client.outbound.stream(concurrency=concurrency, page_size=100)]
+        assert len(srv.requests) >= 40
+    assert got == [r["MessageID"] for r in records]
+    assert 1 <= len(srv.connections) <= concurrency, srv.connections
+
+
+def test_sequential_calls_reuse_one_connection(make_client) -> None:
+    records, times = outbound_dataset(50, seed=15)
+    posted: list[list[str]] = []
+    batch = batch_handler(posted)
+    inner = search(FakeSearch(records, times, "Messages"), "/messages/outbound")
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        return (batch if method == "POST" else inner)(method, target, body)
+
+    with Loopback(handle) as srv:
+        client = make_client(srv.url)
+        for _ in range(10):
+            assert client.outbound.list(count=10).total == 50
+        client.email.send_batch(emails(30), chunk_size=10, concurrency=1)
+        assert len(srv.requests) == 13
+    assert len(srv.connections) == 1
+
+
+def test_threads_sharing_a_client_keep_their_connections(make_client, caplog) -> None:
+    """8 threads walking at the default concurrency (4): up to 32 calls at once.
+
+    Every connection the client opens goes back to its pool for reuse: none is
+    discarded with urllib3's "Connection pool is full" warning.
+    """
+    records, times = outbound_dataset(2_000, seed=16)
+    fake = FakeSearch(records, times, "Messages")
+    inner = search(fake, "/messages/outbound")
+
+    def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        threading.Event().wait(0.01)  # room for the calls to overlap
+        return inner(method, target, body)
+
+    errors: list[BaseException] = []
+    expected = [r["MessageID"] for r in records]
+    caplog.set_level("WARNING", logger="urllib3")
+    with Loopback(handle) as srv:
+        client = make_client(srv.url)
+        start = threading.Barrier(8, timeout=10)
+
+        def work() -> None:
+            try:
+                start.wait()
+                for _ in range(2):
+                    got = [m.message_id for m in client.outbound.stream(page_size=100)]
+                    assert got == expected
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert srv.max_in_flight <= 8 * DEFAULT_CONCURRENCY
+    # Each connection was reused: far fewer than the 320 requests.
+    assert len(srv.connections) <= 8 * DEFAULT_CONCURRENCY, len(srv.connections)
