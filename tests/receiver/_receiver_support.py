@@ -22,6 +22,9 @@ WEBHOOK = "/postmark/webhook"
 KINDS = ("bounce", "delivery", "open", "click", "spam_complaint", "subscription_change", "inbound")
 AUTH = ("postmark", "s3cret-pass")
 AUTH_CONFIG = {"POSTMARK_WEBHOOK_USERNAME": AUTH[0], "POSTMARK_WEBHOOK_PASSWORD": AUTH[1]}
+#: How docs/celery.md requires Redis to run (AOF, fsync every second, no eviction):
+#: every test's redis-server uses it.
+DURABLE = ("--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
 
 
 class Recorder:

@@ -25,7 +25,7 @@ from postmark_kit.receiver import PostmarkReceiver, Webhook, worker_state
 from postmark_kit.receiver.journal import JournalDispatcher
 from tests.conftest import load_webhook
 from tests.receiver import _host_app
-from tests.receiver._receiver_support import AUTH_CONFIG, clean_env, post  # noqa: F401
+from tests.receiver._receiver_support import AUTH_CONFIG, DURABLE, clean_env, post  # noqa: F401
 
 BOUNCE = load_webhook("bounce")
 REPLAY = ("events", "replay", "--journal")
@@ -247,7 +247,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
-            *("--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))),
+            *(*DURABLE, "--dir", str(tmp_path_factory.mktemp("redis"))),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -270,8 +270,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_celery_task_runs_the_host_apps_plugins_in_its_context(redis_url: str) -> None:
-    from postmark_kit.receiver.celery_dispatch import TASK_NAME, make_celery, webhook_message
+    import redis
+
+    from postmark_kit.receiver.celery_dispatch import (
+        TASK_NAME,
+        make_celery,
+        redis_durability_problems,
+        webhook_message,
+    )
+
+    with redis.Redis.from_url(redis_url, socket_timeout=5) as conn:
+        assert redis_durability_problems(conn) == []  # Redis as docs/celery.md requires it
 
     _host_app.SEEN.clear()
     celery_app = make_celery(

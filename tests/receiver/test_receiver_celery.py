@@ -25,6 +25,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import load_webhook
+from tests.receiver._receiver_support import DURABLE
 
 pytest.importorskip("celery", reason="celery is not installed (pip install -e '.[celery]')")
 if shutil.which("redis-server") is None:
@@ -65,10 +66,6 @@ def wait_for(what: str, cond: Callable[[], Any], timeout: float = WAIT) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-#: How docs/celery.md requires Redis to run (AOF, fsync every second, no eviction).
-DURABLE = ("--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
 
 
 class RedisServer:
