@@ -461,27 +461,24 @@ class WebhookJournal:
         hooks = {r[1] for r in self._db.execute("PRAGMA table_info(deliveries)")}
         if "due_mono" in columns and "hook" in hooks:
             return
-        self._begin()
-        try:
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(journal)")}
+        # From __init__: nobody else holds self._lock yet; BEGIN IMMEDIATE
+        # serialises processes opening the same file at once.
+        with self._transaction() as db:
+            columns = {r[1] for r in db.execute("PRAGMA table_info(journal)")}
             for name, kind in (("due_mono", "REAL"), ("claimed_mono", "REAL"), ("boot", "TEXT")):
                 if name not in columns:
-                    self._db.execute(f"ALTER TABLE journal ADD COLUMN {name} {kind}")
-            hooks = {r[1] for r in self._db.execute("PRAGMA table_info(deliveries)")}
+                    db.execute(f"ALTER TABLE journal ADD COLUMN {name} {kind}")
+            hooks = {r[1] for r in db.execute("PRAGMA table_info(deliveries)")}
             if "hook" not in hooks:
                 # Outcomes were kept per plugin: hook '' stands for all of its hooks.
-                self._db.execute("ALTER TABLE deliveries RENAME TO deliveries_v1")
-                self._db.execute(_DELIVERIES_TABLE)
-                self._db.execute(
+                db.execute("ALTER TABLE deliveries RENAME TO deliveries_v1")
+                db.execute(_DELIVERIES_TABLE)
+                db.execute(
                     "INSERT INTO deliveries (event_id, plugin, hook, state, attempts, due,"
                     " last_error, updated_at) SELECT event_id, plugin, '', state, attempts, due,"
                     " last_error, updated_at FROM deliveries_v1"
                 )
-                self._db.execute("DROP TABLE deliveries_v1")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                db.execute("DROP TABLE deliveries_v1")
 
     def _is_due(self, due: float, due_mono: float | None, boot: str | None) -> bool:
         if boot is not None and boot == self.clock.boot and due_mono is not None:
@@ -907,8 +904,9 @@ class WebhookJournal:
         """
         clock = self.clock
         now, mono, boot = clock.time(), clock.monotonic(), clock.boot
-        # A connection of its own: a long-lived one answers from its page cache
-        # and would not notice the file being damaged underneath it.
+        # Not _transaction(), which uses the long-lived connection: a connection of
+        # its own (a long-lived one answers from its page cache and would not
+        # notice the file being damaged underneath it).
         db = sqlite3.connect(
             f"file:{urllib.parse.quote(self.path)}?mode=rw",
             uri=True,
@@ -982,6 +980,8 @@ class WebhookJournal:
                     self.path, timeout=0, check_same_thread=False, isolation_level=None
                 )
                 self._checkpointer.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
+            # Not _transaction(): the write lock is held only to keep writers off
+            # while the checkpointer (its own connection) copies; nothing to commit.
             self._begin()
             try:
                 # Another connection's automatic checkpoint may still be running
