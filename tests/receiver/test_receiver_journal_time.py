@@ -237,6 +237,8 @@ time.sleep(0.5)
 sizes = [os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)]
 resource.setrlimit(resource.RLIMIT_FSIZE, (max(sizes) + 8192, resource.RLIM_INFINITY))
 out["full"] = [send(n) for n in range(10, 16)]
+health = client.get("/postmark/health")
+out["full_health"] = [health.status_code, health.mimetype, health.get_json(silent=True)]
 resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 out["freed"] = [send(n) for n in range(20, 26)]
 deadline = time.monotonic() + 20
@@ -267,6 +269,10 @@ def test_the_receiver_recovers_after_the_disk_frees_up(tmp_path: Path) -> None:
     print(f"\n{out}")
     assert out["before"] == [200, 200, 200]
     assert 503 in out["full"]  # refused while full: Postmark retries them
+    # /health says so while the disk is full: 503 with a JSON reason.
+    status, mimetype, body = out["full_health"]
+    assert (status, mimetype) == (503, "application/json"), out["full_health"]
+    assert body["ok"] is False and "journal is not usable" in body["error"], body
     assert out["freed"] == [200] * 6  # no restart
     assert out["health"]["ok"] is True and out["health"]["pending"] == 0
     accepted = [10 + i for i, status in enumerate(out["full"]) if status == 200]
