@@ -329,6 +329,8 @@ class _Outcome:
     dead: dict[tuple[str, str], str] = attrs.field(factory=dict)
     #: The event's first round: nothing recorded for it yet.
     first: bool = False
+    #: The event's ``replays`` when the round was claimed (``None``: unknown).
+    replays: int | None = None
 
 
 _APPEND = (
@@ -720,6 +722,7 @@ class WebhookJournal:
         settings: JournalSettings,
         first: bool = False,
         dead: Mapping[tuple[str, str], str] | None = None,
+        replays: int | None = None,
     ) -> str:
         """Record one round of plugin calls and reschedule or close the event.
 
@@ -730,6 +733,10 @@ class WebhookJournal:
         and ``failed`` also takes the older ``plugin -> (hook, error)`` form.
         Returns the event's new state: ``pending`` (a retry is due later),
         ``done`` or ``dead``.
+
+        ``replays``: the entry's ``replays`` when this round was claimed.  An
+        operator's replay since then (the event was in hand) makes this
+        round's failures due now instead of after their backoff.
         """
         done_keys = tuple(k if isinstance(k, tuple) else (k, "") for k in succeeded)
         fail_keys: dict[tuple[str, str], str] = {}
@@ -738,7 +745,7 @@ class WebhookJournal:
                 fail_keys[key] = value
             elif isinstance(key, str) and isinstance(value, tuple):
                 fail_keys[(key, value[0])] = value[1]
-        outcome = _Outcome(event_id, done_keys, fail_keys, dict(dead or {}), first)
+        outcome = _Outcome(event_id, done_keys, fail_keys, dict(dead or {}), first, replays)
         with self._transaction():
             state = self._finish_one(outcome, settings)
         return state
@@ -778,6 +785,11 @@ class WebhookJournal:
                 " attempts = excluded.attempts, updated_at = excluded.updated_at",
                 (event_id, key[0], key[1], attempts_of(key) + 1, now, now),
             )
+        replayed = False
+        if outcome.replays is not None and outcome.failed:
+            row = self._db.execute("SELECT replays FROM journal WHERE id = ?", (event_id,))
+            now_replays = row.fetchone()
+            replayed = now_replays is not None and now_replays[0] > outcome.replays
         failures = [(k, e, False) for k, e in outcome.failed.items()]
         failures += [(k, e, True) for k, e in outcome.dead.items()]
         for key, error, forced in failures:
@@ -785,7 +797,8 @@ class WebhookJournal:
                 touched.add(key[0])
             attempts = attempts_of(key) + (0 if forced else 1)
             dead = forced or attempts >= settings.max_attempts
-            delay = 0.0 if dead else settings.backoff(attempts)
+            # Replayed while in hand: the operator asked for it to run again now.
+            delay = 0.0 if dead or replayed else settings.backoff(attempts)
             self._db.execute(
                 "INSERT INTO deliveries (event_id, plugin, hook, state, attempts, due,"
                 " last_error, updated_at, due_mono, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -1398,6 +1411,7 @@ class JournalDispatcher:
             log.exception("could not release journal claims")
 
     def _process(self, journal: WebhookJournal, entry: JournalEntry) -> None:
+        claimed_replays = entry.replays  # as claimed: a replay from now on is seen by finish
         parsed = self._parsed.pop(entry.id, None)
         try:
             if parsed is not None and parsed[1].dedupe_key == entry.dedupe_key:
@@ -1472,6 +1486,7 @@ class JournalDispatcher:
             settings=self.settings,
             first=not entry.rounds,
             dead=orphans,
+            replays=claimed_replays,
         )
         if state == "dead" or orphans:
             self._log_dead(entry, {**failed, **orphans})

@@ -164,6 +164,54 @@ def test_replaying_twice_or_while_pending_reruns_only_what_failed(
     assert dispatcher_of(second).journal.dead_letters() == []
 
 
+class ReplaysMidRound(Counting):
+    """Its first ``postmark_bounce`` is where an operator replays the event, then it fails.
+
+    Meanwhile a second worker (another connection to the journal) tries to
+    claim the event: it must find nothing, the event is in hand.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__("flaky", fail_bounce=1)
+        self.path = path
+        self.replayed: list[int] = []
+        self.second_worker_got: list[int] = []
+
+    @hookimpl
+    def postmark_bounce(self) -> None:
+        if self.bounce_calls == 0:
+            operator = WebhookJournal(self.path, create=False)
+            try:
+                self.replayed = operator.replay([1])
+                claimed = operator.claim("second-worker", limit=10, lease=300)
+                self.second_worker_got = [e.id for e in claimed]
+            finally:
+                operator.close()
+        super().postmark_bounce()
+
+
+def test_replaying_an_event_in_flight_reruns_the_failed_hook_now(
+    make_app: Any, tmp_path: Path
+) -> None:
+    # Before: the round in hand recorded its failure with the full backoff (an
+    # hour here), overwriting the replay that came in meanwhile: the operator's
+    # replay did nothing until the backoff ran out.
+    path = str(tmp_path / "journal.sqlite3")
+    flaky, steady = ReplaysMidRound(path), Counting("steady")
+    app = journaled(make_app, tmp_path, plugins=[flaky, steady], POSTMARK_JOURNAL_RETRY_BASE=3600)
+    post(app.test_client(), BOUNCE)
+    dispatcher = dispatcher_of(app)
+    # The round (replayed mid-way, flaky's bounce fails), then at once the rerun:
+    # the replay made the failed hook due now, not after the hour of backoff.
+    assert dispatcher.drain() == 2
+    assert flaky.replayed == [1]
+    assert flaky.second_worker_got == []  # nobody else took the event while it was in hand
+    assert journal_state(app) == "done"
+    assert (flaky.bounce_calls, flaky.event_calls) == (2, 1)
+    assert (steady.bounce_calls, steady.event_calls) == (1, 1)  # what succeeded ran once
+    assert dispatcher.journal.dead_letters() == []
+
+
 def test_a_plugin_removed_with_a_pending_retry_is_dead_lettered_not_spun_on(
     make_app: Any, tmp_path: Path
 ) -> None:
