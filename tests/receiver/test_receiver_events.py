@@ -261,3 +261,74 @@ def test_dedupe_keys_without_trace_id() -> None:
     )
     assert len(set(keys.values())) == len(KINDS)
     assert dedupe_key(parse_event(load_webhook("open")), "abc") == "trace:abc"
+
+
+# -- one pass over a webhook body (issue 15) ---------------------------------------------
+
+#: Values that must keep their format (enums, dates): left ASCII.
+_FORMATTED = {"RecordType", "Type", "BouncedAt", "Date", "MessageStream", "ContentType"}
+
+
+def _accented(value: Any, key: str | None = None) -> Any:
+    """``value`` with every free-text string made non-ASCII (so the Unicode check sees it)."""
+    if isinstance(value, dict):
+        return {k: _accented(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_accented(v, key) for v in value]
+    if isinstance(value, str) and key not in _FORMATTED:
+        return value + " \u00e9t\u00e9"
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    """Every non-ASCII string in ``value``: keys and values, as often as they occur."""
+    if isinstance(value, dict):
+        out = [k for k in value if not k.isascii()]
+        for v in value.values():
+            out += _strings(v)
+        return out
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) and not value.isascii() else []
+
+
+@pytest.mark.parametrize("kind", ["bounce", "inbound"])
+def test_a_webhook_body_is_walked_once(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation and structuring are one pass: no shape check or type check walks it first.
+
+    Every non-ASCII string (each field, list item, metadata value, unknown key)
+    reaches the Unicode check exactly once, and the generic JSON walk is never
+    run over the whole body, nor twice over any part of it.
+    """
+    import postmark_kit.convert as convert_module
+    import postmark_kit.events as events_module
+
+    payload = _accented(load_webhook(kind))
+    # Unknown fields (kept in ``extra``), nested, with a non-ASCII key too.
+    payload["Zus\u00e4tzlich"] = {"Gr\u00f6\u00dfe": ["\u00fc", {"tief": "\u00df"}]}
+    if kind == "bounce":
+        payload["Metadata"] = {"Kunde": "M\u00fcller", "plain": "ascii"}
+    checked: list[str] = []
+    walked: list[int] = []
+    real_unicode, real_check = convert_module._unicode, convert_module.check_json
+
+    def spy_unicode(value: str) -> str:
+        checked.append(value)
+        return real_unicode(value)
+
+    def spy_check(value: Any, depth: int = 1) -> Any:
+        if isinstance(value, dict | list):
+            walked.append(id(value))
+        return real_check(value, depth)
+
+    monkeypatch.setattr(convert_module, "_unicode", spy_unicode)
+    monkeypatch.setattr(convert_module, "check_json", spy_check)
+    monkeypatch.setattr(events_module, "check_json", spy_check)
+    event = parse_event(payload)
+
+    assert event.extra["Zus\u00e4tzlich"] == payload["Zus\u00e4tzlich"]
+    expected = _strings(payload)
+    assert len(expected) > 10
+    assert sorted(checked) == sorted(expected)  # each string checked once, none skipped
+    assert id(payload) not in walked  # no generic walk of the whole body
+    assert len(walked) == len(set(walked))  # nor of any part of it twice
