@@ -221,9 +221,11 @@ class EventStore:
     def add(self, event: Event, webhook: Webhook) -> bool:
         """Store ``event``; ``False`` when its dedupe key is already there (a retry)."""
         size = webhook.body_size
-        raw: str | int = webhook.text if size else json.dumps(webhook.payload)
+        raw: str | int
         if size > _RAW_IN_PIECES:
             raw = size  # written into the row below, in pieces
+        else:
+            raw = webhook.text if size else json.dumps(webhook.payload)
         record_type = getattr(event, "record_type", None)
         if record_type is None and webhook.kind == "inbound":
             record_type = "Inbound"

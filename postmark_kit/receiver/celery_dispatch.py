@@ -367,10 +367,10 @@ def webhook_message(webhook: Webhook) -> dict[str, Any]:
 
 def message_webhook(message: Mapping[str, Any]) -> tuple[Event, Webhook]:
     """The typed event and the :class:`Webhook` a task message stands for."""
-    if "body" in message:
-        body = str(message["body"]).encode("utf-8")
-    else:
-        body = base64.b64decode(message["body_b64"])
+    # Held as text, as the receiver holds it (bytes only for a body that is not UTF-8).
+    body: bytes | str = (
+        str(message["body"]) if "body" in message else base64.b64decode(message["body_b64"])
+    )
     payload = json.loads(body)
     event = parse_event(payload)
     webhook = Webhook(
