@@ -382,7 +382,7 @@ def test_partial_batch_failure_reports_exactly_what_was_sent(make_client) -> Non
             return 500
         if int(to[0][1:].split("@")[0]) > 300:
             # Chunks after it answer later, so the failure is what the client sees first.
-            threading.Event().wait(0.3)
+            threading.Event().wait(0.5)
         return None
 
     with Loopback(batch_handler(posted, fail)) as srv:
