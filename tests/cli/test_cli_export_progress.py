@@ -34,6 +34,7 @@ def fake() -> FakePostmark:
         yield server
 
 
+@pytest.mark.slow  # a CLI subprocess on a pseudo-terminal
 def test_progress_redraws_are_throttled_on_a_terminal(fake: FakePostmark, tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
     primary, secondary = pty.openpty()
