@@ -528,6 +528,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
     assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
 
 
+@pytest.mark.slow  # a concurrent walk past the 10,000 window (10,700 records)
 def test_the_page_giving_the_next_bound_is_fetched_early(make_client) -> None:
     records, times = outbound_dataset(10_700, seed=12)
     fake = FakeSearch(records, times, "Messages")
