@@ -265,6 +265,7 @@ def guarded(make_app: Any) -> tuple[Any, Recorder]:
     return make_app(plugins=[recorder]).test_client(), recorder
 
 
+@pytest.mark.slow  # fuzzing, 100 examples (the header tests above stay in the inner loop)
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -280,6 +281,7 @@ def test_arbitrary_authorization_headers(guarded: tuple[Any, Recorder], header: 
     _refused(response, recorder)
 
 
+@pytest.mark.slow  # fuzzing, 100 examples (the credential tests above stay in the inner loop)
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -566,6 +566,7 @@ def test_nesting_up_to_the_limit_is_fine(client: Any, recorder: Recorder) -> Non
     _check(_send(client, recorder, body), recorder, expect=200)
 
 
+@pytest.mark.slow  # fuzzing, 60 examples (test_deep_nesting_is_a_4xx stays in the inner loop)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -603,6 +604,7 @@ def test_huge_strings(roomy: Any, recorder: Recorder) -> None:
     assert recorder.calls[0][3].retries_remaining is None
 
 
+@pytest.mark.slow  # fuzzing with strings up to 1 MB, 40 examples
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
