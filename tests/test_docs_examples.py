@@ -82,7 +82,8 @@ def _responder(op: dict[str, Any]) -> Any:
 @functools.cache
 def _operations() -> tuple[dict[str, Any], ...]:
     """The catalog, parsed once for every page (read only)."""
-    operations = yaml.safe_load(CATALOG.read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there: 5x faster
+    operations = yaml.load(CATALOG.read_text(), Loader=loader)  # noqa: S506
     # requests-mock tries the latest registration first: literal paths
     # (/templates/validate) must win over placeholders (/templates/{id}).
     return tuple(sorted(operations, key=lambda op: "{" not in op["path"]))
