@@ -8,6 +8,7 @@ top level or inside a function (a lazy import is still a dependency); only
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *(node.module.split(".") if node.module else [])])
 
 
+@functools.cache  # parsed once for both tests of a package
 def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
     """module -> {(imported module, name used from it or None)} within ``package``.
 

@@ -30,6 +30,7 @@ def test_import_postmark_kit_loads_no_flask_pluggy_or_click() -> None:
     assert _loaded_after("import postmark_kit") == set()
 
 
+@pytest.mark.slow  # a fresh interpreter; the first test stays in the inner loop
 def test_the_client_and_its_models_load_no_flask_pluggy_or_click() -> None:
     code = (
         "from postmark_kit import ServerClient, Email, events\n"
@@ -39,16 +40,19 @@ def test_the_client_and_its_models_load_no_flask_pluggy_or_click() -> None:
     assert _loaded_after(code) == set()
 
 
+@pytest.mark.slow  # a fresh interpreter; the first test stays in the inner loop
 def test_hookimpl_is_still_importable_from_the_package() -> None:
     assert _loaded_after("from postmark_kit import hookimpl") == {"pluggy"}
 
 
+@pytest.mark.slow  # a fresh interpreter; the first test stays in the inner loop
 def test_the_pytest_plugin_loads_no_flask_until_a_fixture_is_used() -> None:
     # pytest itself brings pluggy.
     assert _loaded_after("import postmark_kit.testing.pytest_plugin") <= {"pluggy"}
     assert "flask" in _loaded_after("from postmark_kit.testing import FakePostmark")
 
 
+@pytest.mark.slow  # a fresh interpreter; the first test stays in the inner loop
 def test_a_cli_command_that_needs_no_receiver_loads_no_flask() -> None:
     code = (
         "from postmark_kit.cli import main\n"

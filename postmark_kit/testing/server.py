@@ -13,6 +13,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from .hooks import DEFAULT_TIME_SCALE, Delivery, WebhookDispatcher
 from .simulator import SimulatorState, create_app
 
+#: How often the serving threads check for ``stop()``: socketserver's 0.5 s default
+#: made every stop (each test's simulator) wait up to half a second.
+_POLL = 0.05
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -90,7 +94,10 @@ class FakePostmark:
                 request_handler=None if self.log_requests else _QuietHandler,
             )
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="fake-postmark", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": _POLL},
+                name="fake-postmark",
+                daemon=True,
             )
             self._thread.start()
         if self.control_port is not None and self._control is None:
@@ -105,7 +112,10 @@ class FakePostmark:
                 request_handler=None if self.log_requests else _QuietHandler,
             )
             self._control_thread = threading.Thread(
-                target=self._control.serve_forever, name="fake-postmark-control", daemon=True
+                target=self._control.serve_forever,
+                kwargs={"poll_interval": _POLL},
+                name="fake-postmark-control",
+                daemon=True,
             )
             self._control_thread.start()
         return self

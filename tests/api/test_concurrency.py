@@ -97,7 +97,9 @@ class Loopback:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> Loopback:
         self.thread.start()
@@ -143,6 +145,7 @@ def make_client() -> Iterator[Callable[..., ServerClient]]:
 # --- walks ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # concurrent walks past the 10,000 window (10,700 to 25,000 records)
 def test_concurrent_walk_past_two_windows_with_mail_arriving(make_client) -> None:
     """25,000 messages, mail arriving all through the walk: in order, no duplicate, no gap."""
     records, times = outbound_dataset(25_000, seed=3)
@@ -190,6 +193,7 @@ def test_mail_arriving_in_the_frozen_second_leaves_no_gap(make_client) -> None:
     assert original == [f"m-{i:05d}" for i in range(3_000)]
 
 
+@pytest.mark.slow  # concurrent walks past the 10,000 window (10,700 to 25,000 records)
 @pytest.mark.parametrize("kind", ["bounces", "inbound", "opens", "clicks"])
 def test_every_stream_walks_concurrently_in_order(make_client, kind: str) -> None:
     times = timeline(10_700, seed=9, fractions=kind != "inbound")
@@ -267,7 +271,7 @@ def test_concurrency_is_real_and_one_is_strictly_sequential(make_client) -> None
 
 
 def test_buffering_is_bounded_by_concurrency(make_client) -> None:
-    records, times = outbound_dataset(20_000, seed=6)
+    records, times = outbound_dataset(5_000, seed=6)  # 50 pages: far more than may be ahead
     fake = FakeSearch(records, times, "Messages")
     gate = threading.Semaphore(0)
     released = [0]
@@ -612,6 +616,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
     assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
 
 
+@pytest.mark.slow  # a concurrent walk past the 10,000 window (10,700 records)
 def test_the_page_giving_the_next_bound_is_fetched_early(make_client) -> None:
     records, times = outbound_dataset(10_700, seed=12)
     fake = FakeSearch(records, times, "Messages")

@@ -180,7 +180,8 @@ SKIPPED: dict[str, str] = {}
 
 
 def _load_catalog(path: Path = CATALOG) -> list[dict[str, Any]]:
-    operations = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there: 5x faster
+    operations = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
     assert isinstance(operations, list) and operations, f"{path} lists no operations"
     return operations
 

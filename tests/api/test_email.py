@@ -491,6 +491,7 @@ def test_batch_answer_that_does_not_match_the_chunk_is_an_error(mock_api, server
         server_client.email.send_batch([_minimal(), _minimal(), _minimal()])
 
 
+@pytest.mark.slow  # big payloads: seven 9 MB messages
 def test_batch_is_split_under_the_50_mb_limit(mock_api, server_client) -> None:
     mock_api.post(f"{API}/email/batch", json=_echo_batch)
     big = "x" * (9 * 1024 * 1024)  # a large but allowed (< 10 MB) message

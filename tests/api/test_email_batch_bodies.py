@@ -39,6 +39,7 @@ def _greedy(emails: list[Email], chunk_size: int, max_bytes: int) -> list[tuple[
     return [(b"[" + b",".join(c) + b"]", len(c)) for c in chunks]
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the example tests stay in the inner loop)
 @settings(max_examples=150, deadline=None)
 @given(
     sizes=st.lists(st.integers(0, 300), max_size=40),

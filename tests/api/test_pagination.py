@@ -121,6 +121,7 @@ def _ids(items: Iterator[Any], key: Callable[[Any], Any]) -> list[Any]:
 # --- walking past 10,000 ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 @pytest.mark.parametrize("whole_second", [False, True], ids=["todate-exact", "todate-whole-second"])
 def test_outbound_stream_walks_past_10000_exactly_once_in_order(
     mock_api, server_client, whole_second
@@ -151,6 +152,7 @@ def test_outbound_stream_walks_past_10000_exactly_once_in_order(
     assert len(history) <= 10_700 // 500 + 4
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_bounce_stream_walks_two_windows(mock_api, server_client) -> None:
     times = timeline(21_000, seed=7)
     records = [
@@ -174,6 +176,7 @@ def test_bounce_stream_walks_two_windows(mock_api, server_client) -> None:
     assert len(narrowings) >= 2
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_inbound_stream_walks_past_10000_on_whole_second_dates(mock_api, server_client) -> None:
     times = timeline(10_400, seed=3, fractions=False)
     records = [
@@ -188,6 +191,7 @@ def test_inbound_stream_walks_past_10000_on_whole_second_dates(mock_api, server_
     assert [m.message_id for m in got] == [r["MessageID"] for r in records]
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_stream_keeps_the_callers_todate_until_it_narrows(mock_api, server_client) -> None:
     records, times = outbound_dataset(10_600, seed=5)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
@@ -205,6 +209,7 @@ def test_stream_keeps_the_callers_todate_until_it_narrows(mock_api, server_clien
     assert [m.message_id for m in got] == expected
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_max_items_stops_inside_the_second_window(mock_api, server_client) -> None:
     records, times = outbound_dataset(10_700)
     mock_api.get(f"{API}/messages/outbound", json=FakeSearch(records, times, "Messages"))
@@ -289,6 +294,7 @@ def test_messages_arriving_during_a_stream_are_not_yielded_twice(mock_api, serve
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_inbound_walk_survives_a_forged_date_header(mock_api, server_client) -> None:
     times = timeline(10_300, seed=11, fractions=False)
     records = [
@@ -304,6 +310,7 @@ def test_inbound_walk_survives_a_forged_date_header(mock_api, server_client) -> 
     assert got == [r["MessageID"] for r in records]
 
 
+@pytest.mark.slow  # walks past the 10,000 window (over 10,000 records, about a second each)
 def test_inbound_walk_survives_late_date_headers(mock_api, server_client) -> None:
     """Mail is received some time after its Date: nothing near the boundary is skipped."""
     times = timeline(20_600, seed=13, fractions=False)

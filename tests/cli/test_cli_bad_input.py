@@ -9,6 +9,7 @@ simulator (real HTTP on 127.0.0.1) or against a closed loopback port.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,11 +45,21 @@ def fake() -> Iterator[FakePostmark]:
         yield server
 
 
-@pytest.fixture
-def files(tmp_path: Path) -> dict[str, str]:
-    store, journal = tmp_path / "events.sqlite3", tmp_path / "journal.sqlite3"
+@pytest.fixture(scope="module")
+def blank_databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An empty event store and journal, made once: each test gets copies."""
+    folder = tmp_path_factory.mktemp("blank")
+    store, journal = folder / "events.sqlite3", folder / "journal.sqlite3"
     EventStore(store).close()
     WebhookJournal(journal).close()
+    return store, journal
+
+
+@pytest.fixture
+def files(tmp_path: Path, blank_databases: tuple[Path, Path]) -> dict[str, str]:
+    store, journal = tmp_path / "events.sqlite3", tmp_path / "journal.sqlite3"
+    shutil.copyfile(blank_databases[0], store)
+    shutil.copyfile(blank_databases[1], journal)
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 50)
     (tmp_path / "opens.jsonl").write_text(
         json.dumps({"RecordType": "Open", "MessageID": "x", "ReceivedAt": "2024-01-01"}) + "\n"
@@ -220,6 +231,8 @@ def test_bad_input_is_one_line_never_a_traceback(
         "POSTMARK_WEBHOOK_USERNAME": "user",
         "POSTMARK_WEBHOOK_PASSWORD": "secret-password",
         "POSTMARK_DISPATCH": "journal",
+        # a command's default store is relative to the working directory: not the checkout
+        "POSTMARK_EVENT_STORE": str(Path(files["tmp"]) / "default-events.sqlite3"),
     }
     result = CliRunner(env=env).invoke(main, _fill(args, files), catch_exceptions=True)
     _check(result, expected)

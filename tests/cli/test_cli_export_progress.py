@@ -9,6 +9,7 @@ import pty
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +20,34 @@ from postmark_kit.cli import main
 from postmark_kit.testing import FakePostmark
 
 MESSAGES = 3000
+FEW = 30
 
 
-@pytest.fixture(scope="module")
-def fake() -> FakePostmark:
+def _simulator_with(count: int) -> Iterator[FakePostmark]:
     with FakePostmark() as server:
         with ServerClient(server.server_token, base_url=server.base_url) as client:
             emails = [
                 Email(from_email=server.sender_email, to=f"u{i}@example.com", subject="s",
                       text_body="t")
-                for i in range(MESSAGES)
+                for i in range(count)
             ]  # fmt: skip
             client.email.send_batch(emails)
         yield server
 
 
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakePostmark]:
+    """Enough messages for many progress redraws."""
+    yield from _simulator_with(MESSAGES)
+
+
+@pytest.fixture(scope="module")
+def few() -> Iterator[FakePostmark]:
+    """A few messages: enough to export, cheap to send."""
+    yield from _simulator_with(FEW)
+
+
+@pytest.mark.slow  # a CLI subprocess on a pseudo-terminal
 def test_progress_redraws_are_throttled_on_a_terminal(fake: FakePostmark, tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
     primary, secondary = pty.openpty()
@@ -72,8 +86,8 @@ def test_progress_redraws_are_throttled_on_a_terminal(fake: FakePostmark, tmp_pa
     assert len(drawn) < 100 * (4 * elapsed + 4)  # per record it was over 60 bytes x 3,000
 
 
-def test_resume_refuses_a_file_of_another_kind(fake: FakePostmark, tmp_path: Path) -> None:
-    env = {"POSTMARK_SERVER_TOKEN": fake.server_token, "POSTMARK_BASE_URL": fake.base_url}
+def test_resume_refuses_a_file_of_another_kind(few: FakePostmark, tmp_path: Path) -> None:
+    env = {"POSTMARK_SERVER_TOKEN": few.server_token, "POSTMARK_BASE_URL": few.base_url}
     opens = tmp_path / "opens.jsonl"
     line = {"RecordType": "Open", "MessageID": "m-1", "Recipient": "a@example.com",
             "ReceivedAt": "2024-05-01T10:00:00Z"}  # fmt: skip
@@ -95,4 +109,4 @@ def test_resume_refuses_a_file_of_another_kind(fake: FakePostmark, tmp_path: Pat
         main, ["export", "--what", "clicks", "--resume", "-o", str(messages), "--no-progress"]
     )
     assert clicks.exit_code == 2 and "holds exported messages" in clicks.stderr
-    assert len(messages.read_text().splitlines()) == MESSAGES
+    assert len(messages.read_text().splitlines()) == FEW

@@ -82,6 +82,7 @@ def test_wrong_token_against_the_simulator(fake: FakePostmark) -> None:
     assert "not-the-token" not in result.output
 
 
+@pytest.mark.slow  # a CLI subprocess piped into a reader
 def test_json_lines_piped_into_a_reader_that_stops_early(fake: FakePostmark) -> None:
     """``postmark-kit messages --json --limit 0 | head -1``: no traceback when the pipe closes."""
     fake.reset()

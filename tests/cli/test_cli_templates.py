@@ -197,6 +197,7 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+@pytest.mark.slow  # a CLI subprocess serving, polled until it reloads
 def test_preview_serves_rendered_templates_and_reloads_on_change(
     client: ServerClient, cli: Any, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from postmark_kit import hookimpl
 from postmark_kit.receiver import PostmarkReceiver, create_app
+from tests.conftest import test_file
 
 WEBHOOK = "/postmark/webhook"
 KINDS = ("bounce", "delivery", "open", "click", "spam_complaint", "subscription_change", "inbound")
@@ -84,17 +85,21 @@ class Recorder:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, receiver_defaults_dir: Path) -> None:
     """No POSTMARK_* variable of the developer's shell leaks into a test.
 
-    The standalone app's journal goes to the test's folder, never the checkout.
+    The standalone app's journal and event store go to a temporary folder, never
+    the checkout (a file per test, not ``tmp_path``: see ``tests.conftest.test_file``).
     """
     import os
 
     for key in list(os.environ):
         if key.startswith("POSTMARK_"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("POSTMARK_JOURNAL", str(tmp_path / "env-journal.sqlite3"))
+    monkeypatch.setenv("POSTMARK_JOURNAL", test_file(receiver_defaults_dir, "env-journal.sqlite3"))
+    monkeypatch.setenv(
+        "POSTMARK_EVENT_STORE", test_file(receiver_defaults_dir, "env-events.sqlite3")
+    )
 
 
 @pytest.fixture

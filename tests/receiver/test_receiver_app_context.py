@@ -270,7 +270,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # Celery (a worker subprocess and redis)
 def test_celery_task_runs_the_host_apps_plugins_in_its_context(redis_url: str) -> None:
     import redis
 

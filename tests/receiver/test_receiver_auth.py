@@ -258,6 +258,14 @@ def test_a_password_with_colons(make_app: Any) -> None:
     assert post(client, BOUNCE, auth=("pm", "a:b:c:")).status_code == 401
 
 
+@pytest.fixture
+def guarded(make_app: Any) -> tuple[Any, Recorder]:
+    """One app for every example of a property test (an app per example was most of its time)."""
+    recorder = Recorder()
+    return make_app(plugins=[recorder]).test_client(), recorder
+
+
+@pytest.mark.slow  # fuzzing, 100 examples (the header tests above stay in the inner loop)
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -265,21 +273,22 @@ def test_a_password_with_colons(make_app: Any) -> None:
     header=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80)
     | st.builds(lambda raw: "Basic " + _b64(raw), st.binary(max_size=40))
 )
-def test_arbitrary_authorization_headers(make_app: Any, header: str) -> None:
+def test_arbitrary_authorization_headers(guarded: tuple[Any, Recorder], header: str) -> None:
     """Whatever the header holds, only the configured credentials get past: 401, never a 5xx."""
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+    client, recorder = guarded
+    recorder.calls.clear()
     response = post(client, BOUNCE, auth=None, headers={"Authorization": header})
     _refused(response, recorder)
 
 
+@pytest.mark.slow  # fuzzing, 100 examples (the credential tests above stay in the inner loop)
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(user=st.text(max_size=12), password=st.text(max_size=12))
-def test_arbitrary_credentials(make_app: Any, user: str, password: str) -> None:
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+def test_arbitrary_credentials(guarded: tuple[Any, Recorder], user: str, password: str) -> None:
+    client, recorder = guarded
+    recorder.calls.clear()
     token = _b64(f"{user}:{password}".encode("utf-8", "surrogatepass"))
     response = post(client, BOUNCE, auth=None, headers={"Authorization": f"Basic {token}"})
     if (user, password) == AUTH:

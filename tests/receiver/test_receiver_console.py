@@ -317,7 +317,9 @@ CHROMEDRIVER = shutil.which("chromedriver") or (
 @pytest.fixture
 def live(app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}{PREFIX}/console"
@@ -367,6 +369,7 @@ def _shot(driver: Any, name: str) -> None:
         driver.save_screenshot(str(DOCS_IMAGES / f"{name}.png"))
 
 
+@pytest.mark.slow  # a browser (headless Chromium)
 def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -444,6 +447,7 @@ def test_console_in_headless_chromium(live: str, browser: Any, plugin: Flaky) ->
 # -- postmark-kit console -------------------------------------------------------------
 
 
+@pytest.mark.slow  # a CLI subprocess (postmark-kit console)
 def test_console_command_serves_the_files_on_loopback(app: Flask) -> None:
     import subprocess
     import sys

@@ -22,6 +22,9 @@ from tests.receiver._receiver_support import clean_env, make_app, post, store_pa
 
 DIST = ROOT / "plugins" / "postmark-kit-csv-export"
 
+# pip-installs the plugin (a subprocess, seconds): run by the full suite; skipped by -m "not slow"
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

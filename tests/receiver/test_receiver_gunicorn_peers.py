@@ -27,6 +27,8 @@ from tests.receiver.test_receiver_http import _free_port, _wait_until_healthy
 
 pytest.importorskip("gunicorn")
 
+pytestmark = pytest.mark.slow  # gunicorn: run by the full suite; skipped by -m "not slow"
+
 BOUNCE = json.dumps(load_webhook("bounce")).encode()
 TOKEN = base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 

@@ -372,6 +372,7 @@ def wrong_type_payloads(draw: st.DrawFn) -> tuple[str, FieldPath, Any]:
     return kind, path, _replace(load_webhook(kind), path, draw(_wrong_values(tp)))
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(case=wrong_type_payloads())
 def test_wrong_type_anywhere_is_422(
@@ -381,6 +382,7 @@ def test_wrong_type_anywhere_is_422(
     _check(_send(client, recorder, json.dumps(payload)), recorder, expect=422)
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS),
@@ -412,6 +414,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(value=json_values)
 def test_arbitrary_json_at_top_level(client: Any, recorder: Recorder, value: Any) -> None:
@@ -422,6 +425,7 @@ def test_arbitrary_json_at_top_level(client: Any, recorder: Recorder, value: Any
         assert "error" in answer
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(
     record_type=st.sampled_from([*EVENT_TYPES, "Weird", ""]) | st.text(max_size=10),
@@ -510,6 +514,7 @@ def test_duplicate_keys_the_last_one_counts(client: Any, recorder: Recorder) -> 
     assert recorder.calls[0][1].recipient == delivery["Recipient"]
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS),
@@ -561,6 +566,7 @@ def test_nesting_up_to_the_limit_is_fine(client: Any, recorder: Recorder) -> Non
     _check(_send(client, recorder, body), recorder, expect=200)
 
 
+@pytest.mark.slow  # fuzzing, 60 examples (test_deep_nesting_is_a_4xx stays in the inner loop)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -580,6 +586,7 @@ def test_any_nesting_depth(
         assert "error" in answer
 
 
+@pytest.mark.slow  # big payloads: 20 MB and 1 MB strings
 def test_huge_strings(roomy: Any, recorder: Recorder) -> None:
     """Megabytes in one string: accepted where a string goes (the plugin gets it whole)."""
     client = roomy
@@ -597,6 +604,7 @@ def test_huge_strings(roomy: Any, recorder: Recorder) -> None:
     assert recorder.calls[0][3].retries_remaining is None
 
 
+@pytest.mark.slow  # fuzzing with strings up to 1 MB, 40 examples
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -635,6 +643,7 @@ def test_invalid_utf8_is_400(client: Any, recorder: Recorder, bad: bytes) -> Non
         assert answer["error"] == "body is not UTF-8" or "not valid JSON" in answer["error"]
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(garbage=st.binary(min_size=1, max_size=64), at=st.integers(0, 10_000))
 def test_random_bytes_spliced_into_a_valid_body(
@@ -645,6 +654,7 @@ def test_random_bytes_spliced_into_a_valid_body(
     _check(_send(client, recorder, body[:at] + garbage + body[at:]), recorder)
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(data=st.binary(max_size=512))
 def test_random_bytes(client: Any, recorder: Recorder, data: bytes) -> None:
@@ -733,6 +743,7 @@ def test_no_content_type_header_at_all(client: Any, recorder: Recorder) -> None:
     assert answer["error"].endswith("got none")
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(
     content_type=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).filter(
@@ -895,6 +906,7 @@ def test_live_broken_framing_is_a_4xx(
 path_chars = st.characters(exclude_characters="/", exclude_categories=("Cs",))
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS)
@@ -919,6 +931,7 @@ header_text = st.text(
 )
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
 @HYPOTHESIS
 @given(trace=header_text, retries=header_text)
 def test_arbitrary_postmark_headers(

@@ -38,7 +38,9 @@ def served(make_app: Any) -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
     app = make_app(plugins=[recorder])
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}", recorder

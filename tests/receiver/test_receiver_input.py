@@ -144,6 +144,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow  # fuzzing, 150 examples (hostile.py checks each field in the inner loop)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -138,6 +138,7 @@ class Counter:
         self.calls += 1
 
 
+@pytest.mark.slow  # load: thousands of events
 def test_the_wal_file_stays_small_under_steady_load(tmp_path: Path) -> None:
     # Before: with requests appending and the worker claiming all the time,
     # SQLite's automatic checkpoints never restarted the -wal file: it grew by
@@ -253,6 +254,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a subprocess with a file-size limit
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE as a full disk: Linux")
 def test_the_receiver_recovers_after_the_disk_frees_up(tmp_path: Path) -> None:
     """A real write failure (EFBIG from RLIMIT_FSIZE, in a child process), then space again."""

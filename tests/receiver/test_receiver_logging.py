@@ -143,6 +143,7 @@ def _exercise(port: int, output: Output) -> None:
     assert EVENT_LINE.search(events[0]).group(1) == PLUGIN_ERROR.search(errors[0]).group(1)  # type: ignore[union-attr]
 
 
+@pytest.mark.slow  # a server subprocess (postmark-kit serve)
 def test_serve_logs_events_plugin_errors_and_access(tmp_path: Path) -> None:
     port = _free_port()
     cmd = [sys.executable, "-m", "postmark_kit.cli", "serve", "--port", str(port)]
@@ -153,6 +154,7 @@ def test_serve_logs_events_plugin_errors_and_access(tmp_path: Path) -> None:
     assert not (Path(env["HOME"]) / ".gunicorn").exists()
 
 
+@pytest.mark.slow  # gunicorn
 def test_shipped_gunicorn_config_logs_events_plugin_errors_and_access(tmp_path: Path) -> None:
     port = _free_port()
     cmd = [sys.executable, "-m", "gunicorn", "-c", "receiver/gunicorn.conf.py", "receiver.wsgi:app"]

@@ -5,6 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+# fresh interpreters (subprocesses): run by the full suite; skipped by -m "not slow"
+# (tests/test_imports.py keeps one such check in the inner loop)
+pytestmark = pytest.mark.slow
+
 
 def imported_after(statement: str) -> set[str]:
     code = (

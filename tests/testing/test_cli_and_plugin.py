@@ -13,6 +13,7 @@ import requests
 pytest_plugins = ["pytester"]
 
 
+@pytest.mark.slow  # a CLI subprocess (fake-server), stopped with SIGINT
 def test_fake_server_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
         [

@@ -156,6 +156,7 @@ def test_control_api_answers_loopback_only() -> None:
             _ = fake.control_url  # not started without control_port
 
 
+@pytest.mark.slow  # a CLI subprocess (fake-server), stopped with SIGINT
 def test_fake_server_prints_and_serves_its_control_api() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

@@ -8,10 +8,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from postmark_kit.testing import payloads
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow  # builds a wheel (pip subprocess)
 def test_the_wheel_ships_every_documented_payload(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# a user's suite in a fresh pytest subprocess: run by the full suite; skipped by -m "not slow"
+pytestmark = pytest.mark.slow
+
 HEAVY = (
     "flask",
     "werkzeug",

@@ -327,7 +327,9 @@ def test_webhook_to_receiver_plugin_that_calls_the_client_back(
         client=receiver_client,
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         postmark_client.webhooks.create(

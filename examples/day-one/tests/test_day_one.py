@@ -23,6 +23,10 @@ from postmark_kit import InactiveRecipientError, ServerClient
 from postmark_kit.receiver import PostmarkReceiver
 from postmark_kit.testing import HARD_BOUNCE_ADDRESS, AppWebhooks, FakePostmark, payloads
 
+# pip-installs the example (a subprocess, seconds): run by the full suite; skipped by
+# -m "not slow" (tests/testing/test_inprocess.py keeps the same loop in the inner one).
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parent.parent
 AUTH = ("postmark", "day-one-secret")
 ADMIN = "admin@example.com"
