@@ -464,8 +464,9 @@ def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> Non
         results = client.email.send_batch(emails(1_000), chunk_size=100, concurrency=4)
         assert client._transport.throttle.rate_limited == 1
     assert [r.to for r in results] == [f"r{i}@example.com" for i in range(1_000)]
-    assert slept and slept[0] == 3.0  # the limited call waited Retry-After
-    assert all(s <= 3.0 for s in slept)
+    # The limited call waited Retry-After (others waited what was left of it,
+    # and one of them may have started waiting first).
+    assert max(slept) == 3.0
     # The rate-limited chunk was repeated (a 429 was not acted on); no other chunk was.
     firsts = [p[0] for p in posted]
     assert firsts.count("r200@example.com") == 2
@@ -509,7 +510,7 @@ def test_stream_429_backs_off_together_and_halves_concurrency(make_client) -> No
         got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=100)]
         assert client._transport.throttle.rate_limited == 1
     assert got == [r["MessageID"] for r in records]
-    assert slept and slept[0] == 2.0
+    assert max(slept) == 2.0  # the limited page waited Retry-After (others what was left)
     assert srv.max_in_flight <= 4
     # From the retry on, pages submitted after the 429 go at most 4 // 2 at a time
     # (the first four after page 0 were submitted before it; one may arrive late).
