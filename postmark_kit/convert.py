@@ -428,32 +428,58 @@ def _null(value: Any, _: Any = None) -> None:
 # --------------------------------------------------------------------------- models
 
 
+#: Key sets per model given their own generated function (the first ones seen;
+#: past that, dicts take cattrs' general function).
+_MAX_KEY_SETS = 8
+
+
 def _model_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """cattrs' generated function for ``cls``, plus ``extra``, the object check and error paths.
 
-    Two cattrs functions: one generated as if every field were required (the
-    usual case: Postmark sends every documented key, so the dict has exactly as
-    many keys as the model has fields), which passes each value straight to
-    ``__init__``; and cattrs' ordinary one, which leaves missing keys to their
-    defaults.  Unknown keys go to ``extra``.
+    cattrs generates one function per set of keys a dict has, as if those
+    fields were required: it passes each value straight to ``__init__``, with
+    no ``in`` test and no ``**kwargs`` per field.  The usual dict has every
+    documented key (Postmark sends them all, ``null`` or empty when unset);
+    nested ones often have fewer (an outbound ``To`` item has no
+    ``MailboxHash``), and that set repeats on every item of a page.  Other
+    dicts (unknown keys, or past :data:`_MAX_KEY_SETS` sets) take cattrs'
+    ordinary function, which leaves missing keys to their defaults; unknown
+    keys go to ``extra``.
     """
     is_model = issubclass(cls, Model)
-    fields = [a for a in attrs.fields(cls) if not (is_model and a.name == "extra")]
+    fields = [a for a in attrs.fields(cls) if not (is_model and a.name == "extra") and a.init]
     keys = {a.name: json_name(a) for a in fields}
     overrides: dict[str, Any] = {name: override(rename=key) for name, key in keys.items()}
     if is_model:
         overrides["extra"] = override(omit=True)
     general = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=False, **overrides)
-    every = [a.evolve(default=attrs.NOTHING) for a in fields if a.init]
+    by_key = {key: a for a in fields for key in [keys[a.name]]}
+
+    def for_keys(present: tuple[str, ...]) -> Callable[[Any], Any]:
+        # Keyword-only, so any subset of the fields can be passed in any order.
+        chosen = [by_key[k].evolve(default=attrs.NOTHING, kw_only=True) for k in present]
+        return make_dict_structure_fn_from_attrs(
+            chosen,
+            cls,
+            conv,
+            _cattrs_detailed_validation=False,
+            **{a.name: overrides[a.name] for a in chosen},
+        )
+
+    # Every field, passed by position (the usual dict).
+    every = [a.evolve(default=attrs.NOTHING) for a in fields]
     exact = make_dict_structure_fn_from_attrs(
         every,
         cls,
         conv,
         _cattrs_detailed_validation=False,
-        **{name: overrides[name] for name in (a.name for a in every)},
+        **{a.name: overrides[a.name] for a in every},
     )
     known = frozenset(keys.values())
+    required = frozenset(keys[a.name] for a in fields if a.default is attrs.NOTHING)
     count = len(known)
+    #: key set -> its function, or None: not all known, or a required key missing.
+    subsets: dict[tuple[str, ...], Callable[[Any], Any] | None] = {}
     hooks = [
         (key, conv.get_structure_hook(a.type), a.type) for a in fields for key in [keys[a.name]]
     ]
@@ -474,9 +500,21 @@ def _model_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any
         try:
             if len(data) == count:
                 try:
+                    # Every one of the model's keys was read, and there are no others.
                     return exact(data)
                 except KeyError:
                     pass
+            elif len(data) < count:
+                present = tuple(data)
+                try:
+                    fn = subsets[present]
+                except KeyError:
+                    fn = None
+                    if len(subsets) < _MAX_KEY_SETS:
+                        fits = known.issuperset(present) and required.issubset(present)
+                        fn = subsets[present] = for_keys(present) if fits else None
+                if fn is not None:
+                    return fn(data)
             obj = general(data, cls)
         except StructureError:
             explain(data)

@@ -102,6 +102,34 @@ def test_unknown_keys_with_every_modelled_key_present() -> None:
     assert got.extra == {"Later": {"a": 1}}
 
 
+def test_every_subset_of_keys_in_any_order_builds_what_init_builds() -> None:
+    # Each key set gets its own generated function (up to a few per model),
+    # the rest take cattrs' general one: all of them must agree with __init__.
+    full = {"Email": "a@example.com", "Name": "A", "MailboxHash": "h"}
+    names = {"Email": "email", "Name": "name", "MailboxHash": "mailbox_hash"}
+    subsets = [
+        [],
+        ["Email"],
+        ["Name"],
+        ["MailboxHash"],
+        ["Email", "Name"],
+        ["Name", "Email"],
+        ["MailboxHash", "Email"],
+        ["Name", "MailboxHash"],
+        ["MailboxHash", "Name"],
+        ["Email", "MailboxHash"],
+        ["Name", "MailboxHash", "Email"],
+    ]
+    for _ in range(2):  # the second time through, from the cached functions
+        for keys in subsets:
+            got = structure({k: full[k] for k in keys}, EmailAddress)
+            assert got == EmailAddress(**{names[k]: full[k] for k in keys})
+            assert got.extra == {}
+    with pytest.raises(Exception, match=r"EmailAddress: Name must be a string, got number"):
+        structure({"Name": 5}, EmailAddress)
+    assert structure({"Email": "x", "Other": 1}, EmailAddress).extra == {"Other": 1}
+
+
 def test_a_missing_required_key_is_an_error_and_present_ones_work() -> None:
     with pytest.raises(KeyError):
         structure({"Tags": []}, _Needs)

@@ -712,3 +712,18 @@ def test_get_bulk_status_escapes_the_id(mock_api, server_client) -> None:
     server_client.email.get_bulk_status("a/b?c")
 
     assert_request(only_request(mock_api), "GET", "/email/bulk/a%2Fb%3Fc")
+
+
+def test_metadata_values_are_checked_in_batches_and_str_subclasses_pass(
+    mock_api, server_client
+) -> None:
+    class Label(str):
+        pass
+
+    good = [_minimal(metadata={"a": "1", "b": Label("2")}), _minimal(metadata={})]
+    bad = [*good, _minimal(metadata={"z": "ok", "n": 1, "m": None})]  # type: ignore[dict-item]
+    with pytest.raises(ClientValidationError, match=r"not for 'm', 'n'"):
+        server_client.email.send_batch(bad)
+    assert mock_api.call_count == 0
+    mock_api.post(f"{API}/email/batch", json=[load_response("send_email")] * 2)
+    assert len(server_client.email.send_batch(good)) == 2
