@@ -280,23 +280,23 @@ class EmailApi(Resource):
         read_error: PostmarkError | None = None
         exhausted = False
         position = 0  # input index of the next chunk
+        # The next chunk, encoded while the others are in flight: a slot that
+        # frees up is refilled at once, not after encoding 500 messages.
+        ready: tuple[bytes, int] | None = None
         with ThreadPoolExecutor(limit.value, thread_name_prefix="postmark-kit-batch") as pool:
             while True:
-                while (
-                    not exhausted
-                    and not failed
-                    and read_error is None
-                    and len(inflight) < limit.current()
-                ):
-                    try:
-                        chunk = next(chunks, None)
-                    except PostmarkError as exc:  # a bad message in a lazy iterable
-                        read_error = exc
+                while not failed and read_error is None:
+                    if ready is None and not exhausted:
+                        try:
+                            ready = next(chunks, None)
+                        except PostmarkError as exc:  # a bad message in a lazy iterable
+                            read_error = exc
+                            break
+                        exhausted = ready is None
+                    if ready is None or len(inflight) >= limit.current():
                         break
-                    if chunk is None:
-                        exhausted = True
-                        break
-                    body, count = chunk
+                    body, count = ready
+                    ready = None
                     future = pool.submit(self._post_chunk, path, body, count, wrap)
                     inflight[future] = (position, count)
                     position += count
