@@ -25,6 +25,7 @@ import click
 from ._version import __version__
 from .cli_commands.common import api_failure as _api_error
 from .cli_commands.common import fail as _fail
+from .cli_commands.common import json_object
 from .cli_commands.common import reader_gone as _reader_gone
 from .cli_commands.common import record as _record
 from .cli_commands.common import server_client as _server_client
@@ -334,13 +335,7 @@ def _load_model(path: str) -> dict[str, Any]:
             raw: bytes = fh.read()
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror or exc}", 2)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        _fail(f"{path} is not JSON ({exc})", 2)
-    if not isinstance(data, dict):
-        _fail(f"{path} must hold one JSON object (the model), not {type(data).__name__}", 2)
-    return data
+    return json_object(raw, path, " (the model)")
 
 
 def _send_templated(
@@ -395,12 +390,7 @@ def _load_email(source: str) -> Email:
         _fail(f"cannot read {source}: {exc.strerror}", 2)
     if source.lower().endswith(".eml"):
         return _email_from_eml(raw)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        _fail(f"{source} is not JSON ({exc}); an .eml file must end in .eml", 2)
-    if not isinstance(data, dict):
-        _fail(f"{source} must hold one JSON object (an email), not {type(data).__name__}", 2)
+    data = json_object(raw, source, " (an email)", "; an .eml file must end in .eml")
     known = {json_name(a) for a in attrs.fields(Email)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -54,6 +54,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def json_object(raw: str | bytes, source: str, what: str = "", hint: str = "") -> dict[str, Any]:
+    """``raw`` parsed as one JSON object, or a usage error naming ``source`` (exit 2).
+
+    ``what`` says what the object is (" (the model)"); ``hint`` is added to
+    the not-JSON message.
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        fail(f"{source} is not JSON ({exc}){hint}", 2)
+    if not isinstance(data, dict):
+        fail(f"{source} must hold one JSON object{what}, not {type(data).__name__}", 2)
+    return data
+
+
 def reader_gone() -> NoReturn:
     """The reader of standard output went away (``... --json | head``): stop quietly.
 

@@ -35,6 +35,7 @@ from .common import (
     api_failure,
     emit,
     fail,
+    json_object,
     output_options,
     record,
     server_client,
@@ -110,12 +111,7 @@ def load_folder(root: str | os.PathLike[str]) -> list[LocalTemplate]:
             raw = _read_text(meta_path)
             if raw is None:
                 fail(f"{entry} has no meta.json", 2)
-            try:
-                meta = json.loads(raw)
-            except ValueError as exc:
-                fail(f"{meta_path} is not JSON ({exc})", 2)
-            if not isinstance(meta, dict):
-                fail(f"{meta_path} must hold one JSON object", 2)
+            meta = json_object(raw, str(meta_path))
             alias = meta.get("Alias") or entry.name
             model = meta.get("TestRenderModel") or {}
             if not isinstance(alias, str) or not _ALIAS.match(alias):
