@@ -27,7 +27,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from flask import Flask, current_app, has_app_context
@@ -36,7 +36,7 @@ from .api.email import MAX_RECIPIENTS
 from .client import ServerClient
 from .errors import ClientValidationError
 from .models.email import Email, SendResult, TemplatedEmail
-from .settings import ConfigError, defaults, read, setting
+from .settings import ConfigError, SettingFields, defaults, setting
 from .transport import DEFAULT_BASE_URL
 
 __all__ = ["EXTENSION_KEY", "SETTINGS", "ConfigError", "Postmark", "PostmarkState"]
@@ -56,6 +56,13 @@ class PostmarkState:
     ``client`` is the app's :class:`~postmark_kit.ServerClient` (``None`` when
     ``POSTMARK_SERVER_TOKEN`` is unset: messages can still be recorded).
     """
+
+    #: Which settings feed which arguments (each its :attr:`~postmark_kit.settings.Setting.field`).
+    setting_fields: ClassVar[SettingFields] = SettingFields(
+        ("flask",),
+        computed=("client", "owns_client"),
+        elsewhere=("POSTMARK_SERVER_TOKEN", "POSTMARK_BASE_URL"),  # they build the client
+    )
 
     def __init__(
         self,
@@ -128,7 +135,7 @@ class Postmark:
             setting("POSTMARK_SERVER_TOKEN").read(app.config)
         except ConfigError as exc:  # a bad token is the client's error, as ServerClient's own
             raise ClientValidationError(str(exc)) from None
-        config = read(app.config, "flask")
+        config = PostmarkState.setting_fields.read(app.config)
         old = app.extensions.get(EXTENSION_KEY)
         if isinstance(old, PostmarkState):
             old.close()
@@ -144,14 +151,7 @@ class Postmark:
             except ClientValidationError as exc:  # names the argument: name the setting
                 raise ClientValidationError(f"POSTMARK_SERVER_TOKEN: {exc}") from None
             owns = True
-        state = PostmarkState(
-            client,
-            owns,
-            default_sender=config["POSTMARK_DEFAULT_SENDER"],
-            message_stream=config["POSTMARK_MESSAGE_STREAM"],
-            track_opens=config["POSTMARK_TRACK_OPENS"],
-            track_links=config["POSTMARK_TRACK_LINKS"],
-        )
+        state = PostmarkState(client, owns, **PostmarkState.setting_fields.kwargs(config))
         app.extensions[EXTENSION_KEY] = state
         # No reference to the app in the callback: the finalizer must not keep it alive.
         weakref.finalize(app, state.close)

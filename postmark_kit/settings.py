@@ -4,6 +4,10 @@ The receiver, the journal, Celery mode, the Flask and Django extensions and the
 CLI read their settings through :func:`read` / :meth:`Setting.read`, so a
 default, a range or an error message lives in one place, and the settings
 tables of the docs are generated from :data:`SETTINGS` (:func:`markdown_table`).
+The settings classes (``ReceiverConfig``, ``JournalSettings``,
+``CelerySettings``, the Flask extension's state) take their keyword arguments
+from the declarations too (:class:`SettingFields`, :attr:`Setting.field`), so
+a new setting is its declaration plus the field that holds it.
 
 A setting that is missing, ``None`` or an empty string is unset: it takes its
 default (``POSTMARK_URL_PREFIX`` alone reads ``""`` as "at the root").  A bad
@@ -18,6 +22,7 @@ postmark_kit`` stays free of Flask, pluggy and click.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -32,11 +37,13 @@ __all__ = [
     "SETTINGS",
     "ConfigError",
     "Setting",
+    "SettingFields",
     "as_bool",
     "as_float",
     "as_int",
     "defaults",
     "env",
+    "field_name",
     "markdown_table",
     "of",
     "read",
@@ -203,6 +210,25 @@ def _prefix(name: str, value: Any) -> str:
 
 # -- the declaration --------------------------------------------------------------
 
+#: A mode's own prefix, dropped from the field name of its settings by :func:`field_name`.
+_MODE_PREFIXES = ("JOURNAL_", "CELERY_")
+
+
+def field_name(name: str) -> str:
+    """The field that holds setting ``name`` unless its declaration says otherwise.
+
+    ``POSTMARK_`` and then a mode's own prefix (``JOURNAL_``, ``CELERY_``) are
+    dropped and the rest lower-cased: ``POSTMARK_MAX_BODY_BYTES`` ->
+    ``max_body_bytes``, ``POSTMARK_JOURNAL_LEASE`` -> ``lease``,
+    ``POSTMARK_CELERY_QUEUE`` -> ``queue``.  The exceptions are declared with
+    ``Setting(..., field=...)``.
+    """
+    rest = name.removeprefix("POSTMARK_")
+    for prefix in _MODE_PREFIXES:
+        rest = rest.removeprefix(prefix)
+    return rest.lower()
+
+
 #: Kind -> what a value of that kind looks like in the docs' "Allowed" column.
 _KIND_DOC = {
     "str": "text",
@@ -249,6 +275,11 @@ class Setting:
     required_text: bool = False
     #: The values allowed, as the docs put it, when the kind and range do not say it all.
     allowed_doc: str | None = None
+    #: The attribute (keyword argument) that holds the value in the classes built from
+    #: it (:class:`SettingFields`); by default :func:`field_name` of the name.
+    field: str = attrs.field(
+        default=attrs.Factory(lambda self: field_name(self.name), takes_self=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         unknown = set(self.components) - set(COMPONENTS)
@@ -429,6 +460,7 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "name of a shared-secret header (set both or neither)",
         (_R,),
+        field="secret_header",
     ),
     Setting(
         "POSTMARK_WEBHOOK_SECRET_VALUE",
@@ -437,6 +469,7 @@ SETTINGS: tuple[Setting, ...] = (
         "value of that header (set both or neither)",
         (_R,),
         secret=True,
+        field="secret_value",
     ),
     Setting(
         "POSTMARK_ALLOWED_IPS",
@@ -606,6 +639,7 @@ SETTINGS: tuple[Setting, ...] = (
         "the journal file (SQLite; one per host, shared by its receiver processes)",
         (_J, _CON, _CLI),
         standalone=_JOURNAL_FILE,
+        field="path",
     ),
     Setting(
         "POSTMARK_JOURNAL_MAX_ATTEMPTS",
@@ -704,6 +738,7 @@ SETTINGS: tuple[Setting, ...] = (
         (_CEL,),
         secret=True,
         default_doc="the broker",
+        field="redis_url",
     ),
     Setting(
         "POSTMARK_CELERY_QUEUE",
@@ -888,6 +923,82 @@ def read(mapping: Mapping[str, Any], *components: str) -> dict[str, Any]:
     """
     chosen = of(*components) if components else SETTINGS
     return {s.name: s.read(mapping) for s in chosen}
+
+
+def _strings(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(names)
+
+
+def _name_set(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
+@attrs.frozen
+class SettingFields:
+    """The settings of ``components`` as the keyword arguments of a class.
+
+    Each setting feeds the field named by its :attr:`Setting.field`, so a new
+    setting is declared once, in :data:`SETTINGS`, plus the field that holds it.
+    What does not follow that rule is said here, and :meth:`problems` (run by the
+    tests) checks the class against it:
+
+    * ``computed``: the class's fields that no setting feeds by name: the
+      reader works them out (``ReceiverConfig.proxy_networks``, ``raw``);
+    * ``elsewhere``: settings of ``components`` the class does not hold, read
+      by other code (``POSTMARK_PLUGIN_TIMEOUT``: the dispatcher's).
+    """
+
+    components: tuple[str, ...] = attrs.field(converter=_strings)
+    computed: frozenset[str] = attrs.field(default=frozenset(), converter=_name_set)
+    elsewhere: frozenset[str] = attrs.field(default=frozenset(), converter=_name_set)
+
+    def read(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
+        """:func:`read` of these components: name -> checked value."""
+        return read(mapping, *self.components)
+
+    def kwargs(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        """Field -> value for each setting of ``value`` (:meth:`read`'s result) but
+        those read elsewhere: the class's keyword arguments, bar the computed ones."""
+        return {_BY_NAME[name].field: v for name, v in value.items() if name not in self.elsewhere}
+
+    def problems(self, cls: type) -> list[str]:
+        """Where ``cls`` and this mapping disagree (empty: every field of ``cls`` is
+        fed or computed, every setting of the components held or read elsewhere)."""
+        keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = inspect.signature(cls).parameters.values()
+        fields = {p.name for p in params if p.kind in keyword}
+        chosen = of(*self.components)
+        held = [s for s in chosen if s.name not in self.elsewhere]
+        fed = {s.field for s in held}
+        name = cls.__name__
+        found = [
+            f"{s.name} feeds {name}.{s.field}, which is no field of it"
+            " (add the field, or list the setting as read elsewhere)"
+            for s in held
+            if s.field not in fields
+        ]
+        found += [
+            f"{name}.{field} is fed by two settings: "
+            + " and ".join(s.name for s in held if s.field == field)
+            for field in sorted(fed)
+            if sum(s.field == field for s in held) > 1
+        ]
+        found += [
+            f"{name}.{field} is fed by no setting of {', '.join(self.components)}"
+            " (declare one with this field, or list the field as computed)"
+            for field in sorted(fields - fed - self.computed)
+        ]
+        found += [
+            f"{setting_name} is listed as read elsewhere but is no setting of"
+            f" {', '.join(self.components)}"
+            for setting_name in sorted(self.elsewhere - {s.name for s in chosen})
+        ]
+        found += [
+            f"{name}.{field} is listed as computed but "
+            + ("a setting feeds it" if field in fed else "is no field of it")
+            for field in sorted((self.computed & fed) | (self.computed - fields))
+        ]
+        return found
 
 
 def defaults(*components: str) -> dict[str, Any]:

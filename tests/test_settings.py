@@ -57,6 +57,10 @@ def test_every_declared_setting_is_read_somewhere() -> None:
     # Django's backend reads settings.POSTMARK["<KEY>"] or settings.POSTMARK_<KEY>.
     django = (ROOT / "postmark_kit" / "django.py").read_text(encoding="utf-8")
     used |= {s.name for s in settings.of("django") if f'"{s.name[9:]}"' in django}
+    # The settings classes take theirs by field name (test_each_settings_class_...).
+    for cls in _settings_classes():
+        fields = cls.setting_fields
+        used |= {s.name for s in settings.of(*fields.components) if s.name not in fields.elsewhere}
     dead = [s.name for s in SETTINGS if s.name not in used]
     assert not dead
 
@@ -68,6 +72,7 @@ def test_declarations_are_well_formed() -> None:
         assert s.name.startswith("POSTMARK_") and s.doc and "\n" not in s.doc
         assert s.components and set(s.components) <= set(settings.COMPONENTS)
         s.parse(None)  # every default is itself a valid value
+        assert s.field.isidentifier() and s.field == s.field.lower()
         if s.standalone is not None:
             assert s.parse(s.standalone) is not None
     assert all(s.secret for s in SETTINGS if s.kind == "secret" or "TOKEN" in s.name)
@@ -235,10 +240,8 @@ def _required(celery: Any) -> dict[str, Any]:
 
 def test_django_settings_are_the_declared_ones() -> None:
     pytest.importorskip("django")
-    from django.conf import settings as django_settings
-
-    if not django_settings.configured:
-        django_settings.configure()
+    # No settings.configure() here: it is once per process, and the sending tests
+    # configure Django (and set it up) for themselves.
     from postmark_kit.django import SETTINGS as DJANGO
 
     assert {f"POSTMARK_{k}" for k in DJANGO} == {s.name for s in settings.of("django")}
@@ -259,6 +262,111 @@ def test_the_settings_module_loads_no_flask_pluggy_or_click() -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- the settings classes: each field fed by its declaration ---------------------------
+
+
+def _settings_classes() -> list[Any]:
+    """Every class built from :class:`~postmark_kit.settings.SettingFields`."""
+    from postmark_kit.flask import PostmarkState
+    from postmark_kit.receiver.config import ReceiverConfig
+    from postmark_kit.receiver.journal import JournalSettings
+
+    found: list[Any] = [ReceiverConfig, JournalSettings, PostmarkState]
+    if importlib.util.find_spec("celery") is not None:
+        from postmark_kit.receiver.celery_dispatch import CelerySettings
+
+        found.append(CelerySettings)
+    return found
+
+
+def test_the_settings_classes_are_all_checked() -> None:
+    """A class that reads settings with SettingFields is in _settings_classes."""
+    uses = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "postmark_kit").rglob("*.py")
+        if path.name != "settings.py" and "SettingFields(" in path.read_text(encoding="utf-8")
+    }
+    checked = {
+        str(Path(sys.modules[cls.__module__].__file__ or "").relative_to(ROOT))
+        for cls in _settings_classes()
+    }
+    if importlib.util.find_spec("celery") is None:
+        uses.discard("postmark_kit/receiver/celery_dispatch.py")
+    assert uses == checked
+
+
+@pytest.mark.parametrize("cls", _settings_classes(), ids=lambda c: c.__name__)
+def test_each_settings_class_is_fed_by_its_declarations(cls: Any) -> None:
+    """Every field has a declared setting (or is computed), every setting a field
+    (or is read elsewhere): adding a setting is its declaration plus its field."""
+    assert cls.setting_fields.problems(cls) == []
+
+
+def test_the_field_naming_rule() -> None:
+    assert settings.field_name("POSTMARK_MAX_BODY_BYTES") == "max_body_bytes"
+    assert settings.field_name("POSTMARK_JOURNAL_LEASE") == "lease"
+    assert settings.field_name("POSTMARK_CELERY_QUEUE") == "queue"
+    assert settings.field_name("POSTMARK_DEDUPE_TTL") == "dedupe_ttl"
+    assert setting("POSTMARK_CONSOLE_USERNAME").field == "console_username"
+    # The declared exceptions.
+    assert setting("POSTMARK_JOURNAL").field == "path"
+    assert setting("POSTMARK_CELERY_REDIS").field == "redis_url"
+    assert setting("POSTMARK_WEBHOOK_SECRET_HEADER").field == "secret_header"
+
+
+def test_a_field_without_a_setting_or_a_setting_without_a_field_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import attrs
+
+    from postmark_kit.receiver.journal import JournalSettings
+
+    names = [f.name for f in attrs.fields(JournalSettings)]
+    fields = settings.SettingFields(("journal",), elsewhere=["POSTMARK_PLUGIN_TIMEOUT"])
+    extra = attrs.make_class("Extra", [*names, "spare"])
+    assert fields.problems(extra) == [
+        "Extra.spare is fed by no setting of journal"
+        " (declare one with this field, or list the field as computed)"
+    ]
+    missing = attrs.make_class("Missing", [n for n in names if n != "lease"])
+    assert fields.problems(missing) == [
+        "POSTMARK_JOURNAL_LEASE feeds Missing.lease, which is no field of it"
+        " (add the field, or list the setting as read elsewhere)"
+    ]
+    # Without its "read elsewhere", the plugin timeout would need a field.
+    assert settings.SettingFields(("journal",)).problems(JournalSettings) == [
+        "POSTMARK_PLUGIN_TIMEOUT feeds JournalSettings.plugin_timeout, which is no field of it"
+        " (add the field, or list the setting as read elsewhere)"
+    ]
+    wrong = settings.SettingFields(
+        ("journal",),
+        computed=["lease", "nothing"],
+        elsewhere=["POSTMARK_PLUGIN_TIMEOUT", "POSTMARK_CELERY_QUEUE"],
+    )
+    assert wrong.problems(JournalSettings) == [
+        "POSTMARK_CELERY_QUEUE is listed as read elsewhere but is no setting of journal",
+        "JournalSettings.lease is listed as computed but a setting feeds it",
+        "JournalSettings.nothing is listed as computed but is no field of it",
+    ]
+    twin = settings.Setting(
+        "POSTMARK_JOURNAL_LEASE_TOO", "float", 1.0, "x", ("journal",), field="lease"
+    )
+    monkeypatch.setattr(settings, "SETTINGS", (*SETTINGS, twin))
+    assert fields.problems(JournalSettings) == [
+        "JournalSettings.lease is fed by two settings:"
+        " POSTMARK_JOURNAL_LEASE and POSTMARK_JOURNAL_LEASE_TOO"
+    ]
+
+
+def test_the_kwargs_are_the_values_by_field() -> None:
+    fields = settings.SettingFields(("journal",), elsewhere=["POSTMARK_PLUGIN_TIMEOUT"])
+    value = fields.read({"POSTMARK_JOURNAL_LEASE": "12", "POSTMARK_PLUGIN_TIMEOUT": "3"})
+    kwargs = fields.kwargs(value)
+    assert kwargs["lease"] == 12.0 and kwargs["path"] == setting("POSTMARK_JOURNAL").default
+    assert "plugin_timeout" not in kwargs
+    assert set(kwargs) == {s.field for s in settings.of("journal")} - {"plugin_timeout"}
 
 
 # -- one DeadLetter type -------------------------------------------------------------

@@ -43,7 +43,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 import pluggy
@@ -60,7 +60,7 @@ from kombu.transport.redis import Transport as _KombuRedisTransport
 from kombu.utils.json import loads as _kombu_loads
 
 from ..events import Event, event_kind, parse_event
-from ..settings import ConfigError, defaults, read, setting
+from ..settings import ConfigError, SettingFields, defaults, setting
 from .config import config_from_env
 from .dispatch import (
     DeadLetter,
@@ -137,31 +137,28 @@ class CelerySettings:
     state_wait: float = _default("POSTMARK_CELERY_STATE_WAIT")
     allow_unsafe_redis: bool = _default("POSTMARK_CELERY_ALLOW_UNSAFE_REDIS")
 
+    #: Which settings feed which fields (each its :attr:`~postmark_kit.settings.Setting.field`).
+    setting_fields: ClassVar[SettingFields] = SettingFields(
+        ("celery",),
+        elsewhere=(
+            "POSTMARK_PLUGIN_TIMEOUT",  # dispatch.plugin_timeout
+            "POSTMARK_FLASK_APP",  # the workers' receiver (app.worker_state)
+            "POSTMARK_RECEIVER",
+        ),
+    )
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> CelerySettings:
         """Read the ``POSTMARK_CELERY_*`` and ``POSTMARK_DEDUPE_TTL`` keys (defaults filled in).
 
         Time settings that contradict each other are refused here, with the reason.
         """
-        value = read(mapping, "celery")
-        visibility = value["POSTMARK_CELERY_VISIBILITY_TIMEOUT"]
-        time_limit = value["POSTMARK_CELERY_TIME_LIMIT"]
-        settings = cls(
-            broker=value["POSTMARK_CELERY_BROKER"],
-            redis_url=value["POSTMARK_CELERY_REDIS"] or value["POSTMARK_CELERY_BROKER"],
-            queue=value["POSTMARK_CELERY_QUEUE"],
-            max_retries=value["POSTMARK_CELERY_MAX_RETRIES"],
-            retry_backoff=value["POSTMARK_CELERY_RETRY_BACKOFF"],
-            key_prefix=value["POSTMARK_CELERY_KEY_PREFIX"],
-            dedupe_ttl=value["POSTMARK_DEDUPE_TTL"],
-            visibility_timeout=visibility,
-            # Default: half the visibility timeout, so a task still running is never handed out.
-            time_limit=visibility / 2 if time_limit is None else time_limit,
-            redis_timeout=value["POSTMARK_CELERY_REDIS_TIMEOUT"],
-            lock_timeout=value["POSTMARK_CELERY_LOCK_TIMEOUT"],
-            state_wait=value["POSTMARK_CELERY_STATE_WAIT"],
-            allow_unsafe_redis=value["POSTMARK_CELERY_ALLOW_UNSAFE_REDIS"],
-        )
+        fields = cls.setting_fields.kwargs(cls.setting_fields.read(mapping))
+        fields["redis_url"] = fields["redis_url"] or fields["broker"]
+        if fields["time_limit"] is None:
+            # Half the visibility timeout, so a task still running is never handed out.
+            fields["time_limit"] = fields["visibility_timeout"] / 2
+        settings = cls(**fields)
         settings._check_times()
         return settings
 

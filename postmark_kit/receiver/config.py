@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -74,6 +74,18 @@ class ReceiverConfig:
     #: Every POSTMARK_* key as given (plugins read their own settings here).
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
+    #: Which settings feed which fields (each its :attr:`~postmark_kit.settings.Setting.field`).
+    setting_fields: ClassVar[_settings.SettingFields] = _settings.SettingFields(
+        ("receiver", "console"),
+        # POSTMARK_TRUSTED_PROXIES is a count or networks: the reader splits it.
+        computed=("proxy_networks", "raw"),
+        elsewhere=(
+            "POSTMARK_PLUGIN_TIMEOUT",  # dispatch.plugin_timeout, per mode
+            "POSTMARK_FLASK_APP",  # Celery workers and the CLI find the app with it
+            "POSTMARK_JOURNAL",  # JournalSettings (the console opens it too)
+        ),
+    )
+
     @property
     def basic_auth(self) -> bool:
         return self.webhook_username is not None or self.webhook_password is not None
@@ -86,25 +98,21 @@ class ReceiverConfig:
     def from_mapping(cls, mapping: Mapping[str, Any]) -> ReceiverConfig:
         """Read and check the ``POSTMARK_*`` keys of ``mapping`` (a Flask config, a dict)."""
         raw = {**DEFAULTS, **{k: v for k, v in mapping.items() if k.startswith("POSTMARK_")}}
-        value = _settings.read(raw, "receiver", "console")
-        secret_header = value["POSTMARK_WEBHOOK_SECRET_HEADER"]
-        if (secret_header is None) != (value["POSTMARK_WEBHOOK_SECRET_VALUE"] is None):
+        fields = cls.setting_fields.kwargs(cls.setting_fields.read(raw))
+        if (fields["secret_header"] is None) != (fields["secret_value"] is None):
             raise ConfigError(
                 "set both POSTMARK_WEBHOOK_SECRET_HEADER and POSTMARK_WEBHOOK_SECRET_VALUE"
             )
-        username = value["POSTMARK_WEBHOOK_USERNAME"]
-        password = value["POSTMARK_WEBHOOK_PASSWORD"]
-        if (username is None) != (password is None):
+        password = fields["webhook_password"]
+        if (fields["webhook_username"] is None) != (password is None):
             raise ConfigError("set both POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD")
-        failure = value["POSTMARK_FAILURE_STATUS"]
+        failure = fields["failure_status"]
         if failure != 200 and not 500 <= failure <= 599:
             raise ConfigError(
                 "POSTMARK_FAILURE_STATUS must be a 5xx (Postmark retries) or 200 (drop)"
             )
-        console = value["POSTMARK_CONSOLE"]
-        console_username = value["POSTMARK_CONSOLE_USERNAME"]
-        console_password = value["POSTMARK_CONSOLE_PASSWORD"]
-        if console and (console_username is None or console_password is None):
+        console, console_password = fields["console"], fields["console_password"]
+        if console and (fields["console_username"] is None or console_password is None):
             raise ConfigError(
                 "POSTMARK_CONSOLE needs its own POSTMARK_CONSOLE_USERNAME and"
                 " POSTMARK_CONSOLE_PASSWORD"
@@ -114,34 +122,8 @@ class ReceiverConfig:
             raise ConfigError(
                 "POSTMARK_CONSOLE_PASSWORD must differ from POSTMARK_WEBHOOK_PASSWORD"
             )
-        proxies, proxy_networks = value["POSTMARK_TRUSTED_PROXIES"]
-        return cls(
-            server_token=value["POSTMARK_SERVER_TOKEN"],
-            base_url=value["POSTMARK_BASE_URL"],
-            webhook_username=username,
-            webhook_password=password,
-            secret_header=secret_header,
-            secret_value=value["POSTMARK_WEBHOOK_SECRET_VALUE"],
-            allowed_ips=value["POSTMARK_ALLOWED_IPS"],
-            trusted_proxies=proxies,
-            proxy_networks=proxy_networks,
-            max_body_bytes=value["POSTMARK_MAX_BODY_BYTES"],
-            failure_status=failure,
-            url_prefix=value["POSTMARK_URL_PREFIX"],
-            per_type_endpoints=value["POSTMARK_PER_TYPE_ENDPOINTS"],
-            dispatch=value["POSTMARK_DISPATCH"],
-            load_entrypoints=value["POSTMARK_LOAD_ENTRYPOINTS"],
-            plugins=value["POSTMARK_PLUGINS"],
-            log_events=value["POSTMARK_LOG_EVENTS"],
-            event_store=value["POSTMARK_EVENT_STORE"],
-            blocked_senders=value["POSTMARK_BLOCKED_SENDERS"],
-            console=console,
-            console_username=console_username,
-            console_password=console_password,
-            metrics=value["POSTMARK_METRICS"],
-            insecure_no_auth=value["POSTMARK_INSECURE_NO_AUTH"],
-            raw=raw,
-        )
+        fields["trusted_proxies"], fields["proxy_networks"] = fields["trusted_proxies"]
+        return cls(**fields, raw=raw)
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

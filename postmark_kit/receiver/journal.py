@@ -35,13 +35,13 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 import pluggy
 
 from ..events import Event, InvalidEventError, parse_event
-from ..settings import KEEP_BODY_WITH_STORE, read, setting
+from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
 from .dispatch import (
     DeadLetter,
     DispatchError,
@@ -231,26 +231,23 @@ class JournalSettings:
     #: every body anyway: a 40 MB inbound message is then not on disk twice.
     keep_body_bytes: int | None = None
 
+    #: Which settings feed which fields (each its :attr:`~postmark_kit.settings.Setting.field`).
+    setting_fields: ClassVar[SettingFields] = SettingFields(
+        ("journal",),
+        elsewhere=("POSTMARK_PLUGIN_TIMEOUT",),  # dispatch.plugin_timeout
+    )
+
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> JournalSettings:
-        value = read(raw, "journal")
-        keep = value["POSTMARK_JOURNAL_KEEP_BODY_BYTES"]
+        fields = cls.setting_fields.kwargs(cls.setting_fields.read(raw))
+        fields["path"] = str(fields["path"])  # as the receiver's own _journal_path
         if setting("POSTMARK_JOURNAL_KEEP_BODY_BYTES").is_unset(
             raw.get("POSTMARK_JOURNAL_KEEP_BODY_BYTES")
         ):
-            keep = KEEP_BODY_WITH_STORE if raw.get("POSTMARK_EVENT_STORE") else None
-        return cls(
-            path=str(value["POSTMARK_JOURNAL"]),
-            max_attempts=value["POSTMARK_JOURNAL_MAX_ATTEMPTS"],
-            retry_base=value["POSTMARK_JOURNAL_RETRY_BASE"],
-            retry_max=value["POSTMARK_JOURNAL_RETRY_MAX"],
-            lease=value["POSTMARK_JOURNAL_LEASE"],
-            poll=value["POSTMARK_JOURNAL_POLL"],
-            worker=value["POSTMARK_JOURNAL_WORKER"],
-            retention_days=value["POSTMARK_JOURNAL_RETENTION_DAYS"],
-            max_delay=value["POSTMARK_JOURNAL_MAX_DELAY"],
-            keep_body_bytes=keep,
-        )
+            fields["keep_body_bytes"] = (
+                KEEP_BODY_WITH_STORE if raw.get("POSTMARK_EVENT_STORE") else None
+            )
+        return cls(**fields)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure (jittered so workers spread out)."""
