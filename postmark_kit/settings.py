@@ -380,7 +380,8 @@ def _int_bound(value: float | None) -> int | None:
 
 
 _PARSERS: dict[str, Callable[[Setting, Any], Any]] = {
-    "str": lambda s, v: _opt(v),
+    # Blank text is unset like "": the default, not a file named "   " or "None".
+    "str": lambda s, v: _opt(v) or s.default,
     "text": _text,
     "name": lambda s, v: str(v).strip().lower() or s.default,
     "secret": lambda s, v: secret(s.name, v),

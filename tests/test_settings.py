@@ -431,3 +431,10 @@ def test_a_hand_edited_table_is_caught(tmp_path: Path) -> None:
     )
     assert generator.stale(tmp_path) == [page]
     assert "`POSTMARK_JOURNAL_LEASE`" in generator.pages(tmp_path)[page]
+
+
+def test_blank_text_settings_fall_back_to_their_default() -> None:
+    """A whitespace-only ``POSTMARK_JOURNAL`` is unset, like ``""``: the default file."""
+    journal = settings.setting("POSTMARK_JOURNAL")
+    assert journal.parse("   ") == journal.parse("") == journal.parse(None) == journal.default
+    assert settings.setting("POSTMARK_EVENT_STORE").parse(" \t") is None
