@@ -94,6 +94,17 @@ class FakePostmark:
         return self
 
     @property
+    def connections_accepted(self) -> int:
+        """TCP connections the API port has accepted so far.
+
+        The simulator keeps connections alive as Postmark does, so a client
+        that pools its connections reuses one: this counts how many it opened.
+        """
+        if self._server is None:
+            raise RuntimeError("FakePostmark is not running.")
+        return self._server.connections_accepted
+
+    @property
     def control_url(self) -> str:
         """Where the control API listens (``control_port`` must have been given)."""
         if self._control is None:
