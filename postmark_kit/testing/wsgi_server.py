@@ -54,6 +54,11 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
 
+def _is_decimal(text: str) -> bool:
+    """Digits only, ASCII only ("²".isdigit() is true; int() takes "+1", " 1", "1_0")."""
+    return text.isascii() and text.isdigit()
+
+
 class _BadRequest(Exception):
     """The request cannot be framed: answer ``status`` and close the connection."""
 
@@ -105,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.parse_request():  # it answered 400/414/431/505 itself
             self.close_connection = True
             return
+        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
+        if "close" in tokens:  # parse_request only knows a bare "close"
+            self.close_connection = True
         if self.request_version == "HTTP/0.9":
             self.request_version = "HTTP/1.0"  # so the answer has a status line
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
@@ -151,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         lengths = {v.strip() for v in self.headers.get_all("Content-Length", [])}
         if not lengths:
             return b"", False
-        if len(lengths) != 1 or not (raw := lengths.pop()).isdigit():
+        if len(lengths) != 1 or not _is_decimal(raw := lengths.pop()):
             raise _BadRequest(HTTPStatus.BAD_REQUEST, "Invalid Content-Length")
         length = int(raw)
         if length > self.server.max_body:
@@ -172,12 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
             if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\n"):
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "Invalid chunk size line")
             size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _BadRequest(HTTPStatus.BAD_REQUEST, "Invalid chunk size") from None
-            if size < 0 or not size_text.isalnum():
+            # int() alone would take "0x10", "+1", "1_0"
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF") or len(size_text) > 16:
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "Invalid chunk size")
+            size = int(size_text, 16)
             if size == 0:
                 break
             total += size

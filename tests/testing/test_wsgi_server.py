@@ -150,7 +150,10 @@ def test_chunked_body_with_extensions_and_trailers(server: KeepAliveWSGIServer) 
     [
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n",
         b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\na",
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \u00b2\r\n\r\nab".encode("latin-1"),
         b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         b"GARBAGE\r\n\r\n",
         b"GET / HTTP/x.y\r\n\r\n",
@@ -183,10 +186,11 @@ def test_unsupported_transfer_coding_and_http2_are_refused(server: KeepAliveWSGI
             assert read_answer(sock.makefile("rb")).status == status
 
 
-def test_connection_close_is_honoured(server: KeepAliveWSGIServer) -> None:
+@pytest.mark.parametrize("value", [b"close", b"TE, Close"])
+def test_connection_close_is_honoured(server: KeepAliveWSGIServer, value: bytes) -> None:
     sock = connect(server)
     rfile = sock.makefile("rb")
-    sock.sendall(b"GET /once HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    sock.sendall(b"GET /once HTTP/1.1\r\nHost: h\r\nConnection: %s\r\n\r\n" % value)
     answer = read_answer(rfile)
     assert answer.status == 200
     assert answer.headers["connection"] == "close"
