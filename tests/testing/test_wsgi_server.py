@@ -340,13 +340,13 @@ def test_flask_routes_with_special_characters() -> None:
 
 
 def test_idle_connections_do_not_hold_up_stop() -> None:
-    srv = KeepAliveWSGIServer(echo, idle_timeout=60).start()
+    srv = KeepAliveWSGIServer(echo, idle_timeout=60, name="stop-test").start()
     socks = [connect(srv) for _ in range(3)]
     for sock in socks:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         assert read_answer(sock.makefile("rb")).status == 200
     assert srv.open_connections == 3  # idle, kept alive
-    threads = [t for t in threading.enumerate() if t.name == "wsgi-server-connection"]
+    threads = [t for t in threading.enumerate() if t.name == "stop-test-connection"]
     srv.stop(timeout=30)  # a thread left waiting on its idle socket would use all 30 s
     assert srv.open_connections == 0
     assert not any(t.is_alive() for t in threads)
