@@ -73,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: KeepAliveWSGIServer
     protocol_version = "HTTP/1.1"
+    server_version = "postmark-kit"
     # Headers and body go out in one sendall anyway; this also covers 100 Continue.
     disable_nagle_algorithm = True
 
@@ -87,9 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.handle_one_request()
             while not self.close_connection and not self.server.stopping:
                 self.handle_one_request()
-        except (OSError, ValueError):
-            # A reset, an idle timeout, or stop() shutting the socket down (the
-            # buffered reader then raises ValueError on a closed file).
+        except OSError:  # a reset, an idle timeout, stop() shutting the socket down
             self.close_connection = True
 
     def handle_one_request(self) -> None:
@@ -366,7 +365,6 @@ class KeepAliveWSGIServer(socketserver.TCPServer):
 
     allow_reuse_address = True
     request_queue_size = 128
-    server_version = "postmark-kit"
 
     def __init__(
         self,

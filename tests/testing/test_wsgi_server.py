@@ -159,6 +159,7 @@ def test_chunked_body_with_extensions_and_trailers(server: KeepAliveWSGIServer) 
         b"GET / HTTP/x.y\r\n\r\n",
         b"GET / extra words HTTP/1.1\r\n\r\n",
         b"PUT /\r\n\r\n",
+        b"GET /\r\n\r\n",  # HTTP/0.9
     ],
 )
 def test_malformed_requests_get_400_and_a_closed_connection(
@@ -323,6 +324,7 @@ def test_environ(server: KeepAliveWSGIServer) -> None:
     assert env["HTTP_X_CUSTOM"] == "one,two"
     assert "HTTP_X_SPOOFED" not in env
     assert env["wsgi.url_scheme"] == "http"
+    assert env["SERVER_SOFTWARE"].startswith("postmark-kit ")
 
 
 def test_flask_routes_with_special_characters() -> None:
