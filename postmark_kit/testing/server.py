@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import secrets
-import threading
+import sys
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from .hooks import DEFAULT_TIME_SCALE, Delivery, WebhookDispatcher
 from .simulator import SimulatorState, create_app
-
-#: How often the serving threads check for ``stop()``: socketserver's 0.5 s default
-#: made every stop (each test's simulator) wait up to half a second.
-_POLL = 0.05
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+from .wsgi_server import KeepAliveWSGIServer
 
 
 class FakePostmark:
     """A local Postmark to point a ``ServerClient`` at (``fake.base_url``, ``fake.server_token``).
 
     Binds 127.0.0.1 on a free port unless told otherwise; tokens are random per
-    instance so a test cannot pass by accident with a hard-coded token.
+    instance so a test cannot pass by accident with a hard-coded token.  Served
+    by :class:`~postmark_kit.testing.wsgi_server.KeepAliveWSGIServer`: HTTP/1.1
+    keep-alive, as Postmark, so a client's connection pool is really used.
     """
 
     def __init__(
@@ -67,11 +59,9 @@ class FakePostmark:
         self.state.auto_deliver = auto_deliver
         self.app = create_app(self.state)
         self.log_requests = log_requests
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: KeepAliveWSGIServer | None = None
         self.control_port = control_port
-        self._control: BaseWSGIServer | None = None
-        self._control_thread: threading.Thread | None = None
+        self._control: KeepAliveWSGIServer | None = None
 
     def __repr__(self) -> str:  # never the tokens
         return f"FakePostmark(base_url={self.base_url if self._server else None!r})"
@@ -85,40 +75,34 @@ class FakePostmark:
         return f"http://{self.host}:{self._server.server_port}"
 
     def start(self) -> Self:
+        access_log = sys.stderr if self.log_requests else None
         if self._server is None:
-            self._server = make_server(
-                self.host,
-                self.port,
-                self.app,
-                threaded=True,
-                request_handler=None if self.log_requests else _QuietHandler,
-            )
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": _POLL},
-                name="fake-postmark",
-                daemon=True,
-            )
-            self._thread.start()
+            self._server = KeepAliveWSGIServer(
+                self.app, self.host, self.port, access_log=access_log, name="fake-postmark"
+            ).start()
         if self.control_port is not None and self._control is None:
             from .control import create_control_app
 
             # loopback only, whatever ``host`` is: the control API takes no token
-            self._control = make_server(
+            self._control = KeepAliveWSGIServer(
+                create_control_app(self),
                 "127.0.0.1",
                 self.control_port,
-                create_control_app(self),
-                threaded=True,
-                request_handler=None if self.log_requests else _QuietHandler,
-            )
-            self._control_thread = threading.Thread(
-                target=self._control.serve_forever,
-                kwargs={"poll_interval": _POLL},
+                access_log=access_log,
                 name="fake-postmark-control",
-                daemon=True,
-            )
-            self._control_thread.start()
+            ).start()
         return self
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections the API port has accepted so far.
+
+        The simulator keeps connections alive as Postmark does, so a client
+        that pools its connections reuses one: this counts how many it opened.
+        """
+        if self._server is None:
+            raise RuntimeError("FakePostmark is not running.")
+        return self._server.connections_accepted
 
     @property
     def control_url(self) -> str:
@@ -128,18 +112,13 @@ class FakePostmark:
         return f"http://127.0.0.1:{self._control.server_port}"
 
     def stop(self) -> None:
+        """Close both ports and every open (keep-alive) connection; stop webhook delivery."""
         if self._control is not None:
-            self._control.shutdown()
-            self._control.server_close()
-            if self._control_thread is not None:
-                self._control_thread.join(timeout=5)
-            self._control = self._control_thread = None
+            self._control.stop()
+            self._control = None
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
+            self._server.stop()
+            self._server = None
         self.dispatcher.close()
 
     def __enter__(self) -> Self:
