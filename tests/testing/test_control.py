@@ -183,3 +183,5 @@ def test_fake_server_prints_and_serves_its_control_api() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
