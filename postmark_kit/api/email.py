@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -77,6 +78,62 @@ def _size_hint(message: Email | TemplatedEmail) -> int:
     return size
 
 
+_EMAIL_ONLY = frozenset({Email})
+_TEMPLATED_ONLY = frozenset({TemplatedEmail})
+_HTML_BODY = operator.attrgetter("html_body")
+_TEXT_BODY = operator.attrgetter("text_body")
+_ATTACHMENTS = operator.attrgetter("attachments")
+_METADATA = operator.attrgetter("metadata")
+_ADDRESSES = (operator.attrgetter("to"), operator.attrgetter("cc"), operator.attrgetter("bcc"))
+_TEMPLATE_REF = operator.attrgetter("template_id", "template_alias")
+
+
+def _size_hints(messages: list[Email | TemplatedEmail]) -> int:
+    """The sum of the messages' :func:`_size_hint`: C-level passes over a list of plain emails."""
+    if not messages or not _EMAIL_ONLY.issuperset(map(type, messages)):
+        return sum(map(_size_hint, messages))
+    size: int = sum(map(len, filter(None, map(_HTML_BODY, messages))))
+    size += sum(map(len, filter(None, map(_TEXT_BODY, messages))))
+    if any(map(_ATTACHMENTS, messages)):
+        size += sum(len(a.content or "") for m in messages for a in m.attachments or ())
+    return size
+
+
+def _plainly_valid(messages: Sequence[Email | TemplatedEmail]) -> bool:
+    """True when :func:`_check` certainly passes every message (checked in C-level passes).
+
+    The usual batch: plain emails (or templated ones naming their template),
+    string metadata values, no comma in any address field (so at most three
+    recipients).  False means "look at each message", never "invalid".
+    """
+    types = set(map(type, messages))
+    if types == _TEMPLATED_ONLY:
+        if not all(map(any, map(_TEMPLATE_REF, messages))):
+            return False  # a template_id of 0 is checked one by one, like a missing one
+    elif not _EMAIL_ONLY.issuperset(types):
+        return False
+    metadata = list(filter(None, map(_METADATA, messages)))
+    if metadata:
+        values = itertools.chain.from_iterable(map(operator.methodcaller("values"), metadata))
+        if not _STR_ONLY.issuperset(map(type, values)):
+            return False
+    for field in _ADDRESSES:
+        if any(map(operator.contains, filter(None, map(field, messages)), itertools.repeat(","))):
+            return False
+    return True
+
+
+def _check_all(messages: Sequence[Email | TemplatedEmail]) -> None:
+    """:func:`_check` on every message, raising the first one's error (in input order)."""
+    try:
+        if messages and _plainly_valid(messages):
+            return
+    except (AttributeError, TypeError):  # not emails at all: _check says what is wrong
+        pass
+    for message in messages:
+        _check(message)
+
+
 class _Hooks(dict[type[Any], Any]):
     """Unstructure function per model class, looked up once per batch."""
 
@@ -115,7 +172,7 @@ def _bodies(
     def whole() -> tuple[bytes, int] | None:
         """The whole buffer as one body, if it fits."""
         n = len(dicts)
-        if sum(map(_size_hint, pending)) + n > max_bytes:
+        if _size_hints(pending) + n > max_bytes:
             return None  # certainly over: do not build a huge string to find out
         if not any(encoded):
             body = _ENCODER.encode(dicts).encode()
@@ -155,8 +212,7 @@ def _bodies(
     while True:
         more = list(itertools.islice(source, chunk_size - len(pending)))
         if check:
-            for message in more:
-                _check(message)
+            _check_all(more)
         pending += more
         dicts += [hooks[m.__class__](m) for m in more]
         if len(pending) < chunk_size:  # the source is exhausted
@@ -226,8 +282,7 @@ class EmailApi(Resource):
         if isinstance(emails, Sequence):
             # Every message is checked before the first call: one bad message
             # must not leave the batch half sent.
-            for message in emails:
-                _check(message)
+            _check_all(emails)
         # A lazy iterable stays lazy; a bad message found after earlier chunks
         # went out surfaces as BatchSendError with their results.
         chunks = _bodies(
