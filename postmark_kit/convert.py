@@ -538,7 +538,7 @@ def _model_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any
         return obj
 
     def structure_models(values: list[Any]) -> list[Any]:
-        """:func:`structure_model` over a list: the usual dict goes to ``exact`` in the loop.
+        """:func:`structure_model` over a list: a dict whose key set has its function goes to it.
 
         One Python call per item fewer (a page, a batch's results).  A
         :class:`StructureError` leaves the path to the caller, which finds the
@@ -547,12 +547,19 @@ def _model_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any
         out: list[Any] = []
         append = out.append
         for data in values:
-            if data.__class__ is dict and len(data) == count:
-                try:
-                    append(exact(data))
-                    continue
-                except KeyError:
-                    pass
+            if data.__class__ is dict:
+                size = len(data)
+                if size == count:
+                    try:
+                        append(exact(data))
+                        continue
+                    except KeyError:
+                        pass
+                elif size < count:
+                    fn = subsets.get(tuple(data))  # None: not generated yet, or does not fit
+                    if fn is not None:
+                        append(fn(data))
+                        continue
             append(structure_model(data))
         return out
 
