@@ -292,6 +292,13 @@ def check_json(value: Any, depth: int = 1) -> Any:
         return _unicode(value)
     if not value or not isinstance(value, dict | list):
         return value
+    if depth <= MAX_DEPTH:
+        # The usual untyped value (event details, extra keys): flat, all ASCII strings.
+        if isinstance(value, dict):
+            if _all_ascii_str(value.values()) and _all_ascii_str(value):
+                return value
+        elif _all_ascii_str(value):
+            return value
     stack: list[tuple[Any, int]] = [(value, depth)]
     while stack:
         container, level = stack.pop()
