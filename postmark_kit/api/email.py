@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import operator
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -22,6 +23,9 @@ MAX_BATCH_MESSAGES = 500
 #: Postmark's batch limit is 50 MB; stay a little under it for the framing.
 MAX_BATCH_BYTES = 50 * 1024 * 1024 - 64 * 1024
 
+
+#: Batch bodies encoded ahead of the calls in flight are kept up to this size (or one chunk).
+_LOOKAHEAD_BYTES = 8 * 1024 * 1024
 
 #: One encoder for every send: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -334,41 +338,52 @@ class EmailApi(Resource):
         inflight: dict[Future[list[SendResult]], tuple[int, int]] = {}
         read_error: PostmarkError | None = None
         exhausted = False
-        position = 0  # input index of the next chunk
-        # The next chunk, encoded while the others are in flight: a slot that
-        # frees up is refilled at once, not after encoding 500 messages.
-        ready: tuple[bytes, int] | None = None
+        position = 0  # input index of the next chunk to submit
+        # Chunks encoded while the calls are in flight (the first round trip
+        # leaves the CPU idle): a slot that frees up is refilled at once, and
+        # the encoding is done.  Bounded by _LOOKAHEAD_BYTES (at least one).
+        ahead: deque[tuple[bytes, int]] = deque()
+        ahead_bytes = 0
         with ThreadPoolExecutor(limit.value, thread_name_prefix="postmark-kit-batch") as pool:
             while True:
-                while not failed and read_error is None:
-                    if ready is None and not exhausted:
-                        try:
-                            ready = next(chunks, None)
-                        except PostmarkError as exc:  # a bad message in a lazy iterable
-                            read_error = exc
-                            break
-                        exhausted = ready is None
-                    if ready is None or len(inflight) >= limit.current():
-                        break
-                    body, count = ready
-                    ready = None
-                    future = pool.submit(self._post_chunk, path, body, count, wrap)
-                    inflight[future] = (position, count)
-                    position += count
-                if not inflight:
-                    break
-                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in [f for f in inflight if f.done()]:
                     start, count = inflight.pop(future)
                     try:
                         sent.append(BatchChunk(start, start + count, results=future.result()))
                     except PostmarkError as exc:
                         failed.append(BatchChunk(start, start + count, error=exc))
+                # Chunks before a bad message of a lazy iterable still go out.
+                while ahead and not failed and len(inflight) < limit.current():
+                    body, count = ahead.popleft()
+                    ahead_bytes -= len(body)
+                    future = pool.submit(self._post_chunk, path, body, count, wrap)
+                    inflight[future] = (position, count)
+                    position += count
+                if (
+                    not failed
+                    and read_error is None
+                    and not exhausted
+                    and (not ahead or ahead_bytes < _LOOKAHEAD_BYTES)
+                ):
+                    try:
+                        chunk = next(chunks, None)
+                    except PostmarkError as exc:  # a bad message in a lazy iterable
+                        read_error = exc
+                        continue
+                    if chunk is None:
+                        exhausted = True
+                    else:
+                        ahead.append(chunk)
+                        ahead_bytes += len(chunk[0])
+                    continue
+                if not inflight:
+                    break
+                wait(list(inflight), return_when=FIRST_COMPLETED)
         sent.sort(key=lambda c: c.start)
         if not failed and read_error is None:
             return [r for c in sent for r in c.results or ()]
         failed.sort(key=lambda c: c.start)
-        not_sent = [] if exhausted else [BatchChunk(position, None)]
+        not_sent = [] if exhausted and not ahead else [BatchChunk(position, None)]
         error = failed[0].error if failed else read_error
         assert error is not None
         if not sent and (len(failed) == 1 or (read_error is not None and not failed)):

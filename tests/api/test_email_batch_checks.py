@@ -9,13 +9,23 @@ message's error, and ``_size_hints`` must add up what ``_size_hint`` gives.
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postmark_kit import Attachment, ClientValidationError, Email, TemplatedEmail
+from postmark_kit import (
+    Attachment,
+    BatchSendError,
+    ClientValidationError,
+    Email,
+    PostmarkError,
+    ServerError,
+    TemplatedEmail,
+)
 from postmark_kit.api.email import _check, _check_all, _plainly_valid, _size_hint, _size_hints
 from tests.conftest import API
 
@@ -154,3 +164,60 @@ def _messages(draw: st.DrawFn) -> Email | TemplatedEmail:
 @given(st.lists(_messages(), max_size=8))
 def test_size_hints_add_up_the_per_message_hints(messages) -> None:
     assert _size_hints(messages) == sum(map(_size_hint, messages))
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_lazy_iterable_sends_every_chunk_before_its_first_bad_message(
+    mock_api, server_client, concurrency
+) -> None:
+    """Chunks encoded ahead of the calls in flight still go out when a later one is bad."""
+    from tests.api.test_email import _echo_batch
+
+    mock_api.post(f"{API}/email/batch", json=_echo_batch)
+    read: list[int] = []
+
+    def emails():
+        for i in range(100):
+            read.append(i)
+            yield _email(_51) if i == 75 else _email(f"u{i}@example.com")
+
+    with pytest.raises(BatchSendError) as caught:
+        server_client.email.send_batch(emails(), chunk_size=10, concurrency=concurrency)
+    err = caught.value
+    assert isinstance(err.error, ClientValidationError)
+    assert mock_api.call_count == 7
+    assert [r.to for r in err.results] == [f"u{i}@example.com" for i in range(70)]
+    assert [(c.start, c.stop) for c in err.sent] == [(i, i + 10) for i in range(0, 70, 10)]
+    assert [(c.start, c.stop) for c in err.not_sent] == [(70, None)]
+    assert max(read) == 79  # nothing read past the bad message's chunk
+
+
+def test_a_failed_call_leaves_the_chunks_encoded_ahead_unsent(mock_api, server_client) -> None:
+    from tests.api.test_email import _echo_batch
+
+    calls = 0
+
+    def answer(request: Any, context: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if json.loads(request.body)[0]["To"] == "u0@example.com":  # the first chunk fails
+            context.status_code = 500
+            return {"ErrorCode": 0, "Message": "boom"}
+        return _echo_batch(request, context)
+
+    mock_api.post(f"{API}/email/batch", json=answer)
+    batch = [_email(f"u{i}@example.com") for i in range(100)]
+    with pytest.raises(PostmarkError) as caught:
+        server_client.email.send_batch(batch, chunk_size=10, concurrency=2)
+    if not isinstance(caught.value, BatchSendError):  # it failed before the second call
+        assert isinstance(caught.value, ServerError) and mock_api.call_count == 1
+        return
+    err = caught.value
+    covered = sorted(
+        [(c.start, c.stop) for c in err.sent + err.failed]
+        + [(c.start, c.stop or 100) for c in err.not_sent]
+    )
+    assert covered[0][0] == 0 and covered[-1][1] == 100
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
+    assert [(c.start, c.stop) for c in err.failed] == [(0, 10)]
+    assert mock_api.call_count == calls == len(err.sent) + 1  # nothing posted twice or lost
