@@ -158,8 +158,8 @@ def _bodies(
     The one chunking path of every batch send.  The chunks are those of the
     greedy split (a chunk takes messages while it has fewer than
     ``chunk_size`` and the next one still fits).  Messages are taken a chunk's
-    worth at a time (checked and converted then: a lazy iterable stays lazy,
-    one chunk in memory); while a whole chunk fits (the usual case) it is
+    worth at a time (checked and converted then: a lazy iterable is read a
+    chunk at a time); while a whole chunk fits (the usual case) it is
     encoded in one call, so 10,000 messages cost 20 encoder calls.  Messages
     are encoded one by one only where a size cut must be found.
     """
@@ -251,7 +251,8 @@ class EmailApi(Resource):
         pooled connections (1: one after another).  Results come back one per
         email, in input order; a message Postmark refused is reported in its
         result (``result.ok`` is False), not raised.  A list (any sequence) is
-        validated in full before the first call; a lazy iterable chunk by chunk.
+        validated in full before the first call; a lazy iterable chunk by chunk
+        (read ahead of the calls in flight by up to 8 MB of encoded chunks).
         A chunk is never sent twice.  When a call fails (or a later message is
         invalid) no further chunk is submitted, the calls in flight finish, and
         a :class:`~postmark_kit.errors.BatchSendError` says which chunks were
