@@ -160,6 +160,7 @@ def _messages(draw: st.DrawFn) -> Email | TemplatedEmail:
     )
 
 
+@pytest.mark.slow  # fuzzing, 200 examples (the example tests stay in the inner loop)
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_messages(), max_size=8))
 def test_size_hints_add_up_the_per_message_hints(messages) -> None:
@@ -221,3 +222,15 @@ def test_a_failed_call_leaves_the_chunks_encoded_ahead_unsent(mock_api, server_c
     assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     assert [(c.start, c.stop) for c in err.failed] == [(0, 10)]
     assert mock_api.call_count == calls == len(err.sent) + 1  # nothing posted twice or lost
+
+
+def test_size_hints_add_up_the_per_message_hints_examples() -> None:
+    att = [Attachment(name="a", content="xyz"), Attachment(name="b", content=None)]
+    cases: list[list[Email | TemplatedEmail]] = [
+        [],
+        [Email(html_body="<p>hi</p>", text_body="hi"), Email(), Email(attachments=att)],
+        [Email(text_body="x"), _templated(template_alias="t", attachments=att)],
+        [_MyEmail(html_body="abc")],
+    ]
+    for messages in cases:
+        assert _size_hints(messages) == sum(map(_size_hint, messages))
