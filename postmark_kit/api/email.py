@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -21,6 +23,9 @@ MAX_BATCH_MESSAGES = 500
 #: Postmark's batch limit is 50 MB; stay a little under it for the framing.
 MAX_BATCH_BYTES = 50 * 1024 * 1024 - 64 * 1024
 
+
+#: Batch bodies encoded ahead of the calls in flight are kept up to this size (or one chunk).
+_LOOKAHEAD_BYTES = 8 * 1024 * 1024
 
 #: One encoder for every send: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -77,6 +82,62 @@ def _size_hint(message: Email | TemplatedEmail) -> int:
     return size
 
 
+_EMAIL_ONLY = frozenset({Email})
+_TEMPLATED_ONLY = frozenset({TemplatedEmail})
+_HTML_BODY = operator.attrgetter("html_body")
+_TEXT_BODY = operator.attrgetter("text_body")
+_ATTACHMENTS = operator.attrgetter("attachments")
+_METADATA = operator.attrgetter("metadata")
+_ADDRESSES = (operator.attrgetter("to"), operator.attrgetter("cc"), operator.attrgetter("bcc"))
+_TEMPLATE_REF = operator.attrgetter("template_id", "template_alias")
+
+
+def _size_hints(messages: list[Email | TemplatedEmail]) -> int:
+    """The sum of the messages' :func:`_size_hint`: C-level passes over a list of plain emails."""
+    if not messages or not _EMAIL_ONLY.issuperset(map(type, messages)):
+        return sum(map(_size_hint, messages))
+    size: int = sum(map(len, filter(None, map(_HTML_BODY, messages))))
+    size += sum(map(len, filter(None, map(_TEXT_BODY, messages))))
+    if any(map(_ATTACHMENTS, messages)):
+        size += sum(len(a.content or "") for m in messages for a in m.attachments or ())
+    return size
+
+
+def _plainly_valid(messages: Sequence[Email | TemplatedEmail]) -> bool:
+    """True when :func:`_check` certainly passes every message (checked in C-level passes).
+
+    The usual batch: plain emails (or templated ones naming their template),
+    string metadata values, no comma in any address field (so at most three
+    recipients).  False means "look at each message", never "invalid".
+    """
+    types = set(map(type, messages))
+    if types == _TEMPLATED_ONLY:
+        if not all(map(any, map(_TEMPLATE_REF, messages))):
+            return False  # a template_id of 0 is checked one by one, like a missing one
+    elif not _EMAIL_ONLY.issuperset(types):
+        return False
+    metadata = list(filter(None, map(_METADATA, messages)))
+    if metadata:
+        values = itertools.chain.from_iterable(map(operator.methodcaller("values"), metadata))
+        if not _STR_ONLY.issuperset(map(type, values)):
+            return False
+    for field in _ADDRESSES:
+        if any(map(operator.contains, filter(None, map(field, messages)), itertools.repeat(","))):
+            return False
+    return True
+
+
+def _check_all(messages: Sequence[Email | TemplatedEmail]) -> None:
+    """:func:`_check` on every message, raising the first one's error (in input order)."""
+    try:
+        if messages and _plainly_valid(messages):
+            return
+    except (AttributeError, TypeError):  # not emails at all: _check says what is wrong
+        pass
+    for message in messages:
+        _check(message)
+
+
 class _Hooks(dict[type[Any], Any]):
     """Unstructure function per model class, looked up once per batch."""
 
@@ -97,8 +158,8 @@ def _bodies(
     The one chunking path of every batch send.  The chunks are those of the
     greedy split (a chunk takes messages while it has fewer than
     ``chunk_size`` and the next one still fits).  Messages are taken a chunk's
-    worth at a time (checked and converted then: a lazy iterable stays lazy,
-    one chunk in memory); while a whole chunk fits (the usual case) it is
+    worth at a time (checked and converted then: a lazy iterable is read a
+    chunk at a time); while a whole chunk fits (the usual case) it is
     encoded in one call, so 10,000 messages cost 20 encoder calls.  Messages
     are encoded one by one only where a size cut must be found.
     """
@@ -115,7 +176,7 @@ def _bodies(
     def whole() -> tuple[bytes, int] | None:
         """The whole buffer as one body, if it fits."""
         n = len(dicts)
-        if sum(map(_size_hint, pending)) + n > max_bytes:
+        if _size_hints(pending) + n > max_bytes:
             return None  # certainly over: do not build a huge string to find out
         if not any(encoded):
             body = _ENCODER.encode(dicts).encode()
@@ -155,8 +216,7 @@ def _bodies(
     while True:
         more = list(itertools.islice(source, chunk_size - len(pending)))
         if check:
-            for message in more:
-                _check(message)
+            _check_all(more)
         pending += more
         dicts += [hooks[m.__class__](m) for m in more]
         if len(pending) < chunk_size:  # the source is exhausted
@@ -191,7 +251,8 @@ class EmailApi(Resource):
         pooled connections (1: one after another).  Results come back one per
         email, in input order; a message Postmark refused is reported in its
         result (``result.ok`` is False), not raised.  A list (any sequence) is
-        validated in full before the first call; a lazy iterable chunk by chunk.
+        validated in full before the first call; a lazy iterable chunk by chunk
+        (read ahead of the calls in flight by up to 8 MB of encoded chunks).
         A chunk is never sent twice.  When a call fails (or a later message is
         invalid) no further chunk is submitted, the calls in flight finish, and
         a :class:`~postmark_kit.errors.BatchSendError` says which chunks were
@@ -226,8 +287,7 @@ class EmailApi(Resource):
         if isinstance(emails, Sequence):
             # Every message is checked before the first call: one bad message
             # must not leave the batch half sent.
-            for message in emails:
-                _check(message)
+            _check_all(emails)
         # A lazy iterable stays lazy; a bad message found after earlier chunks
         # went out surfaces as BatchSendError with their results.
         chunks = _bodies(
@@ -279,41 +339,52 @@ class EmailApi(Resource):
         inflight: dict[Future[list[SendResult]], tuple[int, int]] = {}
         read_error: PostmarkError | None = None
         exhausted = False
-        position = 0  # input index of the next chunk
-        # The next chunk, encoded while the others are in flight: a slot that
-        # frees up is refilled at once, not after encoding 500 messages.
-        ready: tuple[bytes, int] | None = None
+        position = 0  # input index of the next chunk to submit
+        # Chunks encoded while the calls are in flight (the first round trip
+        # leaves the CPU idle): a slot that frees up is refilled at once, and
+        # the encoding is done.  Bounded by _LOOKAHEAD_BYTES (at least one).
+        ahead: deque[tuple[bytes, int]] = deque()
+        ahead_bytes = 0
         with ThreadPoolExecutor(limit.value, thread_name_prefix="postmark-kit-batch") as pool:
             while True:
-                while not failed and read_error is None:
-                    if ready is None and not exhausted:
-                        try:
-                            ready = next(chunks, None)
-                        except PostmarkError as exc:  # a bad message in a lazy iterable
-                            read_error = exc
-                            break
-                        exhausted = ready is None
-                    if ready is None or len(inflight) >= limit.current():
-                        break
-                    body, count = ready
-                    ready = None
-                    future = pool.submit(self._post_chunk, path, body, count, wrap)
-                    inflight[future] = (position, count)
-                    position += count
-                if not inflight:
-                    break
-                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in [f for f in inflight if f.done()]:
                     start, count = inflight.pop(future)
                     try:
                         sent.append(BatchChunk(start, start + count, results=future.result()))
                     except PostmarkError as exc:
                         failed.append(BatchChunk(start, start + count, error=exc))
+                # Chunks before a bad message of a lazy iterable still go out.
+                while ahead and not failed and len(inflight) < limit.current():
+                    body, count = ahead.popleft()
+                    ahead_bytes -= len(body)
+                    future = pool.submit(self._post_chunk, path, body, count, wrap)
+                    inflight[future] = (position, count)
+                    position += count
+                if (
+                    not failed
+                    and read_error is None
+                    and not exhausted
+                    and (not ahead or ahead_bytes < _LOOKAHEAD_BYTES)
+                ):
+                    try:
+                        chunk = next(chunks, None)
+                    except PostmarkError as exc:  # a bad message in a lazy iterable
+                        read_error = exc
+                        continue
+                    if chunk is None:
+                        exhausted = True
+                    else:
+                        ahead.append(chunk)
+                        ahead_bytes += len(chunk[0])
+                    continue
+                if not inflight:
+                    break
+                wait(list(inflight), return_when=FIRST_COMPLETED)
         sent.sort(key=lambda c: c.start)
         if not failed and read_error is None:
             return [r for c in sent for r in c.results or ()]
         failed.sort(key=lambda c: c.start)
-        not_sent = [] if exhausted else [BatchChunk(position, None)]
+        not_sent = [] if exhausted and not ahead else [BatchChunk(position, None)]
         error = failed[0].error if failed else read_error
         assert error is not None
         if not sent and (len(failed) == 1 or (read_error is not None and not failed)):
