@@ -251,6 +251,7 @@ def test_track_links_choices_are_the_models() -> None:
     assert setting("POSTMARK_TRACK_LINKS").choices == tuple(t.value for t in TrackLinks)
 
 
+@pytest.mark.slow  # a fresh interpreter (test_imports.py keeps one in the inner loop)
 def test_the_settings_module_loads_no_flask_pluggy_or_click() -> None:
     probe = (
         "import postmark_kit.settings, sys\n"
