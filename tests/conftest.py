@@ -47,6 +47,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = shm
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The inner loop (``-m "not slow"``) does not import the ``*_fuzz.py`` files.
+
+    Each holds Hypothesis tests only, every one slow, so that selection would
+    deselect them all; importing Hypothesis under pytest's assertion rewriting
+    alone costs about a second.  Any other selection collects them as usual.
+    """
+    if not collection_path.name.endswith("_fuzz.py"):
+        return None
+    return " ".join(str(config.option.markexpr).split()) == "not slow" or None
+
+
 def load_response(operation_id: str) -> Any:
     """Postmark's documented example response for an operation of endpoints.yaml."""
     return json.loads((FIXTURES / "responses" / f"{operation_id}.json").read_text())
