@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import postmark_kit
-from tests._source import parsed
 
 PACKAGE = Path(postmark_kit.__file__).parent
 
@@ -27,11 +26,7 @@ FORBIDDEN_CALLS = {
 
 def violations(source: str, filename: str = "<test>") -> list[str]:
     """What in ``source`` breaks the rules, as ``line: reason`` strings."""
-    return tree_violations(ast.parse(source, filename))
-
-
-def tree_violations(tree: ast.Module) -> list[str]:
-    """What in a parsed module breaks the rules (see ``violations``)."""
+    tree = ast.parse(source, filename)
     modules: dict[str, str] = {}  # local name -> forbidden module it is bound to
     functions: dict[str, str] = {}  # local name -> "module.function"
     for node in ast.walk(tree):
@@ -113,7 +108,7 @@ def test_the_walk_sees_the_whole_package() -> None:
     "module", library_modules(), ids=lambda p: p.relative_to(PACKAGE).as_posix()
 )
 def test_no_interpreter_wide_state_or_private_layouts(module: Path) -> None:
-    assert tree_violations(parsed(module)) == []
+    assert violations(module.read_text(encoding="utf-8"), str(module)) == []
 
 
 @pytest.mark.parametrize(

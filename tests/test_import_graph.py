@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests._source import parsed
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("postmark_kit", "bench")
 
@@ -72,7 +70,7 @@ def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
     for module, path in modules.items():
         found: set[tuple[str, str | None]] = set()
         bound: dict[str, str] = {}  # local name -> package module it stands for
-        nodes = list(_statements(parsed(path)))
+        nodes = list(_statements(ast.parse(path.read_text(encoding="utf-8"))))
         for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:

@@ -16,7 +16,6 @@ import pytest
 
 from postmark_kit import settings
 from postmark_kit.settings import SETTINGS, ConfigError, read, setting
-from tests._source import parsed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -280,7 +279,7 @@ def test_journal_and_celery_mode_share_one_dead_letter_type() -> None:
     defined = [
         str(path.relative_to(ROOT))
         for path in (ROOT / "postmark_kit").rglob("*.py")
-        for node in ast.walk(parsed(path))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.ClassDef) and "DeadLetter" in node.name
     ]
     assert defined == ["postmark_kit/receiver/dispatch.py"]

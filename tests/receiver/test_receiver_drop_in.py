@@ -25,7 +25,6 @@ from postmark_kit.receiver import (
     ReceiverState,
     extension_key,
 )
-from tests._source import parsed
 from tests.conftest import load_response, load_webhook
 from tests.receiver._receiver_support import (  # noqa: F401
     AUTH,
@@ -482,7 +481,7 @@ def test_receiver_modules_import_no_private_names_of_other_modules() -> None:
     package = Path(__file__).resolve().parents[2] / "postmark_kit" / "receiver"
     found = []
     for source in sorted(package.glob("*.py")):
-        for node in ast.walk(parsed(source)):
+        for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module != "__future__":
                 found += [
                     f"{source.name}: {node.module}.{alias.name}"
