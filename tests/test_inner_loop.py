@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests._source import parsed
-
 TESTS = Path(__file__).resolve().parent
 
 
@@ -17,7 +15,7 @@ def test_every_fuzz_module_is_slow_as_a_whole() -> None:
     for path in modules:
         marks = [
             ast.unparse(node)
-            for node in parsed(path).body
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
             if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "pytestmark"
         ]
         assert marks == ["pytestmark = pytest.mark.slow"], path
