@@ -322,7 +322,7 @@ def test_a_hanging_plugin_times_out_and_others_keep_flowing(make_app: Any, tmp_p
         tmp_path,
         plugins=[hangs, steady],
         worker=True,
-        POSTMARK_PLUGIN_TIMEOUT=0.2,
+        POSTMARK_PLUGIN_TIMEOUT=0.1,
         POSTMARK_JOURNAL_RETRY_BASE=0.05,
         POSTMARK_JOURNAL_MAX_ATTEMPTS=100,
     )
@@ -349,7 +349,7 @@ def test_a_hanging_plugin_times_out_and_others_keep_flowing(make_app: Any, tmp_p
 def test_inline_mode_answers_5xx_for_a_hanging_plugin(make_app: Any) -> None:
     hangs, steady = Hangs(), Counting("steady")
     app = make_app(
-        {"POSTMARK_LOAD_ENTRYPOINTS": False, "POSTMARK_PLUGIN_TIMEOUT": 0.2},
+        {"POSTMARK_LOAD_ENTRYPOINTS": False, "POSTMARK_PLUGIN_TIMEOUT": 0.1},
         plugins=[hangs, steady],
     )
     try:
