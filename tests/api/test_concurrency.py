@@ -450,7 +450,7 @@ def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> Non
             # chunk submitted after that was submitted knowing of the 429.
             assert retried.wait(10)
         else:
-            threading.Event().wait(0.05)  # room for the calls to overlap
+            threading.Event().wait(0.02)  # room for the calls to overlap
         return None
 
     inner = batch_handler(posted, fail)
