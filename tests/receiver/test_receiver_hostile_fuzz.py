@@ -80,7 +80,7 @@ def wrong_type_payloads(draw: st.DrawFn) -> tuple[str, FieldPath, Any]:
     return kind, path, _replace(load_webhook(kind), path, draw(_wrong_values(tp)))
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(case=wrong_type_payloads())
 def test_wrong_type_anywhere_is_422(
@@ -90,7 +90,7 @@ def test_wrong_type_anywhere_is_422(
     _check(_send(client, recorder, json.dumps(payload)), recorder, expect=422)
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS),
@@ -120,7 +120,7 @@ json_values = st.recursive(
 )
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(value=json_values)
 def test_arbitrary_json_at_top_level(client: Any, recorder: Recorder, value: Any) -> None:
@@ -131,7 +131,7 @@ def test_arbitrary_json_at_top_level(client: Any, recorder: Recorder, value: Any
         assert "error" in answer
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(
     record_type=st.sampled_from([*EVENT_TYPES, "Weird", ""]) | st.text(max_size=10),
@@ -165,7 +165,7 @@ def test_arbitrary_objects_with_a_record_type(
     _check(_send(client, recorder, body), recorder)
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS),
@@ -223,7 +223,7 @@ def test_huge_string_in_any_field(
         assert answer["ok"] is True
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(garbage=st.binary(min_size=1, max_size=64), at=st.integers(0, 10_000))
 def test_random_bytes_spliced_into_a_valid_body(
@@ -234,14 +234,14 @@ def test_random_bytes_spliced_into_a_valid_body(
     _check(_send(client, recorder, body[:at] + garbage + body[at:]), recorder)
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(data=st.binary(max_size=512))
 def test_random_bytes(client: Any, recorder: Recorder, data: bytes) -> None:
     _check(_send(client, recorder, data), recorder)
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(
     content_type=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).filter(
@@ -269,7 +269,7 @@ def test_arbitrary_content_types(
 path_chars = st.characters(exclude_characters="/", exclude_categories=("Cs",))
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(
     kind=st.sampled_from(KINDS)
@@ -294,7 +294,7 @@ header_text = st.text(
 )
 
 
-@pytest.mark.slow  # fuzzing, 150 examples (the examples above try each case once)
+@pytest.mark.slow  # fuzzing, 150 examples (test_receiver_hostile.py tries each case once)
 @HYPOTHESIS
 @given(trace=header_text, retries=header_text)
 def test_arbitrary_postmark_headers(
