@@ -26,10 +26,10 @@ FORBIDDEN_CALLS = {
 
 def violations(source: str, filename: str = "<test>") -> list[str]:
     """What in ``source`` breaks the rules, as ``line: reason`` strings."""
-    tree = ast.parse(source, filename)
+    nodes = list(ast.walk(ast.parse(source, filename)))  # walked twice: listed once
     modules: dict[str, str] = {}  # local name -> forbidden module it is bound to
     functions: dict[str, str] = {}  # local name -> "module.function"
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in FORBIDDEN_CALLS:
@@ -39,7 +39,7 @@ def violations(source: str, filename: str = "<test>") -> list[str]:
                 if alias.name in FORBIDDEN_CALLS[node.module]:
                     functions[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     found = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             func = node.func
             if (

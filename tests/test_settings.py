@@ -253,6 +253,7 @@ def test_track_links_choices_are_the_models() -> None:
     assert setting("POSTMARK_TRACK_LINKS").choices == tuple(t.value for t in TrackLinks)
 
 
+@pytest.mark.slow  # a fresh interpreter (test_imports.py keeps one in the inner loop)
 def test_the_settings_module_loads_no_flask_pluggy_or_click() -> None:
     probe = (
         "import postmark_kit.settings, sys\n"
@@ -383,10 +384,13 @@ def test_journal_and_celery_mode_share_one_dead_letter_type() -> None:
 
         hint = typing.get_type_hints(celery_dispatch.dead_letters)["return"]
         assert typing.get_args(hint) == (DeadLetter,)
+    package = (ROOT / "postmark_kit").rglob("*.py")
+    sources = {path: path.read_text(encoding="utf-8") for path in package}
     defined = [
         str(path.relative_to(ROOT))
-        for path in (ROOT / "postmark_kit").rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        for path, text in sources.items()
+        if "DeadLetter" in text  # only these can define it: the others need no parsing
+        for node in ast.walk(ast.parse(text))
         if isinstance(node, ast.ClassDef) and "DeadLetter" in node.name
     ]
     assert defined == ["postmark_kit/receiver/dispatch.py"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import os
+import sys
+import threading
 import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -16,7 +19,14 @@ from .. import hookspecs
 if TYPE_CHECKING:
     from .config import ReceiverConfig
 
-__all__ = ["PluginLoadError", "build_plugin_manager", "builtin_plugins", "load_object"]
+__all__ = [
+    "PluginLoadError",
+    "build_plugin_manager",
+    "builtin_plugins",
+    "entry_points",
+    "load_object",
+    "rescan_entry_points",
+]
 
 log = logging.getLogger("postmark_kit.receiver")
 
@@ -53,6 +63,49 @@ def _instance(obj: Any, origin: str) -> Any:
         ) from exc
 
 
+_PathKey = tuple[tuple[str, int | None], ...]
+_scanned: tuple[_PathKey, tuple[importlib.metadata.EntryPoint, ...]] | None = None
+_scan_lock = threading.Lock()
+
+
+def _path_key() -> _PathKey:
+    """``sys.path`` with each folder's modification time: an install or uninstall changes it."""
+    key = []
+    for entry in sys.path:
+        try:
+            mtime: int | None = os.stat(entry or ".").st_mtime_ns
+        except OSError:
+            mtime = None
+        key.append((entry, mtime))
+    return tuple(key)
+
+
+def entry_points() -> tuple[importlib.metadata.EntryPoint, ...]:
+    """The ``postmark_kit`` entry points of the installed distributions.
+
+    Scanning every distribution's metadata costs milliseconds, paid by each
+    app a factory builds; the result is kept for the process and scanned
+    again when ``sys.path`` or the modification time of one of its folders
+    changes (a ``pip install`` or uninstall does both).  After changing an
+    installed distribution's metadata in place, call
+    :func:`rescan_entry_points`.
+    """
+    global _scanned
+    key = _path_key()
+    with _scan_lock:
+        if _scanned is None or _scanned[0] != key:
+            found = importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME)
+            _scanned = (key, tuple(found))
+        return _scanned[1]
+
+
+def rescan_entry_points() -> None:
+    """Forget the entry points found so far: the next app scans the installed metadata again."""
+    global _scanned
+    with _scan_lock:
+        _scanned = None
+
+
 def _load_entrypoints(pm: pluggy.PluginManager) -> int:
     """Register the plugins of the ``postmark_kit`` entry-point group; the count.
 
@@ -63,7 +116,7 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> int:
     of the process: it is the same object each time.
     """
     count = 0
-    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME):
+    for ep in entry_points():
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue  # the same distribution found twice on sys.path
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -39,9 +38,7 @@ def _pages(template: dict[str, Any], key: str, total: int, id_key: str = "Messag
         count, offset = int(q["count"]), int(q["offset"])
         items = []
         for i in range(offset, min(offset + count, total)):
-            copy_ = copy.deepcopy(item)
-            copy_[id_key] = f"id-{i}"
-            items.append(copy_)
+            items.append({**item, id_key: f"id-{i}"})  # a top-level copy: it is sent as JSON
         return {"TotalCount": total, key: items}
 
     return serve

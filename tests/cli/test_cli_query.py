@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -33,10 +32,13 @@ def outbound_messages(n: int) -> list[dict[str, Any]]:
     template = load_response("list_outbound_messages")["Messages"][0]
     out = []
     for i in range(n):
-        m = copy.deepcopy(template)
-        m["MessageID"] = f"00000000-0000-0000-0000-{i:012d}"
-        m["Subject"] = f"Subject {i}"
-        m["ReceivedAt"] = (NEWEST - timedelta(minutes=i)).isoformat()
+        # A top-level copy: the nested values are shared, so tests change top-level keys only.
+        m = {
+            **template,
+            "MessageID": f"00000000-0000-0000-0000-{i:012d}",
+            "Subject": f"Subject {i}",
+            "ReceivedAt": (NEWEST - timedelta(minutes=i)).isoformat(),
+        }
         out.append(m)
     return out
 

@@ -1,4 +1,7 @@
-"""Who may post: basic auth, the shared-secret header, the IP allowlist with proxies."""
+"""Who may post: basic auth, the shared-secret header, the IP allowlist with proxies.
+
+Arbitrary headers and credentials are fuzzed in test_receiver_auth_fuzz.py (slow).
+"""
 
 # Fixtures are imported from _receiver_support (a conftest.py here would shadow tests/conftest.py),
 # so using them as test parameters "redefines" the imported names.
@@ -16,8 +19,6 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from postmark_kit import hookimpl
 from postmark_kit.receiver import ConfigError, PostmarkReceiver, create_app
@@ -256,45 +257,6 @@ def test_a_password_with_colons(make_app: Any) -> None:
     assert post(client, BOUNCE, auth=("pm", "a:b:c")).status_code == 200
     assert post(client, BOUNCE, auth=("pm", "a:b")).status_code == 401
     assert post(client, BOUNCE, auth=("pm", "a:b:c:")).status_code == 401
-
-
-@pytest.fixture
-def guarded(make_app: Any) -> tuple[Any, Recorder]:
-    """One app for every example of a property test (an app per example was most of its time)."""
-    recorder = Recorder()
-    return make_app(plugins=[recorder]).test_client(), recorder
-
-
-@pytest.mark.slow  # fuzzing, 100 examples (the header tests above stay in the inner loop)
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    header=st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80)
-    | st.builds(lambda raw: "Basic " + _b64(raw), st.binary(max_size=40))
-)
-def test_arbitrary_authorization_headers(guarded: tuple[Any, Recorder], header: str) -> None:
-    """Whatever the header holds, only the configured credentials get past: 401, never a 5xx."""
-    client, recorder = guarded
-    recorder.calls.clear()
-    response = post(client, BOUNCE, auth=None, headers={"Authorization": header})
-    _refused(response, recorder)
-
-
-@pytest.mark.slow  # fuzzing, 100 examples (the credential tests above stay in the inner loop)
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(user=st.text(max_size=12), password=st.text(max_size=12))
-def test_arbitrary_credentials(guarded: tuple[Any, Recorder], user: str, password: str) -> None:
-    client, recorder = guarded
-    recorder.calls.clear()
-    token = _b64(f"{user}:{password}".encode("utf-8", "surrogatepass"))
-    response = post(client, BOUNCE, auth=None, headers={"Authorization": f"Basic {token}"})
-    if (user, password) == AUTH:
-        assert response.status_code == 200
-    else:
-        _refused(response, recorder)
 
 
 # -- the secret header ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from postmark_kit import hookimpl
 from postmark_kit.cli import main
 from postmark_kit.receiver import PostmarkReceiver
-from postmark_kit.receiver.journal import WebhookJournal
+from postmark_kit.receiver.journal import Clock, WebhookJournal
 from tests.conftest import load_webhook
 from tests.receiver import _receiver_support
 from tests.receiver._receiver_support import post
@@ -218,12 +218,12 @@ def test_a_plugin_removed_with_a_pending_retry_is_dead_lettered_not_spun_on(
     # Before: the event was claimed, found with nothing to run, left pending
     # with its old due time, and claimed again at once: forever, at full CPU.
     gone, steady = Counting("gone", fail_bounce=1), Counting("steady")
-    first = journaled(make_app, tmp_path, plugins=[gone, steady], POSTMARK_JOURNAL_RETRY_BASE=0.2)
+    first = journaled(make_app, tmp_path, plugins=[gone, steady], POSTMARK_JOURNAL_RETRY_BASE=0.1)
     post(first.test_client(), BOUNCE)
     dispatcher_of(first).drain()
     assert journal_state(first) == "pending"
     PostmarkReceiver.shutdown(first)
-    time.sleep(0.3)  # the retry is due
+    time.sleep(0.15)  # the retry is due
 
     second = journaled(make_app, tmp_path, plugins=[steady])
     assert dispatcher_of(second).drain(timeout=2) == 1  # once, not a busy loop
@@ -322,7 +322,7 @@ def test_a_hanging_plugin_times_out_and_others_keep_flowing(make_app: Any, tmp_p
         tmp_path,
         plugins=[hangs, steady],
         worker=True,
-        POSTMARK_PLUGIN_TIMEOUT=0.2,
+        POSTMARK_PLUGIN_TIMEOUT=0.1,
         POSTMARK_JOURNAL_RETRY_BASE=0.05,
         POSTMARK_JOURNAL_MAX_ATTEMPTS=100,
     )
@@ -349,7 +349,7 @@ def test_a_hanging_plugin_times_out_and_others_keep_flowing(make_app: Any, tmp_p
 def test_inline_mode_answers_5xx_for_a_hanging_plugin(make_app: Any) -> None:
     hangs, steady = Hangs(), Counting("steady")
     app = make_app(
-        {"POSTMARK_LOAD_ENTRYPOINTS": False, "POSTMARK_PLUGIN_TIMEOUT": 0.2},
+        {"POSTMARK_LOAD_ENTRYPOINTS": False, "POSTMARK_PLUGIN_TIMEOUT": 0.1},
         plugins=[hangs, steady],
     )
     try:
@@ -377,9 +377,22 @@ def test_bad_plugin_timeout_fails_at_startup(make_app: Any, value: str) -> None:
 # -- /health -------------------------------------------------------------------
 
 
+class LaterClock(Clock):
+    """The real clocks, ``later`` seconds ahead: a wait without waiting."""
+
+    later = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.later
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.later
+
+
 def test_health_reports_the_backlog(make_app: Any, tmp_path: Path) -> None:
     # Before: /health answered {"ok": true} whatever state the journal was in.
     app = journaled(make_app, tmp_path, POSTMARK_JOURNAL_MAX_DELAY=1)
+    clock = dispatcher_of(app).journal.clock = LaterClock()
     client = app.test_client()
     report = client.get("/postmark/health").get_json()
     assert report == {
@@ -394,7 +407,7 @@ def test_health_reports_the_backlog(make_app: Any, tmp_path: Path) -> None:
     assert answer.status_code == 200
     assert answer.get_json()["pending"] == 1
     assert answer.get_json()["oldest_pending_seconds"] >= 0
-    time.sleep(1.2)  # nobody works on it (no worker here): it is overdue
+    clock.later = 1.2  # nobody works on it (no worker here): it is overdue
     stalled = client.get("/postmark/health")
     assert stalled.status_code == 503
     assert "a due event has waited" in stalled.get_json()["error"]

@@ -39,7 +39,7 @@ def served(make_app: Any) -> Iterator[tuple[str, Recorder]]:
     app = make_app(plugins=[recorder])
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:

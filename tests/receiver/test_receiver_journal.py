@@ -436,12 +436,12 @@ def test_opening_waits_for_a_lock_held_elsewhere(tmp_path: Path) -> None:
     # Exclusive locking mode: even readers are kept out (as during WAL recovery).
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(0.5, holder.close)
+    release = threading.Timer(0.2, holder.close)
     release.start()
     started = time.monotonic()
     try:
         journal = WebhookJournal(path)
-        assert time.monotonic() - started >= 0.3  # it did wait for the lock
+        assert time.monotonic() - started >= 0.1  # it did wait for the lock
         assert journal.counts()["pending"] == 0
         journal.close()
     finally:

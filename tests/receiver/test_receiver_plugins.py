@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import types
 from typing import Any
@@ -19,6 +20,7 @@ from postmark_kit.receiver import (
     PostmarkReceiver,
     Reject,
     build_plugin_manager,
+    manager,
     register_dispatcher,
 )
 from postmark_kit.receiver.dispatch import DISPATCHERS, DispatchResult
@@ -281,3 +283,50 @@ def test_plugins_registered_or_removed_at_runtime_are_seen_by_the_next_event(
     # Another kind is planned on its own.
     assert post(client, load_webhook("delivery")).status_code == 200
     assert second.hooks()[-2:] == ["postmark_delivery", "postmark_event"]
+
+
+class EntryPointPlugin:
+    """Named by the throwaway distributions of the entry-point scan test below."""
+
+    plugin_name = "scanned"
+
+
+def _distribution(folder: Any, name: str, target: str) -> None:
+    info = folder / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[postmark_kit]\n{name} = {target}\n")
+
+
+def _touched(folder: Any, step: int) -> None:
+    """A new modification time for ``folder``: a clock tick may be coarser than the test."""
+    stat = folder.stat()
+    os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns + step * 1_000_000_000))
+
+
+def test_entry_points_are_scanned_once_and_again_after_an_install(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = f"{__name__}:EntryPointPlugin"
+    site = tmp_path / "site"
+    site.mkdir()
+    _distribution(site, "pk_first", target)
+    monkeypatch.syspath_prepend(str(site))
+    first = manager.entry_points()
+    assert manager.entry_points() is first  # kept, not scanned per app
+    assert "pk_first" in {ep.name for ep in first}
+
+    _distribution(site, "pk_second", target)  # installed while the process runs
+    _touched(site, 1)
+    assert {"pk_first", "pk_second"} <= {ep.name for ep in manager.entry_points()}
+    pm = build_plugin_manager()
+    assert isinstance(pm.get_plugin("scanned"), EntryPointPlugin)
+
+    # Metadata edited in place leaves the folder's time alone: rescan on request.
+    (site / "pk_second-1.0.dist-info" / "entry_points.txt").write_text("[postmark_kit]\n")
+    assert "pk_second" in {ep.name for ep in manager.entry_points()}
+    manager.rescan_entry_points()
+    assert "pk_second" not in {ep.name for ep in manager.entry_points()}
+
+    monkeypatch.undo()  # the folder leaves sys.path: its plugins are gone
+    assert "pk_first" not in {ep.name for ep in manager.entry_points()}

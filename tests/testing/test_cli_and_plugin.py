@@ -64,5 +64,6 @@ def test_plugin_fixtures_in_a_user_suite(pytester: pytest.Pytester) -> None:
             send(postmark_fake, postmark_client, "hardbounce@bounce-testing.postmarkapp.com")
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    # Without Hypothesis' plugin: its summary imports Hypothesis (a second) even for this suite.
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=2)

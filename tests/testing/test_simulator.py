@@ -328,7 +328,7 @@ def test_webhook_to_receiver_plugin_that_calls_the_client_back(
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
     )
     thread.start()
     try:

@@ -32,7 +32,7 @@ from tests.conftest import SERVER_TOKEN, load_response
 from tests.transport.faultserver import FaultServer, Reply, Reset, closed_port
 
 #: (connect, read): a short read timeout keeps the timeout tests fast.
-FAST_TIMEOUT = (2.0, 0.3)
+FAST_TIMEOUT = (2.0, 0.15)
 SERVER_JSON = load_response("get_server")
 SEND_JSON = load_response("send_email")
 EMAIL = Email(from_email="a@example.com", to="b@example.com", subject="hi", text_body="x")

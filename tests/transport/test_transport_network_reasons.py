@@ -18,7 +18,7 @@ def silent_server() -> Iterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    listener.settimeout(0.2)
+    listener.settimeout(0.01)  # how soon the accept loop sees the stop
     stop = threading.Event()
     held: list[socket.socket] = []
 
@@ -46,7 +46,7 @@ def plain_http_server() -> Iterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    listener.settimeout(0.2)
+    listener.settimeout(0.01)  # how soon the accept loop sees the stop
     stop = threading.Event()
 
     def serve() -> None:
@@ -99,6 +99,6 @@ def test_tls_failure(plain_http_server: int) -> None:
 
 
 def test_read_timeout(silent_server: int) -> None:
-    error = _fail(f"http://127.0.0.1:{silent_server}", timeout=0.3)
+    error = _fail(f"http://127.0.0.1:{silent_server}", timeout=0.1)
     assert isinstance(error, RequestTimeoutError)
-    assert str(error) == f"127.0.0.1:{silent_server}: read timeout after 0.3s"
+    assert str(error) == f"127.0.0.1:{silent_server}: read timeout after 0.1s"
