@@ -313,6 +313,17 @@ class Transport:
                     f"request failed: {type(exc).__name__}", method=method, path=path
                 )
                 retryable = False
+            except OSError as exc:
+                # requests raises a bare OSError for a CA bundle or client
+                # certificate it cannot read (REQUESTS_CA_BUNDLE, verify=, cert=).
+                failure = errors.TransportError(
+                    "request failed: the TLS CA bundle or client certificate could not "
+                    f"be read ({type(exc).__name__}); check verify/cert and "
+                    "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE",
+                    method=method,
+                    path=path,
+                )
+                retryable = False
             else:
                 status = response.status_code
                 if status < 300:

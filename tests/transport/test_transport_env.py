@@ -16,7 +16,7 @@ import requests
 import requests_mock
 
 from postmark_kit import ServerClient
-from postmark_kit.errors import NetworkError, PostmarkError
+from postmark_kit.errors import NetworkError, PostmarkError, TransportError
 from tests.conftest import SERVER_TOKEN, load_response
 from tests.transport.faultserver import FaultServer, Reply, closed_port
 
@@ -224,3 +224,14 @@ def test_a_callers_session_keeps_requests_per_call_behaviour(
     client.close()
     assert session.trust_env is True
     session.close()
+
+
+def test_a_ca_bundle_that_cannot_be_read_is_a_postmark_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    client = _client(f"https://127.0.0.1:{closed_port()}")
+    with pytest.raises(TransportError, match="CA bundle") as info:
+        client.server.get()
+    assert SERVER_TOKEN not in repr(info.value)
+    client.close()
