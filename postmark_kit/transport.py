@@ -206,6 +206,21 @@ class Transport:
             adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+            # Read the proxy and CA-bundle variables once, as httpx does: with
+            # trust_env on, Session.request scans all of os.environ (and
+            # ~/.netrc) on every call.  Every call goes to base_url's host.
+            env = session.merge_environment_settings(self.base_url + "/", {}, None, None, None)
+            session.trust_env = False
+            self._env_proxies: dict[str, str] | None = dict(env["proxies"] or {})
+            verify = env["verify"]
+            # A CA-bundle path or None (the session's own verify, True by
+            # default); never False.
+            self._env_verify: str | None = verify if isinstance(verify, str) and verify else None
+        else:
+            # The caller's session is used as given: requests reads the
+            # environment per call (if its trust_env says so), as without us.
+            self._env_proxies = None
+            self._env_verify = None
         self.session = session
         #: Shared by every call of this transport, whatever thread makes it.
         self.throttle = Throttle()
@@ -271,6 +286,7 @@ class Transport:
                     # Postmark never redirects; requests would re-send our
                     # token header (it strips only Authorization) to any host.
                     allow_redirects=False,
+                    **self._send_settings(),
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 cause = exc
@@ -295,6 +311,17 @@ class Transport:
                 # nor __context__ carries the token.
                 failure = errors.TransportError(
                     f"request failed: {type(exc).__name__}", method=method, path=path
+                )
+                retryable = False
+            except OSError as exc:
+                # requests raises a bare OSError for a CA bundle or client
+                # certificate it cannot read (REQUESTS_CA_BUNDLE, verify=, cert=).
+                failure = errors.TransportError(
+                    "request failed: the TLS CA bundle or client certificate could not "
+                    f"be read ({type(exc).__name__}); check verify/cert and "
+                    "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE",
+                    method=method,
+                    path=path,
                 )
                 retryable = False
             else:
@@ -323,6 +350,21 @@ class Transport:
             )
             policy.sleep(delay)
             attempt += 1
+
+    def _send_settings(self) -> dict[str, Any]:
+        """The environment's proxies and CA bundle, resolved at creation, for our own session.
+
+        What is set on ``self.session`` itself (``proxies``, ``verify``) wins,
+        as an explicit setting should; a caller's session gets nothing extra.
+        """
+        env_proxies = self._env_proxies
+        if env_proxies is None:
+            return {}
+        session = self.session
+        settings: dict[str, Any] = {"proxies": {**env_proxies, **session.proxies}}
+        if self._env_verify is not None and session.verify is True:
+            settings["verify"] = self._env_verify
+        return settings
 
     def _safe_cause(self, cause: BaseException | None) -> BaseException | None:
         """``cause`` without the token: left out if its text quotes it, redacted where held.

@@ -1,8 +1,8 @@
-"""The session does the sending: proxies, environment and a caller's Session subclass.
+"""The session does the sending: its own settings and a caller's Session subclass.
 
-Every call goes through ``session.request`` itself, so what requests does
-(proxy variables read per call, the session's own settings) and what a
-caller's ``requests.Session`` subclass adds are honoured as they are.
+Every call goes through ``session.request`` itself, so the session's own
+settings and what a caller's ``requests.Session`` subclass adds are honoured
+as they are.  The environment (read once per client) is in test_transport_env.py.
 """
 
 from __future__ import annotations
@@ -37,36 +37,10 @@ def _client(srv: FaultServer) -> ServerClient:
     return ServerClient(SERVER_TOKEN, base_url=srv.url, retries=0, timeout=(2.0, 5.0))
 
 
-def test_a_proxy_in_the_environment_is_used(
-    srv: FaultServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
-    client = _client(srv)
-    with pytest.raises(NetworkError):
-        client.server.get()
-    assert srv.requests == []
-    # Turning the environment off on the session is seen on the next call.
-    client.session.trust_env = False
-    assert client.server.get().name
-    client.close()
-
-
 def test_session_proxies_set_after_the_first_call_are_used(srv: FaultServer) -> None:
     client = _client(srv)
     assert client.server.get().name
     client.session.proxies = {"http": f"http://127.0.0.1:{closed_port()}"}
-    with pytest.raises(NetworkError):
-        client.server.get()
-    assert len(srv.requests) == 1
-    client.close()
-
-
-def test_the_environment_is_read_on_every_call_as_requests_does(
-    srv: FaultServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = _client(srv)
-    assert client.server.get().name
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(NetworkError):
         client.server.get()
     assert len(srv.requests) == 1
