@@ -71,28 +71,28 @@ def _say(text: str = "") -> None:
 def _wait_until_idle(fake: Any, journal_path: Path, timeout: float) -> bool:
     """Until the simulator has posted everything and the receiver's worker ran every plugin.
 
-    Twice quiet in a row: a plugin's callback mail fires another webhook.
+    Quiet once is enough, in this order: the simulator has nothing queued (each
+    webhook it posted is journaled: the receiver answers after the commit), the
+    journal has nothing pending (every plugin returned), and the simulator still
+    has nothing queued (a plugin's callback mail queues its webhook before the
+    send returns, so before its event is done).
     """
     from .receiver.journal import WebhookJournal
 
     deadline = time.monotonic() + timeout
-    quiet = 0
+    pause = 0.002
     journal = WebhookJournal(journal_path, create=False)
     try:
-        while quiet < 2:
+        while True:
             left = deadline - time.monotonic()
             if left <= 0 or not fake.wait_for_webhooks(timeout=left):
                 return False
-            if journal.counts()["pending"]:
-                quiet = 0
-                time.sleep(0.05)
+            if journal.counts()["pending"]:  # the worker is on it: look again soon
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
                 continue
-            if not fake.wait_for_webhooks(timeout=0):
-                quiet = 0
-                continue
-            quiet += 1
-            time.sleep(0.1)
-        return True
+            if fake.wait_for_webhooks(timeout=0):
+                return True
     finally:
         journal.close()
 
@@ -226,7 +226,13 @@ def demo(store: Path | None, timeout: float) -> None:
     receiver = make_server(
         "127.0.0.1", 0, receiver_app, threaded=True, request_handler=_quiet_handler()
     )
-    thread = threading.Thread(target=receiver.serve_forever, name="demo-receiver", daemon=True)
+    # A short poll: shutting down waits for the serve loop to look (0.5 s by default).
+    thread = threading.Thread(
+        target=receiver.serve_forever,
+        kwargs={"poll_interval": 0.02},
+        name="demo-receiver",
+        daemon=True,
+    )
     thread.start()
     hook_url = f"http://127.0.0.1:{receiver.server_port}/postmark/webhook"
     settled = False

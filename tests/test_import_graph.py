@@ -18,15 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("postmark_kit", "bench")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def _modules(package: str) -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted((ROOT / package).rglob("*.py"))}
+def _modules(package: str, root: Path = ROOT) -> dict[str, Path]:
+    return {_module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -36,7 +36,27 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _statements(tree: ast.AST) -> Iterator[ast.AST]:
+#: Where statements nest (imports are statements: no expression holds one).
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """Every statement, nested ones too, skipping the bodies of ``if TYPE_CHECKING:``.
+
+    A tenth of the nodes of a full walk: expressions are never entered.
+    """
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        for field in _BODIES:
+            stack.extend(getattr(node, field, ()))
+
+
+def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
     """Every node, skipping the bodies of ``if TYPE_CHECKING:``."""
     stack = [tree]
     while stack:
@@ -58,20 +78,20 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
 
 
 @functools.cache  # parsed once for both tests of a package
-def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
+def _imports(package: str, root: Path = ROOT) -> dict[str, set[tuple[str, str | None]]]:
     """module -> {(imported module, name used from it or None)} within ``package``.
 
     A name is "used from" a module when imported from it (``from .config import
     _bool``) or read as an attribute of it (``from . import config`` then
     ``config._bool``).
     """
-    modules = _modules(package)
+    modules = _modules(package, root)
     out: dict[str, set[tuple[str, str | None]]] = {}
     for module, path in modules.items():
         found: set[tuple[str, str | None]] = set()
         bound: dict[str, str] = {}  # local name -> package module it stands for
-        nodes = list(_statements(ast.parse(path.read_text(encoding="utf-8"))))
-        for node in nodes:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _statements(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name.split(".")[0] == package:
@@ -89,7 +109,9 @@ def _imports(package: str) -> dict[str, set[tuple[str, str | None]]]:
                         bound[alias.asname or alias.name] = sub
                     else:
                         found.add((target, alias.name))
-        for node in nodes:
+        # Attribute reads of a bound module can be anywhere: walk every node, but
+        # only in a module that bound one (most import names, not modules).
+        for node in _nodes(tree) if bound else ():
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)
@@ -180,3 +202,49 @@ def test_no_module_imports_another_modules_private_names(package: str) -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_import_reader_finds_nested_imports_and_private_reads(tmp_path: Path) -> None:
+    """Imports at any depth of statements, attribute reads in any expression;
+    ``if TYPE_CHECKING:`` bodies (not their ``else``) left out."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    for name in ("__init__", "b", "c", "d", "e", "f", "g", "h"):
+        (pkg / f"{name}.py").write_text("")
+    (pkg / "a.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from pkg import b\n"
+        "    from pkg.h import _typing_only\n"
+        "else:\n"
+        "    from . import f\n"
+        "class K:\n"
+        "    def m(self, x):\n"
+        "        try:\n"
+        "            from pkg.c import _hidden\n"
+        "        except ImportError:\n"
+        "            from .d import name\n"
+        "        finally:\n"
+        "            pass\n"
+        "        with x:\n"
+        "            for i in x:\n"
+        "                while i:\n"
+        "                    import pkg.e as e\n"
+        "        match x:\n"
+        "            case 1:\n"
+        "                from pkg import g\n"
+        "        return [lambda: (e._private, f.public, g[0]._not_g) for _ in x]\n"
+    )
+    (pkg / "c.py").write_text("def late():\n    from pkg import a\n    return a\n")
+    imports = _imports("pkg", tmp_path)
+    assert imports["pkg.a"] == {
+        ("pkg.f", None),
+        ("pkg.f", "public"),
+        ("pkg.c", "_hidden"),
+        ("pkg.d", "name"),
+        ("pkg.e", None),
+        ("pkg.e", "_private"),
+        ("pkg.g", None),
+    }
+    graph = {m: {t for t, _ in i} for m, i in imports.items()}
+    assert _cycles(graph) == [["pkg.a", "pkg.c"]]  # a lazy import closes a cycle too

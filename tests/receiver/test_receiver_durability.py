@@ -7,7 +7,6 @@ its name says how.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -218,14 +217,16 @@ def test_a_plugin_removed_with_a_pending_retry_is_dead_lettered_not_spun_on(
     # Before: the event was claimed, found with nothing to run, left pending
     # with its old due time, and claimed again at once: forever, at full CPU.
     gone, steady = Counting("gone", fail_bounce=1), Counting("steady")
-    first = journaled(make_app, tmp_path, plugins=[gone, steady], POSTMARK_JOURNAL_RETRY_BASE=0.1)
+    first = journaled(make_app, tmp_path, plugins=[gone, steady], POSTMARK_JOURNAL_RETRY_BASE=10)
     post(first.test_client(), BOUNCE)
     dispatcher_of(first).drain()
     assert journal_state(first) == "pending"
     PostmarkReceiver.shutdown(first)
-    time.sleep(0.15)  # the retry is due
 
     second = journaled(make_app, tmp_path, plugins=[steady])
+    assert dispatcher_of(second).drain(timeout=2) == 0  # the retry is not due yet
+    clock = dispatcher_of(second).journal.clock = LaterClock()
+    clock.later = 15  # the retry (10 s +-20%) is due
     assert dispatcher_of(second).drain(timeout=2) == 1  # once, not a busy loop
     assert journal_state(second) == "dead"
     (letter,) = dispatcher_of(second).journal.dead_letters()

@@ -57,17 +57,24 @@ def drain_all(app: Any, timeout: float = 10.0) -> None:
     """Drain until nothing is pending (retries become due after their backoff)."""
     dispatcher = dispatcher_of(app)
     deadline = time.monotonic() + timeout
+    delay = 0.0005
     while dispatcher.journal.counts()["pending"]:
         assert time.monotonic() < deadline, dispatcher.journal.counts()
         dispatcher.drain()
-        time.sleep(0.005)
+        if dispatcher.journal.counts()["pending"]:  # a retry not due yet: a short pause
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``check`` from every half millisecond up to every 5 ms: a wait ends
+    about when the condition starts to hold, without spinning on a long one."""
     deadline = time.monotonic() + timeout
+    delay = 0.0005
     while not check():
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.005)
 
 
 class Flaky:
@@ -139,10 +146,9 @@ def test_worker_thread_dispatches_each_event_once(make_app: Any, tmp_path: Path)
         event = {**BOUNCE, "ID": 1000 + n}
         assert post(client, event).status_code == 200
     wait_until(lambda: sum(read_calls(calls).values()) == 120)
-    time.sleep(0.1)  # nothing more arrives
+    PostmarkReceiver.shutdown(app)  # the worker has stopped: nothing more can arrive
     counted = read_calls(calls)
     assert len(counted) == 120 and set(counted.values()) == {1}
-    PostmarkReceiver.shutdown(app)
     journal = WebhookJournal(tmp_path / "journal.sqlite3", create=False)
     assert journal.counts() == {"pending": 0, "done": 60, "dead": 0, "dead_letters": 0}
     journal.close()
@@ -436,12 +442,12 @@ def test_opening_waits_for_a_lock_held_elsewhere(tmp_path: Path) -> None:
     # Exclusive locking mode: even readers are kept out (as during WAL recovery).
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(0.2, holder.close)
-    release.start()
     started = time.monotonic()
+    release = threading.Timer(0.05, holder.close)
+    release.start()
     try:
         journal = WebhookJournal(path)
-        assert time.monotonic() - started >= 0.1  # it did wait for the lock
+        assert time.monotonic() - started >= 0.05  # it did wait for the lock
         assert journal.counts()["pending"] == 0
         journal.close()
     finally:
