@@ -74,17 +74,19 @@ def test_a_proxy_set_before_the_client_is_used(
     client.close()
 
 
-def test_an_https_proxy_is_asked_to_tunnel(
-    srv: FaultServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", srv.url)
-    client = _client("https://api.postmark.invalid")
-    # The "proxy" answers the CONNECT with a plain HTTP reply: no TLS follows.
-    with pytest.raises(PostmarkError):
-        client.server.get()
-    assert srv.requests[0].method == "CONNECT"
-    assert srv.requests[0].path == "api.postmark.invalid:443"
-    client.close()
+def test_an_https_proxy_is_asked_to_tunnel(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The "proxy" refuses the CONNECT: the call fails at once, typed (a 200
+    # would start a TLS handshake with a plain-HTTP peer, which may only end
+    # with the connect timeout).
+    refused = Reply(403, b"", close=True)
+    with FaultServer(default=refused) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        client = _client("https://api.postmark.invalid")
+        with pytest.raises(PostmarkError):
+            client.server.get()
+        assert proxy.requests[0].method == "CONNECT"
+        assert proxy.requests[0].path == "api.postmark.invalid:443"
+        client.close()
 
 
 def test_no_proxy_covering_the_host_goes_direct(
