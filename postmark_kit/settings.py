@@ -41,6 +41,7 @@ __all__ = [
     "as_bool",
     "as_float",
     "as_int",
+    "default",
     "defaults",
     "env",
     "field_name",
@@ -1000,6 +1001,11 @@ class SettingFields:
             for field in sorted((self.computed & fed) | (self.computed - fields))
         ]
         return found
+
+
+def default(name: str) -> Any:
+    """The setting ``name``'s default as read (parsed): an attrs field's default."""
+    return setting(name).parse(None)
 
 
 def defaults(*components: str) -> dict[str, Any]:

@@ -60,7 +60,8 @@ from kombu.transport.redis import Transport as _KombuRedisTransport
 from kombu.utils.json import loads as _kombu_loads
 
 from ..events import Event, event_kind, parse_event
-from ..settings import ConfigError, SettingFields, defaults, setting
+from ..settings import ConfigError, SettingFields, defaults
+from ..settings import default as default_setting
 from .config import config_from_env
 from .dispatch import (
     DeadLetter,
@@ -115,10 +116,6 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def _default(name: str) -> Any:
-    return setting(name).parse(None)
-
-
 @attrs.frozen
 class CelerySettings:
     """The Celery mode's ``POSTMARK_*`` settings, checked (URLs never in ``repr``)."""
@@ -132,10 +129,10 @@ class CelerySettings:
     dedupe_ttl: int
     visibility_timeout: int
     time_limit: float = 0.0
-    redis_timeout: float = _default("POSTMARK_CELERY_REDIS_TIMEOUT")
-    lock_timeout: float = _default("POSTMARK_CELERY_LOCK_TIMEOUT")
-    state_wait: float = _default("POSTMARK_CELERY_STATE_WAIT")
-    allow_unsafe_redis: bool = _default("POSTMARK_CELERY_ALLOW_UNSAFE_REDIS")
+    redis_timeout: float = default_setting("POSTMARK_CELERY_REDIS_TIMEOUT")
+    lock_timeout: float = default_setting("POSTMARK_CELERY_LOCK_TIMEOUT")
+    state_wait: float = default_setting("POSTMARK_CELERY_STATE_WAIT")
+    allow_unsafe_redis: bool = default_setting("POSTMARK_CELERY_ALLOW_UNSAFE_REDIS")
 
     #: Which settings feed which fields (each its :attr:`~postmark_kit.settings.Setting.field`).
     setting_fields: ClassVar[SettingFields] = SettingFields(

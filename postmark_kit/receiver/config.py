@@ -35,11 +35,6 @@ _bool = as_bool
 _int = as_int
 
 
-def _default(name: str) -> Any:
-    """A field's default: the declared one, as read."""
-    return _settings.setting(name).parse(None)
-
-
 @attrs.frozen
 class ReceiverConfig:
     """The validated settings (secrets never in ``repr``)."""
@@ -55,12 +50,12 @@ class ReceiverConfig:
     trusted_proxies: int = 0
     #: The trusted proxies' addresses; ``None``: a count was given, proxies on loopback.
     proxy_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
-    max_body_bytes: int = _default("POSTMARK_MAX_BODY_BYTES")
-    failure_status: int = _default("POSTMARK_FAILURE_STATUS")
-    url_prefix: str = _default("POSTMARK_URL_PREFIX")
-    per_type_endpoints: bool = _default("POSTMARK_PER_TYPE_ENDPOINTS")
-    dispatch: str = _default("POSTMARK_DISPATCH")
-    load_entrypoints: bool = _default("POSTMARK_LOAD_ENTRYPOINTS")
+    max_body_bytes: int = _settings.default("POSTMARK_MAX_BODY_BYTES")
+    failure_status: int = _settings.default("POSTMARK_FAILURE_STATUS")
+    url_prefix: str = _settings.default("POSTMARK_URL_PREFIX")
+    per_type_endpoints: bool = _settings.default("POSTMARK_PER_TYPE_ENDPOINTS")
+    dispatch: str = _settings.default("POSTMARK_DISPATCH")
+    load_entrypoints: bool = _settings.default("POSTMARK_LOAD_ENTRYPOINTS")
     plugins: tuple[str, ...] = ()
     log_events: bool = False
     event_store: str | None = None

@@ -42,6 +42,7 @@ import pluggy
 
 from ..events import Event, InvalidEventError, parse_event
 from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
+from ..settings import default as default_setting
 from .dispatch import (
     DeadLetter,
     DispatchError,
@@ -201,10 +202,6 @@ class JournalError(RuntimeError):
     """The journal file is missing or unusable."""
 
 
-def _default(name: str) -> Any:
-    return setting(name).parse(None)
-
-
 @attrs.frozen
 class JournalSettings:
     """The ``POSTMARK_JOURNAL*`` settings (declared in :mod:`postmark_kit.settings`)."""
@@ -212,20 +209,20 @@ class JournalSettings:
     #: SQLite file shared by every receiver process on this host.
     path: str = DEFAULT_JOURNAL
     #: Failures of one plugin on one event before it is dead-lettered.
-    max_attempts: int = _default("POSTMARK_JOURNAL_MAX_ATTEMPTS")
+    max_attempts: int = default_setting("POSTMARK_JOURNAL_MAX_ATTEMPTS")
     #: Seconds before the first retry; doubled each time, capped by ``retry_max``.
-    retry_base: float = _default("POSTMARK_JOURNAL_RETRY_BASE")
-    retry_max: float = _default("POSTMARK_JOURNAL_RETRY_MAX")
+    retry_base: float = default_setting("POSTMARK_JOURNAL_RETRY_BASE")
+    retry_max: float = default_setting("POSTMARK_JOURNAL_RETRY_MAX")
     #: Seconds after which another worker takes over a claimed event.
-    lease: float = _default("POSTMARK_JOURNAL_LEASE")
+    lease: float = default_setting("POSTMARK_JOURNAL_LEASE")
     #: Seconds between looks for due work (new events in this process wake it at once).
-    poll: float = _default("POSTMARK_JOURNAL_POLL")
+    poll: float = default_setting("POSTMARK_JOURNAL_POLL")
     #: Run a worker thread in this process (off: this process only journals).
-    worker: bool = _default("POSTMARK_JOURNAL_WORKER")
+    worker: bool = default_setting("POSTMARK_JOURNAL_WORKER")
     #: Days finished events are kept (for dedupe and audit); dead ones stay until replayed.
-    retention_days: float = _default("POSTMARK_JOURNAL_RETENTION_DAYS")
+    retention_days: float = default_setting("POSTMARK_JOURNAL_RETENTION_DAYS")
     #: Seconds a due event may wait for a worker before ``/health`` answers 503.
-    max_delay: float = _default("POSTMARK_JOURNAL_MAX_DELAY")
+    max_delay: float = default_setting("POSTMARK_JOURNAL_MAX_DELAY")
     #: A finished event's body over this many bytes is dropped from the journal
     #: (``None``: kept until pruned).  Defaults to 64 KiB when an event store keeps
     #: every body anyway: a 40 MB inbound message is then not on disk twice.
