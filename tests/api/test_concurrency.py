@@ -602,6 +602,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
 
     errors: list[BaseException] = []
     got: dict[str, list[str]] = {}
+    mail = emails(250)
 
     with Loopback(handle) as srv:
         client = make_client(srv.url)
@@ -609,9 +610,9 @@ def test_one_client_shared_by_threads(make_client) -> None:
         def work(k: int) -> None:
             try:
                 ids = [m.message_id for m in client.outbound.stream(tag=f"t{k}", page_size=20)]
-                sent = client.email.send_batch(emails(250)[k::8], chunk_size=10)
+                sent = client.email.send_batch(mail[k::8], chunk_size=10)
                 got[f"t{k}"] = ids
-                assert [r.to for r in sent] == [e.to for e in emails(250)[k::8]]
+                assert [r.to for r in sent] == [e.to for e in mail[k::8]]
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -623,7 +624,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
     assert errors == []
     for k in range(8):
         assert got[f"t{k}"] == [r["MessageID"] for r in records[k::8]]
-    assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
+    assert len(posted) == sum(-(-len(mail[k::8]) // 10) for k in range(8))
 
 
 @pytest.mark.slow  # a concurrent walk past the 10,000 window (10,700 records)
