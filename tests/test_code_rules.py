@@ -32,11 +32,17 @@ FORBIDDEN_CALLS = {
 #: ``__class__`` (a string spelling it with escapes is only read by ``setattr``).
 #: Python reads identifiers NFKC-normalized (fullwidth ``gc`` is ``gc``): the text is too.
 RULE_NAMES = re.compile(r"\b(?:gc|sys|setattr|__setattr__|__class__)\b")
+#: And one of these: what a rule catches is a call of a forbidden function (named at
+#: the call or in its ``from`` import), ``setattr``/``__setattr__`` or ``__class__``.
+RULE_CALLS = re.compile(
+    "|".join(sorted({*(f for fs in FORBIDDEN_CALLS.values() for f in fs), "setattr", "__class__"}))
+)
 
 
 def violations(source: str, filename: str = "<test>") -> list[str]:
     """What in ``source`` breaks the rules, as ``line: reason`` strings."""
-    if not RULE_NAMES.search(unicodedata.normalize("NFKC", source)):
+    text = unicodedata.normalize("NFKC", source)
+    if not (RULE_NAMES.search(text) and RULE_CALLS.search(text)):
         return []  # most modules: nothing to parse (parsing is most of the cost)
     nodes = list(ast.walk(ast.parse(source, filename)))  # walked twice: listed once
     modules: dict[str, str] = {}  # local name -> forbidden module it is bound to

@@ -89,11 +89,17 @@ def _operations() -> tuple[dict[str, Any], ...]:
     return tuple(sorted(operations, key=lambda op: "{" not in op["path"]))
 
 
+@functools.cache
+def _routes() -> tuple[tuple[str, re.Pattern[str], Any], ...]:
+    """(method, URL pattern, answer) per operation, built once: every answer is stateless."""
+    return tuple((op["method"], _path_regex(op["path"]), _responder(op)) for op in _operations())
+
+
 @pytest.fixture
 def mocked_postmark() -> Any:
     with requests_mock.Mocker() as mock:
-        for op in _operations():
-            mock.register_uri(op["method"], _path_regex(op["path"]), json=_responder(op))
+        for method, url, answer in _routes():
+            mock.register_uri(method, url, json=answer)
         yield mock
 
 

@@ -41,6 +41,13 @@ class Request:
 Handler = Callable[[str, str, bytes], tuple[int, dict[str, str], Any]]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Up to 32 connections are opened at once: socketserver's backlog of 5
+    # dropped some SYNs, which the kernel retried only a second later.
+    request_queue_size = 64
+
+
 class Loopback:
     """A threaded HTTP server on 127.0.0.1: counts requests, connections and calls in flight.
 
@@ -97,8 +104,7 @@ class Loopback:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
@@ -173,7 +179,7 @@ def test_concurrent_walk_past_two_windows_with_mail_arriving(make_client) -> Non
 
 def test_mail_arriving_in_the_frozen_second_leaves_no_gap(make_client) -> None:
     """New mail inside the window's newest second shifts offsets: pages are re-asked, never lost."""
-    records, times = outbound_dataset(3_000, seed=4)
+    records, times = outbound_dataset(750, seed=4)
     fake = FakeSearch(records, times, "Messages")
     newest = times[0]
     arrived: list[str] = []
@@ -186,14 +192,14 @@ def test_mail_arriving_in_the_frozen_second_leaves_no_gap(make_client) -> None:
 
     with Loopback(search(fake, "/messages/outbound", before=arrive)) as srv:
         client = make_client(srv.url)
-        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=200)]
+        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=50)]
         asked = len(srv.requests)
 
     assert len(arrived) == 2
-    assert asked > 3_000 // 200  # the pages whose offsets moved were asked again
+    assert asked > 750 // 50  # the pages whose offsets moved were asked again
     assert len(got) == len(set(got))
     original = [r for r in got if not r.startswith("late-")]
-    assert original == [f"m-{i:05d}" for i in range(3_000)]
+    assert original == [f"m-{i:05d}" for i in range(750)]
 
 
 @pytest.mark.slow  # concurrent walks past the 10,000 window (10,700 to 25,000 records)
@@ -245,7 +251,7 @@ def test_every_stream_walks_concurrently_in_order(make_client, kind: str) -> Non
 
 
 def test_concurrency_is_real_and_one_is_strictly_sequential(make_client) -> None:
-    records, times = outbound_dataset(2_000, seed=5)
+    records, times = outbound_dataset(400, seed=5)
     fake = FakeSearch(records, times, "Messages")
     two = threading.Barrier(2, timeout=10)
     overlapped: list[bool] = []
@@ -262,19 +268,19 @@ def test_concurrency_is_real_and_one_is_strictly_sequential(make_client) -> None
 
     with Loopback(handle) as srv:
         client = make_client(srv.url)
-        assert len(list(client.outbound.stream(concurrency=2, page_size=500))) == 2_000
+        assert len(list(client.outbound.stream(concurrency=2, page_size=100))) == 400
     assert overlapped and overlapped[0] is True
 
     with Loopback(search(fake, "/messages/outbound")) as srv:
         client = make_client(srv.url)
-        assert len(list(client.outbound.stream(concurrency=1, page_size=500))) == 2_000
+        assert len(list(client.outbound.stream(concurrency=1, page_size=100))) == 400
         offsets = [int(p.split("offset=")[1].split("&")[0]) for p in srv.requests]
     assert srv.max_in_flight == 1
-    assert offsets == [0, 500, 1000, 1500]
+    assert offsets == [0, 100, 200, 300]
 
 
 def test_buffering_is_bounded_by_concurrency(make_client) -> None:
-    records, times = outbound_dataset(5_000, seed=6)  # 50 pages: far more than may be ahead
+    records, times = outbound_dataset(1_000, seed=6)  # 50 pages: far more than may be ahead
     fake = FakeSearch(records, times, "Messages")
     gate = threading.Semaphore(0)
     released = [0]
@@ -286,8 +292,8 @@ def test_buffering_is_bounded_by_concurrency(make_client) -> None:
 
     with Loopback(handle) as srv:
         client = make_client(srv.url)
-        stream = client.outbound.stream(concurrency=3, page_size=100)
-        seen = [next(stream) for _ in range(100)]  # the first page only
+        stream = client.outbound.stream(concurrency=3, page_size=20)
+        seen = [next(stream) for _ in range(20)]  # the first page only
         for _ in range(30):
             gate.release()  # let far more pages through than may be fetched ahead
             released[0] += 1
@@ -300,7 +306,7 @@ def test_buffering_is_bounded_by_concurrency(make_client) -> None:
         with srv.lock:
             fetched = len(srv.requests)
         stream.close()
-    assert [m.message_id for m in seen] == [f"m-{i:05d}" for i in range(100)]
+    assert [m.message_id for m in seen] == [f"m-{i:05d}" for i in range(20)]
     assert fetched <= 1 + 3
 
 
@@ -486,7 +492,7 @@ def test_batch_429_backs_off_together_and_halves_concurrency(make_client) -> Non
 
 
 def test_stream_429_backs_off_together_and_halves_concurrency(make_client) -> None:
-    records, times = outbound_dataset(3_000, seed=13)
+    records, times = outbound_dataset(600, seed=13)
     fake = FakeSearch(records, times, "Messages")
     inner = search(fake, "/messages/outbound")
     limited = [False]
@@ -494,7 +500,7 @@ def test_stream_429_backs_off_together_and_halves_concurrency(make_client) -> No
     lock = threading.Lock()
 
     def handle(method: str, target: str, body: bytes) -> tuple[int, dict[str, str], Any]:
-        if "offset=200&" in target + "&":
+        if "offset=40&" in target + "&":
             with lock:
                 if not limited[0]:
                     limited[0] = True
@@ -510,14 +516,14 @@ def test_stream_429_backs_off_together_and_halves_concurrency(make_client) -> No
     slept: list[float] = []
     with Loopback(handle) as srv:
         client = make_client(srv.url, retries=RetryPolicy(max_retries=3, sleep=slept.append))
-        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=100)]
+        got = [m.message_id for m in client.outbound.stream(concurrency=4, page_size=20)]
         assert client._transport.throttle.rate_limited == 1
     assert got == [r["MessageID"] for r in records]
     assert max(slept) == 2.0  # the limited page waited Retry-After (others what was left)
     assert srv.max_in_flight <= 4
     # From the retry on, pages submitted after the 429 go at most 4 // 2 at a time
     # (the first four after page 0 were submitted before it; one may arrive late).
-    first_four = [f"offset={o}&".encode() for o in (100, 200, 300, 400)]
+    first_four = [f"offset={o}&".encode() for o in (20, 40, 60, 80)]
     retry = [i for i, (path, _n) in enumerate(srv.arrivals) if first_four[1] in path + b"&"][1]
     after = [
         n
@@ -596,6 +602,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
 
     errors: list[BaseException] = []
     got: dict[str, list[str]] = {}
+    mail = emails(250)
 
     with Loopback(handle) as srv:
         client = make_client(srv.url)
@@ -603,9 +610,9 @@ def test_one_client_shared_by_threads(make_client) -> None:
         def work(k: int) -> None:
             try:
                 ids = [m.message_id for m in client.outbound.stream(tag=f"t{k}", page_size=20)]
-                sent = client.email.send_batch(emails(250)[k::8], chunk_size=10)
+                sent = client.email.send_batch(mail[k::8], chunk_size=10)
                 got[f"t{k}"] = ids
-                assert [r.to for r in sent] == [e.to for e in emails(250)[k::8]]
+                assert [r.to for r in sent] == [e.to for e in mail[k::8]]
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
@@ -617,7 +624,7 @@ def test_one_client_shared_by_threads(make_client) -> None:
     assert errors == []
     for k in range(8):
         assert got[f"t{k}"] == [r["MessageID"] for r in records[k::8]]
-    assert len(posted) == sum(-(-len(emails(250)[k::8]) // 10) for k in range(8))
+    assert len(posted) == sum(-(-len(mail[k::8]) // 10) for k in range(8))
 
 
 @pytest.mark.slow  # a concurrent walk past the 10,000 window (10,700 records)
@@ -644,11 +651,11 @@ def test_the_page_giving_the_next_bound_is_fetched_early(make_client) -> None:
 @pytest.mark.parametrize("concurrency", [1, 3])
 def test_a_walk_opens_at_most_n_connections(make_client, concurrency: int) -> None:
     """41 pages at concurrency N: every page on one of at most N pooled connections."""
-    records, times = outbound_dataset(820, seed=14)
+    records, times = outbound_dataset(205, seed=14)
     fake = FakeSearch(records, times, "Messages")
     with Loopback(search(fake, "/messages/outbound")) as srv:
         client = make_client(srv.url)
-        got = [m.message_id for m in client.outbound.stream(concurrency=concurrency, page_size=20)]
+        got = [m.message_id for m in client.outbound.stream(concurrency=concurrency, page_size=5)]
         assert len(srv.requests) >= 40
     assert got == [r["MessageID"] for r in records]
     assert 1 <= len(srv.connections) <= concurrency, srv.connections
@@ -678,7 +685,8 @@ def test_threads_sharing_a_client_keep_their_connections(make_client, caplog) ->
     Every connection the client opens goes back to its pool for reuse: none is
     discarded with urllib3's "Connection pool is full" warning.
     """
-    records, times = outbound_dataset(200, seed=16)
+    # 5 pages a walk: the first alone, then all 4 others at once (8 x 4 = 32 in flight).
+    records, times = outbound_dataset(100, seed=16)
     fake = FakeSearch(records, times, "Messages")
     inner = search(fake, "/messages/outbound")
 
@@ -710,5 +718,5 @@ def test_threads_sharing_a_client_keep_their_connections(make_client, caplog) ->
     assert errors == []
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
     assert srv.max_in_flight <= 8 * DEFAULT_CONCURRENCY
-    # Each connection was reused: far fewer than the 160 requests.
+    # Each connection was reused: fewer than the 80 requests.
     assert len(srv.connections) <= 8 * DEFAULT_CONCURRENCY, len(srv.connections)

@@ -14,8 +14,6 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from postmark_kit import (
     Attachment,
@@ -137,34 +135,6 @@ def test_send_batch_refuses_what_send_refuses_before_any_call(mock_api, server_c
                 server_client.email.send_batch([_email(), bad])
             assert str(caught.value) == _error(bad)
     assert mock_api.call_count == 0
-
-
-_texts = st.one_of(st.none(), st.text(max_size=30))
-
-
-@st.composite
-def _messages(draw: st.DrawFn) -> Email | TemplatedEmail:
-    attachments = draw(
-        st.one_of(
-            st.none(),
-            st.lists(
-                st.builds(Attachment, name=st.just("a"), content=_texts, content_type=st.none()),
-                max_size=3,
-            ),
-        )
-    )
-    if draw(st.booleans()):
-        return _templated(template_alias="t", attachments=attachments)
-    return Email(
-        html_body=draw(_texts), text_body=draw(_texts), attachments=attachments, from_email="s"
-    )
-
-
-@pytest.mark.slow  # fuzzing, 200 examples (the example tests stay in the inner loop)
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_messages(), max_size=8))
-def test_size_hints_add_up_the_per_message_hints(messages) -> None:
-    assert _size_hints(messages) == sum(map(_size_hint, messages))
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

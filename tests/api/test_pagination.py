@@ -32,8 +32,8 @@ WINDOW = 10_000
 
 def postmark_time(t: datetime) -> str:
     """Postmark's timestamp format: 7 fractional digits and an offset."""
-    offset = t.strftime("%z")
-    return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}0{offset[:3]}:{offset[3:]}"
+    iso = t.isoformat(timespec="microseconds")  # 2024-01-20T12:00:00.123456-05:00
+    return f"{iso[:26]}0{iso[26:]}"
 
 
 def timeline(n: int, seed: int, *, fractions: bool = True) -> list[datetime]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import re
@@ -32,9 +33,10 @@ def rows() -> list[list[str]]:
     return table[2:]
 
 
-def module_functions(path: Path) -> set[str]:
+@functools.cache  # most rows name tests of the same few files: each is parsed once
+def module_functions(path: Path) -> frozenset[str]:
     tree = ast.parse(path.read_text())
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    return frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
 
 
 def test_the_table_has_a_row_per_feature_and_a_verdict_per_cell() -> None:
