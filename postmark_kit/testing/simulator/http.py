@@ -7,18 +7,26 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from werkzeug.local import LocalProxy
 
 from ...pagination import POSTMARK_TZ
 from .records import JSON, SEARCH_WINDOW, fail, public
 from .state import SimulatorState
 
-#: Key of the simulator's state in ``app.extensions``.
+#: Key of the simulator's state in ``app.extensions`` (of an app made for one state).
 EXTENSION_KEY = "postmark_kit.simulator"
+#: Key of the state a request is served from in its WSGI environ.
+ENVIRON_KEY = "postmark_kit.simulator.state"
 
-#: The state of the app handling the current request.
-state = cast(SimulatorState, LocalProxy(lambda: current_app.extensions[EXTENSION_KEY]))
+
+def _request_state() -> SimulatorState:
+    found: SimulatorState = request.environ[ENVIRON_KEY]
+    return found
+
+
+#: The state of the simulator serving the current request (named in its WSGI environ).
+state = cast(SimulatorState, LocalProxy(_request_state))
 
 F = TypeVar("F", bound=Callable[..., Response])
 
