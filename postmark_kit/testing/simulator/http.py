@@ -99,18 +99,28 @@ def date_arg(name: str) -> datetime | None:
 
 
 def in_dates(record: JSON) -> bool:
-    start, end = date_arg("fromdate"), date_arg("todate")
+    start, end, end_day = _date_window()
     when: datetime = record["_date"]
     if start and when < start:
         return False
-    if end:
+    if end_day is not None:
         # a bare date means "through that whole day", like Postmark
+        return when.date() <= end_day
+    return not (end and when > end)
+
+
+def _date_window() -> tuple[datetime | None, datetime | None, date | None]:
+    """The request's ``fromdate``/``todate``, parsed once: a search tests every record."""
+    window: tuple[datetime | None, datetime | None, date | None] | None = g.get(_WINDOW)
+    if window is None:
+        start, end = date_arg("fromdate"), date_arg("todate")
         raw = request.args.get("todate", "")
-        if len(raw) == 10:
-            return when.date() <= date.fromisoformat(raw)
-        if when > end:
-            return False
-    return True
+        window = (start, end, date.fromisoformat(raw) if end and len(raw) == 10 else None)
+        setattr(g, _WINDOW, window)
+    return window
+
+
+_WINDOW = "postmark_date_window"
 
 
 def page_of(records: list[JSON], count: int, offset: int) -> list[JSON]:
