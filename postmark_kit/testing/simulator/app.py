@@ -25,6 +25,7 @@ from .http import (
     API_TEST_VIEWS,
     ENVIRON_KEY,
     EXTENSION_KEY,
+    PARSED_BODY,
     json_response,
     state,
 )
@@ -135,9 +136,10 @@ def _auth_and_content_type() -> None:
             )
         raw = request.get_data(cache=True)
         try:
-            json.loads(raw)
+            parsed = json.loads(raw)
         except ValueError:
             raise ApiFailure(422, 402, "Received invalid JSON input.") from None
+        setattr(g, PARSED_BODY, parsed)  # json_body's, parsed once
 
 
 def _api_failure(exc: ApiFailure) -> Response:

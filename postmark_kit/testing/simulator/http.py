@@ -62,7 +62,15 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
 
+#: Where the body the auth check parsed waits for ``json_body`` (in ``flask.g``).
+PARSED_BODY = "postmark_parsed_body"
+_UNPARSED = object()
+
+
 def json_body() -> Any:
+    parsed = g.pop(PARSED_BODY, _UNPARSED)
+    if parsed is not _UNPARSED:
+        return parsed
     raw = request.get_data(cache=True)
     if not raw:
         raise fail(402, "Received invalid JSON input.")
