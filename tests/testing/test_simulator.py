@@ -424,3 +424,17 @@ def test_an_app_of_its_own_serves_the_same_state(postmark_fake: FakePostmark) ->
         assert [m.message_id for m in over_http.outbound.list().items] == [message_id]
     assert client.get("/messages/outbound?count=1", headers=token).get_json()["TotalCount"] == 1
     assert client.get("/messages/outbound?count=1").status_code == 401
+
+
+def test_paths_are_case_insensitive_like_postmarks(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    token = {"X-Postmark-Server-Token": postmark_fake.server_token, "Accept": "application/json"}
+    base = postmark_fake.base_url
+    assert requests.get(f"{base}/SERVER", headers=token, timeout=5).status_code == 200
+    found = requests.get(f"{base}/Messages/OUTBOUND?count=1", headers=token, timeout=5)
+    assert found.status_code == 200 and found.json()["TotalCount"] == 0
+    # a path that matches as sent is kept: an alias spelled like a fixed word stays the alias
+    postmark_client.templates.create(name="V", alias="Validate", subject="s", text_body="t")
+    got = requests.get(f"{base}/templates/Validate", headers=token, timeout=5)
+    assert got.status_code == 200 and got.json()["Alias"] == "Validate"

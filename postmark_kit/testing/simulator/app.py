@@ -91,11 +91,13 @@ class _CaseInsensitivePaths:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
+        fixed = "/".join(self.words.get(part.lower(), part) for part in path.split("/"))
+        if fixed == path:  # nothing to fix (the usual case): no routing here, Flask's only
+            return self.app(environ, start_response)
         adapter = self.url_map.bind_to_environ(environ)
         try:
             adapter.match(path, environ.get("REQUEST_METHOD", "GET"))
         except (NotFound, MethodNotAllowed):
-            fixed = "/".join(self.words.get(part.lower(), part) for part in path.split("/"))
             environ["PATH_INFO"] = fixed
         except Exception:  # noqa: S110 - redirects and the like: let Flask answer them
             pass
