@@ -438,3 +438,11 @@ def test_paths_are_case_insensitive_like_postmarks(
     postmark_client.templates.create(name="V", alias="Validate", subject="s", text_body="t")
     got = requests.get(f"{base}/templates/Validate", headers=token, timeout=5)
     assert got.status_code == 200 and got.json()["Alias"] == "Validate"
+
+
+def test_an_app_of_its_own_serves_its_state_in_a_request_context_made_by_hand() -> None:
+    fake = FakePostmark()  # never started: no port, the state alone
+    headers = {"X-Postmark-Server-Token": fake.server_token}
+    with fake.app.test_request_context("/messages/outbound?count=5", headers=headers):
+        assert sim_app.sending.outbound_search().get_json() == {"TotalCount": 0, "Messages": []}
+    fake.dispatcher.close()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
 from ...pagination import POSTMARK_TZ
@@ -21,7 +21,9 @@ ENVIRON_KEY = "postmark_kit.simulator.state"
 
 
 def _request_state() -> SimulatorState:
-    found: SimulatorState = request.environ[ENVIRON_KEY]
+    found: SimulatorState | None = request.environ.get(ENVIRON_KEY)
+    if found is None:  # a request context made by hand (test_request_context) on create_app's
+        found = current_app.extensions[EXTENSION_KEY]
     return found
 
 
