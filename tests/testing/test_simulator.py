@@ -440,9 +440,11 @@ def test_paths_are_case_insensitive_like_postmarks(
     assert got.status_code == 200 and got.json()["Alias"] == "Validate"
 
 
-def test_an_app_of_its_own_serves_its_state_in_a_request_context_made_by_hand() -> None:
-    fake = FakePostmark()  # never started: no port, the state alone
-    headers = {"X-Postmark-Server-Token": fake.server_token}
-    with fake.app.test_request_context("/messages/outbound?count=5", headers=headers):
-        assert sim_app.sending.outbound_search().get_json() == {"TotalCount": 0, "Messages": []}
-    fake.dispatcher.close()
+def test_an_app_of_its_own_serves_its_state_in_a_request_context_made_by_hand(
+    postmark_fake: FakePostmark,
+) -> None:
+    postmark_fake.add_domain("made-by-hand.example")
+    headers = {"X-Postmark-Account-Token": postmark_fake.account_token}
+    with postmark_fake.app.test_request_context("/domains?count=5", headers=headers):
+        listed = sim_app.account.list_domains().get_json()
+    assert [d["Name"] for d in listed["Domains"]] == ["made-by-hand.example"]
