@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         SimulatorState,
         bounce_address,
         create_app,
+        create_wsgi_app,
     )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "WebhookDispatcher",
     "bounce_address",
     "create_app",
+    "create_wsgi_app",
     "payloads",
     "post_webhook",
 ]
@@ -46,6 +48,7 @@ _WHERE = {
     "SimulatorState": ".simulator",
     "bounce_address": ".simulator",
     "create_app": ".simulator",
+    "create_wsgi_app": ".simulator",
     "Delivery": ".hooks",
     "WebhookDispatcher": ".hooks",
     "AppWebhooks": ".inprocess",

@@ -169,6 +169,8 @@ class AppWebhooks:
         self.origin = f"http://flask-app-{next(_HOSTS)}.postmark-kit.test"
         self.url = self.origin + self.path
         self._webhook_ids: list[int] = []
+        #: One pooled connection to the simulator for the configuration calls.
+        self._session = requests.Session()
         self._inbound = inbound
         self._closed = False
         fake.dispatcher.mount(self.origin, app, environ={"REMOTE_ADDR": remote_addr})
@@ -184,7 +186,7 @@ class AppWebhooks:
     # -- the simulator's side: configured through its (Postmark's) API --------
 
     def _api(self, method: str, path: str, body: Any = None) -> Any:
-        resp = requests.request(
+        resp = self._session.request(
             method,
             self.fake.base_url + path,
             json=body,
@@ -284,14 +286,17 @@ class AppWebhooks:
             return
         self._closed = True
         self.fake.dispatcher.unmount(self.origin)
-        # RuntimeError: reset() since, or the simulator stopped; nothing left to remove.
-        for webhook_id in self._webhook_ids:
-            with contextlib.suppress(RuntimeError, requests.RequestException):
-                self._api("DELETE", f"/webhooks/{webhook_id}")
-        if self._inbound:
-            with contextlib.suppress(RuntimeError, requests.RequestException):
-                if self._mine(self._api("GET", "/server").get("InboundHookUrl") or "-"):
-                    self._api("PUT", "/server", {"InboundHookUrl": ""})
+        try:
+            # RuntimeError: reset() since, or the simulator stopped; nothing left to remove.
+            for webhook_id in self._webhook_ids:
+                with contextlib.suppress(RuntimeError, requests.RequestException):
+                    self._api("DELETE", f"/webhooks/{webhook_id}")
+            if self._inbound:
+                with contextlib.suppress(RuntimeError, requests.RequestException):
+                    if self._mine(self._api("GET", "/server").get("InboundHookUrl") or "-"):
+                        self._api("PUT", "/server", {"InboundHookUrl": ""})
+        finally:
+            self._session.close()
 
     def __enter__(self) -> Self:
         return self

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from flask import Flask
+
 from .hooks import DEFAULT_TIME_SCALE, Delivery, WebhookDispatcher
-from .simulator import SimulatorState, create_app
+from .simulator import SimulatorState, create_app, create_wsgi_app
 from .wsgi_server import KeepAliveWSGIServer
 
 
@@ -57,7 +59,9 @@ class FakePostmark:
             dispatcher=self.dispatcher,
         )
         self.state.auto_deliver = auto_deliver
-        self.app = create_app(self.state)
+        #: What the API port serves: routes shared by every simulator of the process.
+        self.wsgi_app = create_wsgi_app(self.state)
+        self._app: Flask | None = None
         self.log_requests = log_requests
         self._server: KeepAliveWSGIServer | None = None
         self.control_port = control_port
@@ -65,6 +69,17 @@ class FakePostmark:
 
     def __repr__(self) -> str:  # never the tokens
         return f"FakePostmark(base_url={self.base_url if self._server else None!r})"
+
+    @property
+    def app(self) -> Flask:
+        """A Flask app of its own serving this simulator's state (built on first use).
+
+        For ``app.test_client()`` or mounting in your WSGI stack; the port
+        serves the same state through :attr:`wsgi_app`.
+        """
+        if self._app is None:
+            self._app = create_app(self.state)
+        return self._app
 
     @property
     def base_url(self) -> str:
@@ -78,7 +93,7 @@ class FakePostmark:
         access_log = sys.stderr if self.log_requests else None
         if self._server is None:
             self._server = KeepAliveWSGIServer(
-                self.app, self.host, self.port, access_log=access_log, name="fake-postmark"
+                self.wsgi_app, self.host, self.port, access_log=access_log, name="fake-postmark"
             ).start()
         if self.control_port is not None and self._control is None:
             from .control import create_control_app

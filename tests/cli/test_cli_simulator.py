@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,12 @@ def test_demo_tells_the_story_and_keeps_its_store(tmp_path: Path) -> None:
     )
 
 
-def test_demo_without_store_keeps_events_in_a_printed_temp_folder() -> None:
+def test_demo_without_store_keeps_events_in_a_printed_temp_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the temporary folder of the test run (in RAM when the suite can), not /tmp on disk:
+    # the demo's SQLite commits fsync
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = _demo()
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("All 10 webhooks arrived"))

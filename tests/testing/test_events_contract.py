@@ -173,8 +173,15 @@ def test_event_webhook_retries_follow_postmarks_rules(
 
 
 def test_inbound_retries_403_stops_them_and_failed_mail_can_be_retried(
-    postmark_fake: FakePostmark, postmark_client: ServerClient, sink: Sink
+    postmark_fake: FakePostmark,
+    postmark_client: ServerClient,
+    sink: Sink,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Postmark's 10 inbound retries without their ~0.4 s of scaled waiting (the
+    # schedule's scaling: test_retry_schedule_is_injectable)
+    zeros = (0.0,) * len(INBOUND_RETRY_DELAYS)
+    monkeypatch.setattr(postmark_fake.dispatcher, "inbound_retry_schedule", zeros)
     postmark_client.server.update(inbound_hook_url=sink.url)
     sink.script = [201] * 20  # inbound wants exactly 200: every other answer is retried
     mid = postmark_fake.inbound(From="a@example.net", Subject="one")["MessageID"]

@@ -376,3 +376,75 @@ def test_stream_archive_and_unarchive(postmark_client: ServerClient) -> None:
     assert archived.expected_purge_date is not None
     assert "broadcast" not in [s.id for s in postmark_client.message_streams.list()]
     assert postmark_client.message_streams.unarchive("broadcast").archived_at is None
+
+
+def test_simulators_of_one_process_serve_their_own_state_concurrently() -> None:
+    # every simulator of a process shares one set of routes: each request must still
+    # reach the state of the simulator it was sent to, however they interleave
+    with FakePostmark() as one, FakePostmark() as two:
+        errors: list[BaseException] = []
+
+        def send(fake: FakePostmark, to: str) -> None:
+            try:
+                with ServerClient(fake.server_token, base_url=fake.base_url, retries=0) as c:
+                    for _ in range(5):
+                        c.email.send(_email(fake, to=to))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=send, args=(fake, to))
+            for fake, to in [(one, "one@example.org"), (two, "two@example.org")] * 2
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors
+        assert [m["Recipients"] for m in one.state.outbound] == [["one@example.org"]] * 10
+        assert [m["Recipients"] for m in two.state.outbound] == [["two@example.org"]] * 10
+        # and each one takes only its own tokens
+        wrong = ServerClient(one.server_token, base_url=two.base_url, retries=0)
+        with wrong, pytest.raises(InvalidTokenError):
+            wrong.outbound.list()
+
+
+def test_an_app_of_its_own_serves_the_same_state(postmark_fake: FakePostmark) -> None:
+    # ``fake.app`` (``create_app(fake.state)``) is a Flask app: a test client sees the
+    # simulator's state, and the port sees what it changed
+    client = postmark_fake.app.test_client()
+    token = {"X-Postmark-Server-Token": postmark_fake.server_token}
+    body = {"From": postmark_fake.sender_email, "To": "a@example.org", "TextBody": "Hi"}
+    sent = client.post("/email", json=body, headers=token)
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    message_id = sent.get_json()["MessageID"]
+    with ServerClient(
+        postmark_fake.server_token, base_url=postmark_fake.base_url, retries=0
+    ) as over_http:
+        assert [m.message_id for m in over_http.outbound.list().items] == [message_id]
+    assert client.get("/messages/outbound?count=1", headers=token).get_json()["TotalCount"] == 1
+    assert client.get("/messages/outbound?count=1").status_code == 401
+
+
+def test_paths_are_case_insensitive_like_postmarks(
+    postmark_fake: FakePostmark, postmark_client: ServerClient
+) -> None:
+    token = {"X-Postmark-Server-Token": postmark_fake.server_token, "Accept": "application/json"}
+    base = postmark_fake.base_url
+    assert requests.get(f"{base}/SERVER", headers=token, timeout=5).status_code == 200
+    found = requests.get(f"{base}/Messages/OUTBOUND?count=1", headers=token, timeout=5)
+    assert found.status_code == 200 and found.json()["TotalCount"] == 0
+    # a path that matches as sent is kept: an alias spelled like a fixed word stays the alias
+    postmark_client.templates.create(name="V", alias="Validate", subject="s", text_body="t")
+    got = requests.get(f"{base}/templates/Validate", headers=token, timeout=5)
+    assert got.status_code == 200 and got.json()["Alias"] == "Validate"
+
+
+def test_an_app_of_its_own_serves_its_state_in_a_request_context_made_by_hand(
+    postmark_fake: FakePostmark,
+) -> None:
+    postmark_fake.add_domain("made-by-hand.example")
+    headers = {"X-Postmark-Account-Token": postmark_fake.account_token}
+    with postmark_fake.app.test_request_context("/domains?count=5", headers=headers):
+        listed = sim_app.account.list_domains().get_json()
+    assert [d["Name"] for d in listed["Domains"]] == ["made-by-hand.example"]

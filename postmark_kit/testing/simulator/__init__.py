@@ -1,4 +1,4 @@
-"""The simulator: a ``SimulatorState`` (the account) and ``create_app`` (its HTTP API).
+"""The simulator: a ``SimulatorState`` (the account) and its HTTP API (``create_wsgi_app``).
 
 Rules where Postmark depends on the outside world, chosen to be deterministic:
 
@@ -28,7 +28,7 @@ Rules where Postmark depends on the outside world, chosen to be deterministic:
   ``ClickLocation``) per day, filtered like the other stats.
 """
 
-from .app import UNSIMULATED_OPERATIONS, create_app
+from .app import UNSIMULATED_OPERATIONS, SimulatorApp, create_app, create_wsgi_app
 from .records import HARD_BOUNCE_ADDRESS, SOFT_BOUNCE_ADDRESS, ApiFailure, SimulationError
 from .rules import BOUNCE_TESTING_DOMAIN, BOUNCE_TYPES, bounce_address
 from .state import SimulatorState
@@ -41,7 +41,9 @@ __all__ = [
     "UNSIMULATED_OPERATIONS",
     "ApiFailure",
     "SimulationError",
+    "SimulatorApp",
     "SimulatorState",
     "bounce_address",
     "create_app",
+    "create_wsgi_app",
 ]

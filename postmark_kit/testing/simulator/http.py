@@ -14,11 +14,21 @@ from ...pagination import POSTMARK_TZ
 from .records import JSON, SEARCH_WINDOW, fail, public
 from .state import SimulatorState
 
-#: Key of the simulator's state in ``app.extensions``.
+#: Key of the simulator's state in ``app.extensions`` (of an app made for one state).
 EXTENSION_KEY = "postmark_kit.simulator"
+#: Key of the state a request is served from in its WSGI environ.
+ENVIRON_KEY = "postmark_kit.simulator.state"
 
-#: The state of the app handling the current request.
-state = cast(SimulatorState, LocalProxy(lambda: current_app.extensions[EXTENSION_KEY]))
+
+def _request_state() -> SimulatorState:
+    found: SimulatorState | None = request.environ.get(ENVIRON_KEY)
+    if found is None:  # a request context made by hand (test_request_context) on create_app's
+        found = current_app.extensions[EXTENSION_KEY]
+    return found
+
+
+#: The state of the simulator serving the current request (named in its WSGI environ).
+state = cast(SimulatorState, LocalProxy(_request_state))
 
 F = TypeVar("F", bound=Callable[..., Response])
 
@@ -54,7 +64,15 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
 
+#: Where the body the auth check parsed waits for ``json_body`` (in ``flask.g``).
+PARSED_BODY = "postmark_parsed_body"
+_UNPARSED = object()
+
+
 def json_body() -> Any:
+    parsed = g.pop(PARSED_BODY, _UNPARSED)
+    if parsed is not _UNPARSED:
+        return parsed
     raw = request.get_data(cache=True)
     if not raw:
         raise fail(402, "Received invalid JSON input.")
@@ -91,18 +109,28 @@ def date_arg(name: str) -> datetime | None:
 
 
 def in_dates(record: JSON) -> bool:
-    start, end = date_arg("fromdate"), date_arg("todate")
+    start, end, end_day = _date_window()
     when: datetime = record["_date"]
     if start and when < start:
         return False
-    if end:
+    if end_day is not None:
         # a bare date means "through that whole day", like Postmark
+        return when.date() <= end_day
+    return not (end and when > end)
+
+
+def _date_window() -> tuple[datetime | None, datetime | None, date | None]:
+    """The request's ``fromdate``/``todate``, parsed once: a search tests every record."""
+    window: tuple[datetime | None, datetime | None, date | None] | None = g.get(_WINDOW)
+    if window is None:
+        start, end = date_arg("fromdate"), date_arg("todate")
         raw = request.args.get("todate", "")
-        if len(raw) == 10:
-            return when.date() <= date.fromisoformat(raw)
-        if when > end:
-            return False
-    return True
+        window = (start, end, date.fromisoformat(raw) if end and len(raw) == 10 else None)
+        setattr(g, _WINDOW, window)
+    return window
+
+
+_WINDOW = "postmark_date_window"
 
 
 def page_of(records: list[JSON], count: int, offset: int) -> list[JSON]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from email.utils import getaddresses
@@ -44,7 +45,13 @@ def addresses(value: Any) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, str):
         raise fail(300, "Recipient fields must be comma-separated strings.")
-    return [(name, addr) for name, addr in getaddresses([value]) if addr or name]
+    return list(_parsed_addresses(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_addresses(value: str) -> tuple[tuple[str, str], ...]:
+    """``(name, address)`` pairs of a header value; cached: a suite sends to few addresses."""
+    return tuple((name, addr) for name, addr in getaddresses([value]) if addr or name)
 
 
 def check_addresses(pairs: list[tuple[str, str]], field: str) -> None:

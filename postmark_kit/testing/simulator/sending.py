@@ -155,7 +155,7 @@ def bulk_status(bulk_id: str) -> Response:
 @bp.route("/messages/outbound", methods=["GET"], endpoint="list_outbound_messages")
 def outbound_search() -> Response:
     count, offset = paging()
-    a = request.args
+    a = request.args.to_dict()  # plain dict: a missing key costs no exception
     meta = {k[len("metadata_") :]: v for k, v in a.items() if k.startswith("metadata_")}
 
     def keep(m: JSON) -> bool:
@@ -198,7 +198,7 @@ def _events(records: list[JSON], key: str, mid: str | None) -> Response:
     count, offset = paging()
     hits = [r for r in records if mid is None or r["MessageID"] == mid]
     if mid is None:
-        a = request.args
+        a = request.args.to_dict()  # plain dict: a missing key costs no exception
         if r := a.get("recipient"):
             hits = [h for h in hits if h["Recipient"].lower() == r.lower()]
         if t := a.get("tag"):
@@ -245,7 +245,7 @@ def _inbound(mid: str) -> JSON:
 @bp.route("/messages/inbound", methods=["GET"], endpoint="list_inbound_messages")
 def inbound_search() -> Response:
     count, offset = paging()
-    a = request.args
+    a = request.args.to_dict()  # plain dict: a missing key costs no exception
 
     def keep(m: JSON) -> bool:
         if (r := a.get("recipient")) and r.lower() not in m["OriginalRecipient"].lower():
@@ -333,7 +333,7 @@ def delivery_stats() -> Response:
 @bp.route("/bounces", methods=["GET"], endpoint="list_bounces")
 def bounces() -> Response:
     count, offset = paging()
-    a = request.args
+    a = request.args.to_dict()  # plain dict: a missing key costs no exception
 
     def keep(b: JSON) -> bool:
         if (t := a.get("type")) and t != b["Type"]:

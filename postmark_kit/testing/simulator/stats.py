@@ -18,7 +18,7 @@ bp = Blueprint("stats", __name__)
 
 
 def _stat_messages() -> list[JSON]:
-    a = request.args
+    a = request.args.to_dict()  # plain dict: a missing key costs no exception
     return [
         m
         for m in state.outbound

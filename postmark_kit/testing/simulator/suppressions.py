@@ -25,7 +25,7 @@ bp = Blueprint("suppressions", __name__)
 @bp.route("/message-streams/<sid>/suppressions/dump", methods=["GET"], endpoint="list_suppressions")
 def suppression_dump(sid: str) -> Response:
     stream = state.stream_id(sid)
-    a = request.args
+    a = request.args.to_dict()  # plain dict: a missing key costs no exception
     hits = [
         s
         for (st, _), s in state.suppressions.items()
