@@ -156,7 +156,7 @@ def shared_app(
 ) -> Iterator[Callable[..., Flask]]:
     """``make_app``'s app, built once per module and settings, for tests that only send requests.
 
-    Building an app costs about 10 ms (Flask, werkzeug's rules, pluggy, the
+    Building an app costs 6 to 10 ms of CPU (Flask, werkzeug's rules, pluggy, the
     store's schema); hundreds of tests only POST to one of a few configurations.
     ``shared_app(config, recorded=True)`` registers the module's recorder (use
     the ``recorder`` fixture, emptied per test).  Inline dispatch keeps no
