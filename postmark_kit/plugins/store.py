@@ -194,11 +194,14 @@ class EventStore:
         One commit instead of a dozen (one per statement): most stores a
         process opens are new (an app factory's, a test's).
         """
+        exists = "SELECT 1 FROM sqlite_master WHERE name = 'events'"
+        if self._db.execute(exists).fetchone():
+            return False  # written before (maybe by an older version): upgrade it
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+            if self._db.execute(exists).fetchone():
                 self._db.execute("ROLLBACK")
-                return False  # written before (maybe by an older version): upgrade it
+                return False  # another process created it meanwhile
             for script in (_SCHEMA, _INDEXES, _HOURS):
                 for statement in filter(str.strip, script.split(";")):
                     self._db.execute(statement)
