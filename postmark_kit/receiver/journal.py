@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import sqlite3
 import threading
@@ -135,6 +136,9 @@ CREATE TABLE IF NOT EXISTS heartbeat (
 """
     + _BODIES_TABLE
 )
+
+#: The tables and indexes ``_SCHEMA`` creates.
+_SCHEMA_NAMES = frozenset(re.findall(r"IF NOT EXISTS (\w+)", _SCHEMA))
 
 #: A plugin name for failures that are not a plugin's (the stored body no longer parses).
 PARSE_FAILURE = "<parse>"
@@ -428,7 +432,7 @@ class WebhookJournal:
                 # Before the first table: pruning then hands pages back to the disk.
                 self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.executescript(_SCHEMA)
+                self._create_tables()
                 self._migrate()
             self._bodies = bool(
                 self._db.execute(
@@ -450,6 +454,23 @@ class WebhookJournal:
 
     def __repr__(self) -> str:
         return f"WebhookJournal({self.path!r})"
+
+    def _create_tables(self) -> None:
+        """The tables and indexes a file lacks, in one transaction (one commit, not seven).
+
+        A file that has them all is left alone, without taking the write lock.
+        """
+        have = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if have >= _SCHEMA_NAMES:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _migrate(self) -> None:
         """Bring a journal written by an older version up to this schema (once, under lock)."""

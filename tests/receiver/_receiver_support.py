@@ -6,6 +6,7 @@ Test modules import the fixtures they use from here (``tests.receiver._receiver_
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,8 +92,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, receiver_defaults_dir: Path) -> N
     The standalone app's journal and event store go to a temporary folder, never
     the checkout (a file per test, not ``tmp_path``: see ``tests.conftest.test_file``).
     """
-    import os
-
     for key in list(os.environ):
         if key.startswith("POSTMARK_"):
             monkeypatch.delenv(key)
@@ -135,6 +134,61 @@ def make_app(store_path: Path) -> Iterator[AppFactory]:
 
     yield factory
     for app in apps:
+        PostmarkReceiver.shutdown(app)
+
+
+@pytest.fixture(scope="module")
+def shared_recorder() -> Recorder:
+    """One recorder for a module's shared apps; take it through :func:`recorder`."""
+    return Recorder()
+
+
+@pytest.fixture
+def recorder(shared_recorder: Recorder) -> Recorder:
+    """The module's shared recorder, emptied for this test."""
+    shared_recorder.calls.clear()
+    return shared_recorder
+
+
+@pytest.fixture(scope="module")
+def shared_app(
+    tmp_path_factory: pytest.TempPathFactory, shared_recorder: Recorder
+) -> Iterator[Callable[..., Flask]]:
+    """``make_app``'s app, built once per module and settings, for tests that only send requests.
+
+    Building an app costs 6 to 10 ms of CPU (Flask, werkzeug's rules, pluggy, the
+    store's schema); hundreds of tests only POST to one of a few configurations.
+    ``shared_app(config, recorded=True)`` registers the module's recorder (use
+    the ``recorder`` fixture, emptied per test).  Inline dispatch keeps no
+    state a later request depends on (the store ignores a repeated event), so
+    a test cannot tell whether it got the app first.  A test that configures
+    the app after it is built, reads the store or the logs of its start, or
+    changes the environment builds its own with ``make_app``.
+    """
+    apps: dict[str, Flask] = {}
+
+    def factory(config: Mapping[str, Any] | None = None, *, recorded: bool = False) -> Flask:
+        key = repr((sorted((config or {}).items()), recorded))
+        if key not in apps:
+            folder = tmp_path_factory.mktemp("shared-app")
+            settings: dict[str, Any] = {
+                "POSTMARK_EVENT_STORE": str(folder / "events.sqlite3"),
+                "POSTMARK_DISPATCH": "inline",
+                "POSTMARK_JOURNAL": str(folder / "journal.sqlite3"),
+                **AUTH_CONFIG,
+                **(config or {}),
+            }
+            if settings["POSTMARK_DISPATCH"] != "inline":
+                raise ValueError("shared apps dispatch inline: build a journal app with make_app")
+            with pytest.MonkeyPatch.context() as env:
+                for name in [n for n in os.environ if n.startswith("POSTMARK_")]:
+                    env.delenv(name)
+                plugins = [shared_recorder] if recorded else []
+                apps[key] = create_app(settings, plugins=plugins)
+        return apps[key]
+
+    yield factory
+    for app in apps.values():
         PostmarkReceiver.shutdown(app)
 
 

@@ -29,7 +29,10 @@ from tests.receiver._receiver_support import (  # noqa: F401
     clean_env,
     make_app,
     post,
+    recorder,
     serve_wsgi,
+    shared_app,
+    shared_recorder,
     store_path,
 )
 
@@ -39,9 +42,10 @@ BOUNCE = load_webhook("bounce")
 @pytest.mark.parametrize(
     "auth", [None, ("postmark", "wrong"), ("other", AUTH[1]), ("", ""), ("postmark", "")]
 )
-def test_missing_or_wrong_basic_auth_is_401_with_challenge(make_app: Any, auth: Any) -> None:
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+def test_missing_or_wrong_basic_auth_is_401_with_challenge(
+    shared_app: Any, recorder: Recorder, auth: Any
+) -> None:
+    client = shared_app(recorded=True).test_client()
     response = post(client, BOUNCE, auth=auth)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith('Basic realm="postmark-kit"')
@@ -49,18 +53,18 @@ def test_missing_or_wrong_basic_auth_is_401_with_challenge(make_app: Any, auth: 
     assert recorder.calls == []
 
 
-def test_non_basic_authorization_scheme_is_401(make_app: Any) -> None:
-    client = make_app().test_client()
+def test_non_basic_authorization_scheme_is_401(shared_app: Any) -> None:
+    client = shared_app().test_client()
     response = post(client, BOUNCE, auth=None, headers={"Authorization": "Bearer abc"})
     assert response.status_code == 401
 
 
-def test_right_basic_auth_passes(make_app: Any) -> None:
-    assert post(make_app().test_client(), BOUNCE).status_code == 200
+def test_right_basic_auth_passes(shared_app: Any) -> None:
+    assert post(shared_app().test_client(), BOUNCE).status_code == 200
 
 
-def test_non_ascii_password(make_app: Any) -> None:
-    client = make_app(
+def test_non_ascii_password(shared_app: Any) -> None:
+    client = shared_app(
         {"POSTMARK_WEBHOOK_USERNAME": "pm", "POSTMARK_WEBHOOK_PASSWORD": "pässwörd"}
     ).test_client()
     assert post(client, BOUNCE, auth=("pm", "pässwörd")).status_code == 200
@@ -73,11 +77,10 @@ SECRET = {
 }
 
 
-def test_secret_header_alone(make_app: Any) -> None:
-    recorder = Recorder()
-    client = make_app(
+def test_secret_header_alone(shared_app: Any, recorder: Recorder) -> None:
+    client = shared_app(
         {**SECRET, "POSTMARK_WEBHOOK_USERNAME": "", "POSTMARK_WEBHOOK_PASSWORD": ""},
-        plugins=[recorder],
+        recorded=True,
     ).test_client()
     assert post(client, BOUNCE, auth=None, headers={"X-Webhook-Secret": "k3y"}).status_code == 200
     missing = post(client, BOUNCE, auth=None)
@@ -89,15 +92,15 @@ def test_secret_header_alone(make_app: Any) -> None:
     assert len(recorder.calls) == 2  # one accepted event, two hooks
 
 
-def test_secret_header_and_basic_auth_both_required(make_app: Any) -> None:
-    client = make_app(SECRET).test_client()
+def test_secret_header_and_basic_auth_both_required(shared_app: Any) -> None:
+    client = shared_app(SECRET).test_client()
     assert post(client, BOUNCE, headers={"X-Webhook-Secret": "k3y"}).status_code == 200
     assert post(client, BOUNCE).status_code == 401
     assert post(client, BOUNCE, auth=None, headers={"X-Webhook-Secret": "k3y"}).status_code == 401
 
 
-def test_ip_allowlist_direct(make_app: Any) -> None:
-    client = make_app({"POSTMARK_ALLOWED_IPS": "postmark, 10.0.0.0/8"}).test_client()
+def test_ip_allowlist_direct(shared_app: Any) -> None:
+    client = shared_app({"POSTMARK_ALLOWED_IPS": "postmark, 10.0.0.0/8"}).test_client()
     ok = post(client, BOUNCE, environ_base={"REMOTE_ADDR": "50.31.156.6"})
     assert ok.status_code == 200
     assert post(client, BOUNCE, environ_base={"REMOTE_ADDR": "10.2.3.4"}).status_code == 200
@@ -114,8 +117,8 @@ def test_ip_allowlist_direct(make_app: Any) -> None:
     assert forged.status_code == 403
 
 
-def test_ip_allowlist_behind_trusted_proxies(make_app: Any) -> None:
-    client = make_app(
+def test_ip_allowlist_behind_trusted_proxies(shared_app: Any) -> None:
+    client = shared_app(
         {"POSTMARK_ALLOWED_IPS": "3.134.147.250", "POSTMARK_TRUSTED_PROXIES": "2"}
     ).test_client()
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
@@ -234,24 +237,25 @@ GOOD = _b64(f"{AUTH[0]}:{AUTH[1]}".encode())
         "Basic\t" + GOOD,
     ],
 )
-def test_malformed_authorization_headers_are_401(make_app: Any, header: str) -> None:
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+def test_malformed_authorization_headers_are_401(
+    shared_app: Any, recorder: Recorder, header: str
+) -> None:
+    client = shared_app(recorded=True).test_client()
     response = post(client, BOUNCE, auth=None, headers={"Authorization": header})
     _refused(response, recorder)
 
 
 @pytest.mark.parametrize("scheme", ["basic", "BASIC", "Basic  "])
-def test_the_scheme_is_case_insensitive(make_app: Any, scheme: str) -> None:
+def test_the_scheme_is_case_insensitive(shared_app: Any, scheme: str) -> None:
     """RFC 7235: auth schemes are case-insensitive; the right credentials pass in any case."""
-    client = make_app().test_client()
+    client = shared_app().test_client()
     response = post(client, BOUNCE, auth=None, headers={"Authorization": f"{scheme} {GOOD}"})
     assert response.status_code == 200
 
 
-def test_a_password_with_colons(make_app: Any) -> None:
+def test_a_password_with_colons(shared_app: Any) -> None:
     """Only the first colon separates user and password (RFC 7617)."""
-    client = make_app(
+    client = shared_app(
         {"POSTMARK_WEBHOOK_USERNAME": "pm", "POSTMARK_WEBHOOK_PASSWORD": "a:b:c"}
     ).test_client()
     assert post(client, BOUNCE, auth=("pm", "a:b:c")).status_code == 200
@@ -276,11 +280,12 @@ def test_a_password_with_colons(make_app: Any) -> None:
         ({"X-WEBHOOK-SECRET": "k3y"}, 200),
     ],
 )
-def test_secret_header_variants(make_app: Any, headers: dict[str, str], status: int) -> None:
-    recorder = Recorder()
-    client = make_app(
+def test_secret_header_variants(
+    shared_app: Any, recorder: Recorder, headers: dict[str, str], status: int
+) -> None:
+    client = shared_app(
         {**SECRET, "POSTMARK_WEBHOOK_USERNAME": "", "POSTMARK_WEBHOOK_PASSWORD": ""},
-        plugins=[recorder],
+        recorded=True,
     ).test_client()
     response = post(client, BOUNCE, auth=None, headers=headers)
     if status == 200:
@@ -292,9 +297,9 @@ def test_secret_header_variants(make_app: Any, headers: dict[str, str], status: 
         assert "k3y" not in response.get_data(as_text=True)
 
 
-def test_non_ascii_secret_header_value_over_a_real_server(make_app: Any) -> None:
+def test_non_ascii_secret_header_value_over_a_real_server(shared_app: Any) -> None:
     """Header bytes reach WSGI as latin-1 text: a UTF-8 secret must still match its bytes."""
-    app = make_app(
+    app = shared_app(
         {
             "POSTMARK_WEBHOOK_SECRET_HEADER": "X-Webhook-Secret",
             "POSTMARK_WEBHOOK_SECRET_VALUE": "schlüssel-✓",
@@ -342,10 +347,10 @@ def compares(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
     ],
 )
 def test_credentials_are_compared_in_constant_time(
-    make_app: Any, compares: list[tuple[bytes, bytes]], given: tuple[str, str], ok: bool
+    shared_app: Any, compares: list[tuple[bytes, bytes]], given: tuple[str, str], ok: bool
 ) -> None:
     """Both user and password go through compare_digest every time: no early exit to time."""
-    client = make_app().test_client()
+    client = shared_app().test_client()
     compares.clear()
     response = post(client, BOUNCE, auth=given)
     assert response.status_code == (200 if ok else 401)
@@ -356,9 +361,9 @@ def test_credentials_are_compared_in_constant_time(
 
 
 def test_secret_header_is_compared_in_constant_time(
-    make_app: Any, compares: list[tuple[bytes, bytes]]
+    shared_app: Any, compares: list[tuple[bytes, bytes]]
 ) -> None:
-    client = make_app(SECRET).test_client()
+    client = shared_app(SECRET).test_client()
     compares.clear()
     assert post(client, BOUNCE, headers={"X-Webhook-Secret": "k3x"}).status_code == 401
     assert compares[-1] == (b"k3x", b"k3y")
@@ -401,10 +406,11 @@ def _from(client: Any, remote: str, xff: str | list[str] | None = None, **kw: An
         "50.31.156.0/24",
     ],
 )
-def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app: Any, spoof: Any) -> None:
-    recorder = Recorder()
-    client = make_app(
-        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "0"}, plugins=[recorder]
+def test_without_trusted_proxies_forwarded_headers_are_ignored(
+    shared_app: Any, recorder: Recorder, spoof: Any
+) -> None:
+    client = shared_app(
+        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "0"}, recorded=True
     ).test_client()
     _refused(_from(client, STRANGER, spoof), recorder, 403)
     for header in ("X-Real-IP", "Forwarded", "True-Client-IP", "CF-Connecting-IP"):
@@ -440,10 +446,9 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app: Any, sp
         ("[::1]", 403),
     ],
 )
-def test_one_trusted_proxy(make_app: Any, xff: Any, status: int) -> None:
-    recorder = Recorder()
-    client = make_app(
-        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"}, plugins=[recorder]
+def test_one_trusted_proxy(shared_app: Any, recorder: Recorder, xff: Any, status: int) -> None:
+    client = shared_app(
+        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"}, recorded=True
     ).test_client()
     response = _from(client, "127.0.0.1", xff)
     if status == 200:
@@ -453,28 +458,28 @@ def test_one_trusted_proxy(make_app: Any, xff: Any, status: int) -> None:
         _refused(response, recorder, 403)
 
 
-def test_the_postmark_keyword(make_app: Any) -> None:
+def test_the_postmark_keyword(shared_app: Any) -> None:
     from postmark_kit.receiver.config import POSTMARK_WEBHOOK_IPS
 
     for setting in ("postmark", "Postmark", " POSTMARK ", "10.0.0.0/8, postmark"):
-        client = make_app({"POSTMARK_ALLOWED_IPS": setting}).test_client()
+        client = shared_app({"POSTMARK_ALLOWED_IPS": setting}).test_client()
         for ip in POSTMARK_WEBHOOK_IPS:
             assert _from(client, ip).status_code == 200, (setting, ip)
         for ip in ("50.31.156.5", "50.31.156.7", "3.134.147.251", "127.0.0.1", STRANGER):
             assert _from(client, ip).status_code == 403, (setting, ip)
 
 
-def test_ipv4_mapped_ipv6_peer(make_app: Any) -> None:
+def test_ipv4_mapped_ipv6_peer(shared_app: Any) -> None:
     """A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d: still the same address."""
-    client = make_app({"POSTMARK_ALLOWED_IPS": "postmark, 2001:db8::/32"}).test_client()
+    client = shared_app({"POSTMARK_ALLOWED_IPS": "postmark, 2001:db8::/32"}).test_client()
     assert _from(client, f"::ffff:{POSTMARK_IP}").status_code == 200
     assert _from(client, f"::ffff:{STRANGER}").status_code == 403
     assert _from(client, "2001:db8::7").status_code == 200
     assert _from(client, "2001:db9::7").status_code == 403
 
 
-def test_allowlist_comes_before_credentials(make_app: Any) -> None:
-    client = make_app({"POSTMARK_ALLOWED_IPS": "postmark"}).test_client()
+def test_allowlist_comes_before_credentials(shared_app: Any) -> None:
+    client = shared_app({"POSTMARK_ALLOWED_IPS": "postmark"}).test_client()
     assert _from(client, STRANGER).status_code == 403  # right credentials, wrong place
     assert _from(client, POSTMARK_IP, auth=("postmark", "nope")).status_code == 401
 
@@ -501,16 +506,16 @@ def _raw_post(port: int, headers: dict[str, bytes], auth: bool = False) -> tuple
         return response.status, response.read().decode()
 
 
-def test_allowlist_on_a_real_server(make_app: Any) -> None:
+def test_allowlist_on_a_real_server(shared_app: Any) -> None:
     """The peer address comes from the socket: 127.0.0.1 here, whatever headers claim."""
-    local = make_app({"POSTMARK_ALLOWED_IPS": "127.0.0.1"})
+    local = shared_app({"POSTMARK_ALLOWED_IPS": "127.0.0.1"})
     with _serve(local) as port:
         assert _raw_post(port, {}, auth=True)[0] == 200
-    remote = make_app({"POSTMARK_ALLOWED_IPS": "postmark"})
+    remote = shared_app({"POSTMARK_ALLOWED_IPS": "postmark"})
     with _serve(remote) as port:
         spoof = {"X-Forwarded-For": POSTMARK_IP.encode()}
         assert _raw_post(port, spoof, auth=True)[0] == 403
-    proxied = make_app({"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"})
+    proxied = shared_app({"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"})
     with _serve(proxied) as port:
         assert _raw_post(port, {"X-Forwarded-For": POSTMARK_IP.encode()}, auth=True)[0] == 200
         both = {"X-Forwarded-For": f"{POSTMARK_IP}, {STRANGER}".encode()}

@@ -132,6 +132,15 @@ def app(tmp_path: Path, plugin: Flaky) -> Iterator[Flask]:
     PostmarkReceiver.shutdown(app)
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The seeded console app, once for the tests that only read it (a replay changes it)."""
+    app = _app(tmp_path_factory.mktemp("console"), Flaky())
+    _seed(app)
+    yield app
+    PostmarkReceiver.shutdown(app)
+
+
 # -- the console through Flask's test client -----------------------------------------
 
 
@@ -167,8 +176,8 @@ def test_console_needs_its_own_credentials(settings: dict[str, str], message: st
         PostmarkReceiver(app)
 
 
-def test_login_is_required_and_webhook_credentials_do_not_open_it(app: Flask) -> None:
-    client = app.test_client()
+def test_login_is_required_and_webhook_credentials_do_not_open_it(seeded: Flask) -> None:
+    client = seeded.test_client()
     answer = client.get(f"{PREFIX}/console/events?kind=bounce")
     assert answer.status_code == 302
     assert "/console/login?next=" in answer.headers["Location"]
@@ -200,8 +209,8 @@ def test_login_is_required_and_webhook_credentials_do_not_open_it(app: Flask) ->
     assert again.headers["Location"].endswith(f"{PREFIX}/console/")
 
 
-def test_events_filters_and_paging(app: Flask) -> None:
-    client = app.test_client()
+def test_events_filters_and_paging(seeded: Flask) -> None:
+    client = seeded.test_client()
     _login(client)
 
     def rows(query: str) -> list[str]:
@@ -223,10 +232,10 @@ def test_events_filters_and_paging(app: Flask) -> None:
     assert "server: not a number" in bad and "since: not a date" in bad
 
 
-def test_event_page_shows_fields_raw_json_and_deliveries(app: Flask) -> None:
-    client = app.test_client()
+def test_event_page_shows_fields_raw_json_and_deliveries(seeded: Flask) -> None:
+    client = seeded.test_client()
     _login(client)
-    store = EventStore(app.config["POSTMARK_EVENT_STORE"], create=False)
+    store = EventStore(seeded.config["POSTMARK_EVENT_STORE"], create=False)
     (bounce,) = store.query(message_id="bounce-msg-2")
     store.close()
     html = client.get(f"{PREFIX}/console/events/{bounce.id}").get_data(as_text=True)
@@ -235,7 +244,7 @@ def test_event_page_shows_fields_raw_json_and_deliveries(app: Flask) -> None:
     assert "crm-sync" in html and "CRM answered 502 Bad Gateway" in html
     assert client.get(f"{PREFIX}/console/events/999999").status_code == 404
     # From a dead letter (journal ids) to the stored event.
-    journal = WebhookJournal(app.config["POSTMARK_JOURNAL"])
+    journal = WebhookJournal(seeded.config["POSTMARK_JOURNAL"])
     (letter,) = [d for d in journal.dead_letters() if d.dedupe_key == bounce.dedupe_key]
     journal.close()
     hop = client.get(f"{PREFIX}/console/journal/{letter.event_id}")
@@ -296,8 +305,8 @@ def test_replay_to_a_plugin_not_loaded_is_refused(tmp_path: Path, plugin: Flaky)
         PostmarkReceiver.shutdown(other)
 
 
-def test_overview_counts(app: Flask) -> None:
-    client = app.test_client()
+def test_overview_counts(seeded: Flask) -> None:
+    client = seeded.test_client()
     _login(client)
     html = client.get(f"{PREFIX}/console/?period=hour").get_data(as_text=True)
     assert '<svg id="chart"' in html

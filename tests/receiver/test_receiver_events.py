@@ -26,16 +26,17 @@ from postmark_kit.events import (
     parse_event,
 )
 from postmark_kit.models.bounces import Bounce
-from postmark_kit.receiver import Webhook
+from postmark_kit.receiver import PostmarkReceiver, Webhook
 from tests.conftest import load_webhook
 from tests.receiver._receiver_support import (  # noqa: F401 - fixtures
     KINDS,
     WEBHOOK,
     Recorder,
     clean_env,
-    make_app,
     post,
-    store_path,
+    recorder,
+    shared_app,
+    shared_recorder,
 )
 
 EXPECTED = {
@@ -49,16 +50,18 @@ EXPECTED = {
 }
 
 
-def _deliver(make_app: Any, name: str, **kw: Any) -> tuple[Recorder, Any]:
-    recorder = Recorder()
-    app = make_app(plugins=[recorder])
+def _deliver(shared_app: Any, name: str, **kw: Any) -> tuple[Recorder, Any]:
+    """POST a documented payload to the module's app; the recorder is emptied first."""
+    app = shared_app(recorded=True)
+    recorder: Recorder = PostmarkReceiver.plugin_manager(app).get_plugin("recorder")
+    recorder.calls.clear()
     response = post(app.test_client(), load_webhook(name), **kw)
     return recorder, response
 
 
 @pytest.mark.parametrize("name", KINDS)
-def test_each_type_reaches_its_hook_then_postmark_event(make_app: Any, name: str) -> None:
-    recorder, response = _deliver(make_app, name, headers={"X-PM-Webhook-Trace-Id": f"t-{name}"})
+def test_each_type_reaches_its_hook_then_postmark_event(shared_app: Any, name: str) -> None:
+    recorder, response = _deliver(shared_app, name, headers={"X-PM-Webhook-Trace-Id": f"t-{name}"})
     assert response.status_code == 200
     assert response.headers["Postmark-Kit-Event"] == name
     assert response.get_data() == b""
@@ -77,11 +80,12 @@ def test_each_type_reaches_its_hook_then_postmark_event(make_app: Any, name: str
 @pytest.mark.parametrize(
     "recipient", ["plain@example.com", "ünïcode@exämple.com", "line\nbreak@example.com", "50%@x.io"]
 )
-def test_accepted_answer_names_the_key_in_a_header_safe_form(make_app: Any, recipient: str) -> None:
+def test_accepted_answer_names_the_key_in_a_header_safe_form(
+    shared_app: Any, recorder: Recorder, recipient: str
+) -> None:
     """A key built from body fields may hold any text; the header carries it percent-encoded."""
     delivery = {**load_webhook("delivery"), "Recipient": recipient}
-    recorder = Recorder()
-    response = post(make_app(plugins=[recorder]).test_client(), delivery)
+    response = post(shared_app(recorded=True).test_client(), delivery)
     assert response.status_code == 200 and response.get_data() == b""
     assert "Content-Type" not in response.headers and response.headers["Content-Length"] == "0"
     header = response.headers["Postmark-Kit-Key"]
@@ -92,9 +96,10 @@ def test_accepted_answer_names_the_key_in_a_header_safe_form(make_app: Any, reci
 
 
 @pytest.mark.parametrize("name", KINDS)
-def test_per_type_endpoint_accepts_its_type_only(make_app: Any, name: str) -> None:
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+def test_per_type_endpoint_accepts_its_type_only(
+    shared_app: Any, recorder: Recorder, name: str
+) -> None:
+    client = shared_app(recorded=True).test_client()
     assert post(client, load_webhook(name), url=f"{WEBHOOK}/{name}").status_code == 200
     other = "delivery" if name != "delivery" else "bounce"
     wrong = post(client, load_webhook(other), url=f"{WEBHOOK}/{name}")
@@ -102,8 +107,8 @@ def test_per_type_endpoint_accepts_its_type_only(make_app: Any, name: str) -> No
     assert len(recorder.calls) == 2  # only the matching post
 
 
-def test_bounce_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "bounce")
+def test_bounce_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "bounce")
     event = recorder.calls[0][1]
     assert isinstance(event, Bounce)  # the API's shape, reused
     assert event.id == 4323372036854775807
@@ -116,8 +121,8 @@ def test_bounce_values(make_app: Any) -> None:
     assert event.server_id == 23 and event.message_stream == "outbound"
 
 
-def test_delivery_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "delivery")
+def test_delivery_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "delivery")
     event = recorder.calls[0][1]
     assert event.message_id == "883953f4-6105-42a2-a16a-77a8eac79483"
     assert event.recipient == "john@example.com"
@@ -126,8 +131,8 @@ def test_delivery_values(make_app: Any) -> None:
     assert event.server_id == 23 and event.tag == "welcome-email"
 
 
-def test_open_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "open")
+def test_open_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "open")
     event = recorder.calls[0][1]
     assert event.first_open is True
     assert event.client.name == "Chrome 35.0.1916.153"
@@ -138,8 +143,8 @@ def test_open_values(make_app: Any) -> None:
     assert event.received_at == datetime(2019, 11, 5, 16, 33, 54, 907025, tzinfo=UTC)
 
 
-def test_click_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "click")
+def test_click_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "click")
     event = recorder.calls[0][1]
     assert event.original_link == "https://example.com"
     assert event.click_location == "HTML"
@@ -148,8 +153,8 @@ def test_click_values(make_app: Any) -> None:
     assert event.message_id == "00000000-0000-0000-0000-000000000000"
 
 
-def test_spam_complaint_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "spam_complaint")
+def test_spam_complaint_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "spam_complaint")
     event = recorder.calls[0][1]
     assert event.id == 42 and event.type_code == 512
     assert event.email == "john@example.com"
@@ -157,8 +162,8 @@ def test_spam_complaint_values(make_app: Any) -> None:
     assert event.content == "<Abuse report dump>"
 
 
-def test_subscription_change_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "subscription_change")
+def test_subscription_change_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "subscription_change")
     event = recorder.calls[0][1]
     assert event.suppress_sending is True
     assert event.suppression_reason == "HardBounce"
@@ -168,8 +173,8 @@ def test_subscription_change_values(make_app: Any) -> None:
     assert event.metadata == {"example": "value", "example_2": "value"}
 
 
-def test_inbound_values(make_app: Any) -> None:
-    recorder, _ = _deliver(make_app, "inbound")
+def test_inbound_values(shared_app: Any) -> None:
+    recorder, _ = _deliver(shared_app, "inbound")
     event = recorder.calls[0][1]
     assert event.from_email == "support@postmarkapp.com"
     assert event.from_full.name == "Postmarkapp Support"
@@ -199,9 +204,8 @@ def test_inbound_attachment_under_data_key_decodes() -> None:
     assert event.attachments[0].decode() == b"hello"
 
 
-def test_unknown_record_type_is_accepted_and_passed_on(make_app: Any) -> None:
-    recorder = Recorder()
-    client = make_app(plugins=[recorder]).test_client()
+def test_unknown_record_type_is_accepted_and_passed_on(shared_app: Any, recorder: Recorder) -> None:
+    client = shared_app(recorded=True).test_client()
     payload = {"RecordType": "LinkPreview", "MessageID": "m-1", "Anything": [1, 2]}
     response = post(client, payload)
     assert response.status_code == 200

@@ -26,6 +26,9 @@ from tests.receiver.test_receiver_journal import dispatcher_of, drain_all, journ
 
 clean_env = _receiver_support.clean_env
 make_app = _receiver_support.make_app
+recorder = _receiver_support.recorder
+shared_app = _receiver_support.shared_app
+shared_recorder = _receiver_support.shared_recorder
 store_path = _receiver_support.store_path
 
 BOUNCE = load_webhook("bounce")
@@ -41,12 +44,13 @@ def _from(client: Any, peer: str, xff: str | None) -> Any:
 # -- X-Forwarded-For only from a trusted proxy ---------------------------------
 
 
-def test_a_forwarded_header_from_a_peer_that_is_not_a_proxy_is_ignored(make_app: Any) -> None:
+def test_a_forwarded_header_from_a_peer_that_is_not_a_proxy_is_ignored(
+    shared_app: Any, recorder: Recorder
+) -> None:
     # Before: with POSTMARK_TRUSTED_PROXIES=1 anyone could send X-Forwarded-For
     # with one of Postmark's addresses and pass the allowlist.
-    recorder = Recorder()
-    client = make_app(
-        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"}, plugins=[recorder]
+    client = shared_app(
+        {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "1"}, recorded=True
     ).test_client()
     assert _from(client, "198.51.100.7", POSTMARK_IP).status_code == 403
     assert _from(client, "10.1.2.3", POSTMARK_IP).status_code == 403
@@ -57,11 +61,10 @@ def test_a_forwarded_header_from_a_peer_that_is_not_a_proxy_is_ignored(make_app:
     assert _from(client, POSTMARK_IP, None).status_code == 200
 
 
-def test_trusted_proxies_by_address(make_app: Any) -> None:
-    recorder = Recorder()
-    client = make_app(
+def test_trusted_proxies_by_address(shared_app: Any, recorder: Recorder) -> None:
+    client = shared_app(
         {"POSTMARK_ALLOWED_IPS": "postmark", "POSTMARK_TRUSTED_PROXIES": "10.0.0.2, 10.9.0.0/16"},
-        plugins=[recorder],
+        recorded=True,
     ).test_client()
     assert _from(client, "10.0.0.2", POSTMARK_IP).status_code == 200
     assert recorder.calls[-1][3].remote_addr == POSTMARK_IP
@@ -86,17 +89,17 @@ def test_bad_trusted_proxies_fail_at_startup(make_app: Any, value: str) -> None:
 
 @pytest.mark.parametrize("value", ["99999999999999999999", "-99999999999999999999", "1" * 5000])
 def test_a_huge_retries_remaining_header_is_treated_as_absent(
-    make_app: Any, tmp_path: Path, value: str
+    make_app: Any, shared_app: Any, recorder: Recorder, tmp_path: Path, value: str
 ) -> None:
     # Before: int() took it, SQLite could not store it: a 503, and every other
     # request sharing its group commit failed with it.
-    recorder = Recorder()
-    app = journaled(make_app, tmp_path, plugins=[recorder])
+    journaled_recorder = Recorder()
+    app = journaled(make_app, tmp_path, plugins=[journaled_recorder])
     answer = post(app.test_client(), BOUNCE, headers={"X-PM-Retries-Remaining": value})
     assert answer.status_code == 200
     drain_all(app)
-    assert recorder.calls[0][3].retries_remaining is None
-    inline = make_app({}, plugins=[recorder])
+    assert journaled_recorder.calls[0][3].retries_remaining is None
+    inline = shared_app(recorded=True)
     answer = post(inline.test_client(), DELIVERY, headers={"X-PM-Retries-Remaining": value})
     assert answer.status_code == 200
     assert recorder.calls[-1][3].retries_remaining is None

@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_webhook
-from tests.receiver._receiver_support import Recorder, clean_env, make_app, post, store_path  # noqa: F401
+from tests.receiver._receiver_support import (  # noqa: F401
+    Recorder,
+    clean_env,
+    post,
+    recorder,
+    shared_app,
+    shared_recorder,
+)
 
 BOUNCE = load_webhook("bounce")
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def client(make_app: Any, recorder: Recorder) -> Any:
-    return make_app({"POSTMARK_MAX_BODY_BYTES": 4096}, plugins=[recorder]).test_client()
+def client(shared_app: Any, recorder: Recorder) -> Any:
+    return shared_app({"POSTMARK_MAX_BODY_BYTES": 4096}, recorded=True).test_client()
 
 
 def _check(response: Any, status: int, reason: str, recorder: Recorder) -> None:
@@ -58,8 +60,8 @@ def test_bad_bodies(client: Any, recorder: Recorder, body: Any, status: int, rea
     _check(post(client, body), status, reason, recorder)
 
 
-def test_deep_nesting_under_the_limit(make_app: Any, recorder: Recorder) -> None:
-    client = make_app(plugins=[recorder]).test_client()
+def test_deep_nesting_under_the_limit(shared_app: Any, recorder: Recorder) -> None:
+    client = shared_app(recorded=True).test_client()
     _check(post(client, "[" * 100_000 + "]" * 100_000), 400, "nested too deeply", recorder)
 
 

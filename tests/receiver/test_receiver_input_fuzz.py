@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from tests.conftest import load_webhook
 from tests.receiver._receiver_support import Recorder, clean_env, make_app, post, store_path  # noqa: F401
-from tests.receiver.test_receiver_input import client, recorder  # noqa: F401
+from tests.receiver.test_receiver_input import (  # noqa: F401
+    client,
+    recorder,
+    shared_app,
+    shared_recorder,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -179,7 +179,7 @@ def test_pruning_returns_space_to_the_disk(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = WebhookJournal(path)
     try:
-        for n in range(60):
+        for n in range(20):  # 4 MB: pages enough to see them go back
             event_id = journal.append(_webhook(n, json.dumps({"x": "y" * 200_000}).encode()))
             assert event_id is not None
             journal.finish(
@@ -187,12 +187,12 @@ def test_pruning_returns_space_to_the_disk(tmp_path: Path) -> None:
             )
         journal.checkpoint(wait=1)
         before = path.stat().st_size
-        assert journal.prune(0) == 60
+        assert journal.prune(0) == 20
         after = path.stat().st_size
     finally:
         journal.close()
     print(f"\njournal file {before / 1e6:.1f} MB -> {after / 1e6:.2f} MB after pruning")
-    assert before > 10_000_000 and after < 1_000_000
+    assert before > 4_000_000 and after < 1_000_000
 
 
 def test_a_round_that_could_not_be_recorded_is_retried_soon(

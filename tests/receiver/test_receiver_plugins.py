@@ -211,6 +211,29 @@ def test_unknown_hook_name_fails_at_startup() -> None:
         build_plugin_manager([Typo()], load_entrypoints=False)
 
 
+def test_hooks_under_any_name_pluggy_takes_are_found() -> None:
+    """Names ``object`` also has are looked at when the plugin defines them (specname=)."""
+
+    def on_delivery(event: Any) -> None: ...
+
+    class Odd:
+        @hookimpl(specname="postmark_bounce")
+        def __str__(self, event: Any) -> None: ...  # type: ignore[override]
+
+        @hookimpl(specname="postmark_event")
+        def __call__(self, event: Any) -> None: ...
+
+    class Child(Odd):
+        pass
+
+    odd = Child()
+    setattr(odd, "__init_subclass__", hookimpl(specname="postmark_delivery")(on_delivery))  # noqa: B010
+    pm = build_plugin_manager([odd], load_entrypoints=False)
+    assert len(pm.hook.postmark_bounce.get_hookimpls()) == 1
+    assert len(pm.hook.postmark_event.get_hookimpls()) == 1
+    assert [i.function for i in pm.hook.postmark_delivery.get_hookimpls()] == [on_delivery]
+
+
 def test_dispatcher_is_pluggable(make_app: Any) -> None:
     seen: list[tuple[str, bytes]] = []
 

@@ -117,6 +117,31 @@ def test_query_filters(make_app: Any, store_path: Path) -> None:
     store.close()
 
 
+def test_a_new_store_has_the_schema_an_upgraded_one_gets(tmp_path: Path) -> None:
+    """A new file is written in one transaction; an old one is upgraded: the same tables."""
+    import sqlite3
+
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as db:  # the first release's table, without tag/server_id
+        db.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, dedupe_key TEXT NOT NULL,"
+            " kind TEXT NOT NULL, record_type TEXT, message_id TEXT, recipient TEXT,"
+            " trace_id TEXT, received_at TEXT NOT NULL, raw TEXT NOT NULL)"
+        )
+    schemas = []
+    for path in (old, tmp_path / "new.sqlite3"):
+        EventStore(path).close()
+        with sqlite3.connect(path) as db:
+            names = db.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
+            columns = db.execute("SELECT name, type FROM pragma_table_info('events')").fetchall()
+        schemas.append((sorted(names), sorted(columns)))
+    assert schemas[0] == schemas[1]
+    assert ("index", "events_tag_server", "events") in schemas[1][0]
+    assert ("table", "event_hours", "event_hours") in schemas[1][0]
+    again = EventStore(tmp_path / "new.sqlite3")  # opening a store again changes nothing
+    again.close()
+
+
 def test_open_missing_store_for_reading_fails(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         EventStore(tmp_path / "nope.sqlite3", create=False)
