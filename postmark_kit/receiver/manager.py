@@ -175,39 +175,6 @@ def _unique(pm: pluggy.PluginManager, name: str) -> str:
     return f"{name}#{n}"
 
 
-#: The attributes of ``object``: on an instance that inherits them, never a hook implementation.
-_OBJECT_NAMES = frozenset(vars(object))
-
-
-def _inherited_from_object(plugin: Any, name: str) -> bool:
-    """Whether ``plugin.<name>`` is ``object``'s own (a slot wrapper, not a function)."""
-    if isinstance(plugin, type | types.ModuleType):
-        return False
-    try:
-        own = object.__getattribute__(plugin, "__dict__")
-    except AttributeError:
-        own = {}
-    if name in own:
-        return False
-    return not any(name in vars(cls) for cls in type(plugin).__mro__ if cls is not object)
-
-
-class _PluginManager(pluggy.PluginManager):
-    """pluggy's manager, passing over what every plugin object inherits from ``object``.
-
-    ``register`` looks up each name of ``dir(plugin)`` with
-    ``inspect.getattr_static``; two thirds of them are ``object``'s slot
-    wrappers (``__eq__``, ``__init_subclass__``...), which pluggy never takes
-    for a hook.  Answering those at once halves the plugins' share of building
-    an app (each app registers its own).  Any other name goes to pluggy as is.
-    """
-
-    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
-        if name in _OBJECT_NAMES and _inherited_from_object(plugin, name):
-            return None
-        return super().parse_hookimpl_opts(plugin, name)
-
-
 def build_plugin_manager(
     plugins: Iterable[Any] = (), *, load_entrypoints: bool = True
 ) -> pluggy.PluginManager:
@@ -221,7 +188,7 @@ def build_plugin_manager(
     instance per call, so each app of a factory has its own; a module or a
     module-level object is the same object for every app of the process.
     """
-    pm: pluggy.PluginManager = _PluginManager(hookspecs.PROJECT_NAME)
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     if load_entrypoints:
         count = _load_entrypoints(pm)
