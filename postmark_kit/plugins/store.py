@@ -21,6 +21,7 @@ import attrs
 
 from ..events import Event, parse_event
 from ..hookspecs import hookimpl
+from ..sqlite import use_wal
 from ..webhook import Webhook
 
 __all__ = ["EventStore", "StoreError", "StoredEvent"]
@@ -178,7 +179,7 @@ class EventStore:
             )
             self._db.execute("PRAGMA busy_timeout = 30000")
             if create:
-                self._db.execute("PRAGMA journal_mode = WAL")
+                use_wal(self._db, wait=30)
             if not (create and self._create()):
                 self._upgrade()
         except sqlite3.Error as exc:

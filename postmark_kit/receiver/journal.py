@@ -44,6 +44,7 @@ import pluggy
 from ..events import Event, InvalidEventError, parse_event
 from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
 from ..settings import default as default_setting
+from ..sqlite import use_wal
 from .dispatch import (
     DeadLetter,
     DispatchError,
@@ -431,7 +432,7 @@ class WebhookJournal:
             if create:
                 # Before the first table: pruning then hands pages back to the disk.
                 self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-                self._db.execute("PRAGMA journal_mode = WAL")
+                use_wal(self._db, wait=_BUSY_WAIT)
                 self._create_tables()
                 self._migrate()
             self._bodies = bool(
