@@ -19,9 +19,9 @@ from typing import Any
 
 import attrs
 
+from .._sqlite import use_wal
 from ..events import Event, parse_event
 from ..hookspecs import hookimpl
-from ..sqlite import use_wal
 from ..webhook import Webhook
 
 __all__ = ["EventStore", "StoreError", "StoredEvent"]

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 import pluggy
 
+from .._sqlite import use_wal
 from ..events import Event, InvalidEventError, parse_event
 from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
 from ..settings import default as default_setting
-from ..sqlite import use_wal
 from .dispatch import (
     DeadLetter,
     DispatchError,

@@ -1,4 +1,4 @@
-"""SQLite helpers shared by the journal and the event store."""
+"""SQLite helpers shared by the journal and the event store (internal)."""
 
 from __future__ import annotations
 
