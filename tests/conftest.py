@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import gc
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,16 +79,41 @@ def _inner_loop(config: pytest.Config) -> bool:
     return " ".join(str(config.option.markexpr).split()) == "not slow"
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """The inner loop does not import the ``*_fuzz.py`` files.
+#: A module's own line marking all of it slow (``tests/test_inner_loop.py``).
+_SLOW_MODULE = re.compile(r"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
 
-    Each holds Hypothesis tests only, every one slow, so that selection would
-    deselect them all; importing Hypothesis under pytest's assertion rewriting
-    alone costs about a second.  Any other selection collects them as usual.
+
+def _slow_as_a_whole(path: Path) -> bool:
+    """Whether the module at ``path`` says ``pytestmark = pytest.mark.slow`` at top level."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not _SLOW_MODULE.search(source):
+        return False
+    try:
+        tree = ast.parse(source)  # the line, not text inside a string that looks like it
+    except SyntaxError:
+        return False  # collected as usual: the error is reported
+    return any(
+        isinstance(node, ast.Assign) and ast.unparse(node) == "pytestmark = pytest.mark.slow"
+        for node in tree.body
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The inner loop does not import the modules that are slow as a whole.
+
+    That selection would deselect every test of theirs anyway, and importing
+    them costs the loop: assertion rewriting, and what they import (Celery,
+    Redis, gunicorn helpers; Hypothesis alone, in the ``*_fuzz.py`` files,
+    about a second).  Any other selection collects them as usual.
     """
-    if not collection_path.name.endswith("_fuzz.py"):
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
-    return _inner_loop(config) or None
+    if not _inner_loop(config):
+        return None
+    return _slow_as_a_whole(collection_path) or None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
