@@ -8,7 +8,9 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,10 +172,32 @@ def account_client(no_sleep_retries: RetryPolicy) -> Iterator[AccountClient]:
         yield client
 
 
+#: The folder of every test's default receiver files (``_defaults_folder``).
+_DEFAULTS_FOLDER = pytest.StashKey[Path]()
+#: The variables set for the running test, removed after it.
+_SET_FOR_TEST = pytest.StashKey[list[str]]()
+
+
+def _defaults_folder(config: pytest.Config) -> Path:
+    """One temporary folder per run for the receiver files the tests do not choose."""
+    folder = config.stash.get(_DEFAULTS_FOLDER, None)
+    if folder is None:
+        root = os.environ.get("PYTEST_DEBUG_TEMPROOT") or None  # else TMPDIR or /tmp
+        folder = Path(tempfile.mkdtemp(prefix="postmark-kit-tests-", dir=root))
+        config.stash[_DEFAULTS_FOLDER] = folder
+    return folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_DEFAULTS_FOLDER, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def receiver_defaults_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def receiver_defaults_dir(pytestconfig: pytest.Config) -> Path:
     """One folder for every test's default receiver files (see ``test_file``)."""
-    return tmp_path_factory.mktemp("receiver-defaults")
+    return _defaults_folder(pytestconfig)
 
 
 _TEST_FILES = itertools.count()
@@ -182,7 +206,7 @@ _TEST_FILES = itertools.count()
 def test_file(folder: Path, name: str) -> str:
     """A path in ``folder`` that no other test of the session uses.
 
-    The autouse fixtures below need a file per test, not a folder: ``tmp_path``
+    The per-test settings below need a file per test, not a folder: ``tmp_path``
     costs a few milliseconds, and paying it for every test was seconds a run.
     """
     return str(folder / f"t{next(_TEST_FILES)}-{name}")
@@ -191,13 +215,31 @@ def test_file(folder: Path, name: str) -> str:
 test_file.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
-@pytest.fixture(autouse=True)
-def _receiver_files_in_tmp(receiver_defaults_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+#: The standalone receiver's file settings, and the file name each gets per test.
+_RECEIVER_FILES = (("POSTMARK_JOURNAL", "journal"), ("POSTMARK_EVENT_STORE", "events"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """The standalone receiver's SQLite files (journal, store) go to a temporary folder.
 
     Their defaults are relative to the working directory: a test building
-    ``create_app()`` must never leave files in the checkout.
+    ``create_app()`` must never leave files in the checkout.  Set here, before
+    the test's fixtures, and removed after them (``pytest_runtest_teardown``):
+    an autouse fixture doing this for every test was about a fifth of pytest's
+    own cost per test.  A test's ``monkeypatch`` of these variables is undone
+    before they are removed.
     """
-    for key, name in (("POSTMARK_JOURNAL", "journal"), ("POSTMARK_EVENT_STORE", "events")):
+    folder = _defaults_folder(item.config)
+    added = []
+    for key, name in _RECEIVER_FILES:
         if key not in os.environ:
-            monkeypatch.setenv(key, test_file(receiver_defaults_dir, f"default-{name}.sqlite3"))
+            os.environ[key] = test_file(folder, f"default-{name}.sqlite3")
+            added.append(key)
+    item.stash[_SET_FOR_TEST] = added
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    for key in item.stash.get(_SET_FOR_TEST, ()):
+        os.environ.pop(key, None)
