@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 
-__all__ = ["use_wal"]
+__all__ = ["use_wal", "write_transaction"]
 
 
 def use_wal(db: sqlite3.Connection, wait: float) -> None:
@@ -28,3 +30,19 @@ def use_wal(db: sqlite3.Connection, wait: float) -> None:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock, now), then ``COMMIT``, or ``ROLLBACK`` on any error.
+
+    For a connection in autocommit mode (``isolation_level=None``), where
+    sqlite3 opens no transaction by itself.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from .._sqlite import use_wal
+from .._sqlite import use_wal, write_transaction
 from ..events import Event, parse_event
 from ..hookspecs import hookimpl
 from ..webhook import Webhook
@@ -198,18 +198,12 @@ class EventStore:
         exists = "SELECT 1 FROM sqlite_master WHERE name = 'events'"
         if self._db.execute(exists).fetchone():
             return False  # written before (maybe by an older version): upgrade it
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            if self._db.execute(exists).fetchone():
-                self._db.execute("ROLLBACK")
+        with write_transaction(self._db) as db:
+            if db.execute(exists).fetchone():
                 return False  # another process created it meanwhile
             for script in (_SCHEMA, _INDEXES, _HOURS):
                 for statement in filter(str.strip, script.split(";")):
-                    self._db.execute(statement)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                    db.execute(statement)
         return True
 
     def _upgrade(self) -> None:
@@ -228,17 +222,12 @@ class EventStore:
         if not self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hours'"
         ).fetchone():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(_HOURS)
-                self._db.execute(
+            with write_transaction(self._db) as db:
+                db.execute(_HOURS)
+                db.execute(
                     "INSERT INTO event_hours (hour, kind, n) SELECT substr(received_at, 1, 13),"
                     " kind, COUNT(*) FROM events GROUP BY 1, 2"
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     # -- writing -------------------------------------------------------------
 
@@ -265,31 +254,22 @@ class EventStore:
             _tag(event),
             _server_id(event),
         )
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._db.execute(
-                    _ADD_LARGE if isinstance(raw, int) else _ADD,
-                    row,
+        with self._lock, write_transaction(self._db) as db:
+            cur = db.execute(_ADD_LARGE if isinstance(raw, int) else _ADD, row)
+            added = cur.rowcount == 1
+            if added and isinstance(raw, int) and cur.lastrowid is not None:
+                # A bound string stays in SQLite's cached statement (a copy of
+                # a 40 MB body held until the next event): write it into the row.
+                with db.blobopen("events", "raw", cur.lastrowid) as blob:
+                    for piece in webhook.iter_body(_RAW_PIECE):
+                        blob.write(piece)
+            if added:
+                db.execute(
+                    "INSERT INTO event_hours (hour, kind, n) VALUES (?, ?, 1)"
+                    " ON CONFLICT (hour, kind) DO UPDATE SET n = n + 1",
+                    (str(row[6])[:13], webhook.kind),
                 )
-                added = cur.rowcount == 1
-                if added and isinstance(raw, int) and cur.lastrowid is not None:
-                    # A bound string stays in SQLite's cached statement (a copy of
-                    # a 40 MB body held until the next event): write it into the row.
-                    with self._db.blobopen("events", "raw", cur.lastrowid) as blob:
-                        for piece in webhook.iter_body(_RAW_PIECE):
-                            blob.write(piece)
-                if added:
-                    self._db.execute(
-                        "INSERT INTO event_hours (hour, kind, n) VALUES (?, ?, 1)"
-                        " ON CONFLICT (hour, kind) DO UPDATE SET n = n + 1",
-                        (str(row[6])[:13], webhook.kind),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return added
+        return added
 
     @hookimpl
     def postmark_event(self, event: Event, webhook: Webhook) -> None:

@@ -464,14 +464,9 @@ class WebhookJournal:
         have = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
         if have >= _SCHEMA_NAMES:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                db.execute(statement)
 
     def _migrate(self) -> None:
         """Bring a journal written by an older version up to this schema (once, under lock)."""
