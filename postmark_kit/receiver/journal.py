@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 import pluggy
 
-from .._sqlite import use_wal
+from .._sqlite import use_wal, while_locked
 from ..events import Event, InvalidEventError, parse_event
 from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
 from ..settings import default as default_setting
@@ -499,16 +499,7 @@ class WebhookJournal:
         return due <= self.clock.time()
 
     def _retry(self, action: Callable[[], _T]) -> _T:
-        delay, deadline = 0.0001, time.monotonic() + _BUSY_WAIT
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.002)
+        return while_locked(action, wait=_BUSY_WAIT, longest_pause=0.002)
 
     def _begin(self) -> None:
         """``BEGIN IMMEDIATE``: take the write lock now, waiting for it in short steps."""
