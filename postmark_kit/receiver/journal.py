@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 import pluggy
 
-from .._sqlite import use_wal, while_locked
+from .._sqlite import use_wal, while_locked, write_transaction
 from ..events import Event, InvalidEventError, parse_event
 from ..settings import KEEP_BODY_WITH_STORE, SettingFields, setting
 from ..settings import default as default_setting
@@ -929,18 +929,17 @@ class WebhookJournal:
             isolation_level=None,
         )
         try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(
-                "INSERT OR REPLACE INTO heartbeat (owner, at) VALUES (?, ?)",
-                (f"{_HOST}|{os.getpid()}", now),
-            )
-            pending, oldest, overdue = db.execute(
-                "SELECT COUNT(*), MIN(received_at), MAX(CASE WHEN boot = :boot AND"
-                " due_mono IS NOT NULL THEN :mono - due_mono ELSE :now - due END)"
-                " FROM journal WHERE state = 'pending'",
-                {"boot": boot, "mono": mono, "now": now},
-            ).fetchone()
-            db.execute("COMMIT")
+            with write_transaction(db):
+                db.execute(
+                    "INSERT OR REPLACE INTO heartbeat (owner, at) VALUES (?, ?)",
+                    (f"{_HOST}|{os.getpid()}", now),
+                )
+                pending, oldest, overdue = db.execute(
+                    "SELECT COUNT(*), MIN(received_at), MAX(CASE WHEN boot = :boot AND"
+                    " due_mono IS NOT NULL THEN :mono - due_mono ELSE :now - due END)"
+                    " FROM journal WHERE state = 'pending'",
+                    {"boot": boot, "mono": mono, "now": now},
+                ).fetchone()
         finally:
             db.close()
         age = None
